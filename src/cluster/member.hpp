@@ -1,0 +1,165 @@
+// One cluster member's control plane: the role machine of FIG. 6, the master's events of
+// FIG. 8A-8F, the follower's events of FIG. 8G-8I, and the first-packet assignment of FIG. 9.
+//
+// Pure (DESIGN §2): no clock, no socket. The driver (runtime/ or sim/) calls start(), then
+// on_control() for every control datagram, on_unassigned_packet() for data frames the workset
+// table says the master must assign, and on_timer() at or after next_deadline(); after each call
+// it takes the output (messages to send, frames to forward, ARP announcements) with
+// take_output(). Time is a duration since an arbitrary origin chosen by the driver.
+//
+// Protocol, in short (DESIGN §4; names of states as in the spec):
+// - joining: JoinRequest (broadcast, listing the worksets this member still serves, if any).
+//   JoinAck -> follower. JoinNak(in_progress) -> keep waiting (join_verdict_timeout).
+//   No answer within join_timeout -> offering.
+// - offering: MasterOffer (broadcast). OtherMasterExists -> joining. A MasterOffer from a lower
+//   address -> back off to joining (the lower one will win anyway; this saves a tie-break).
+//   Silence for master_offer_wait -> master: epoch = max epoch seen + 1, gratuitous ARP.
+// - master: answers JoinRequest with JoinNak(in_progress), asks every Application, then JoinAck
+//   or JoinNak(vetoed, reason). Sends MasterKeepalive every T/n. Watches each follower: silent for
+//   T -> dead: removed, its worksets unassigned; those with load > 0 reassigned at once. Hears
+//   another MasterKeepalive -> tie-break (more members wins; equal -> lower address wins): the
+//   winner sends OtherMasterExists and re-announces ARP, the loser sends nothing and rejoins.
+//   Every rebalance_period moves worksets from the most loaded K to the least loaded J while
+//   K - 1 >= J + 1 (WorkDeassign to K, then WorkAssign to J, each acknowledged; resent every
+//   retransmit_interval until acknowledged).
+// - follower: applies MasterKeepalive (interval n, member list -> Application joined/left),
+//   sends FollowerKeepalive every T/n with a strictly increasing sequence; WorkAssign ->
+//   own + WorkAssignAck; WorkDeassign -> release + WorkDeassignAck; master silent for T ->
+//   joining (keeping its worksets, which it claims in its JoinRequest); ExitCluster -> joining.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/messages.hpp"
+#include "filter/workset_table.hpp"
+#include "wire/bytes.hpp"
+
+namespace phalanx::cluster {
+
+using Duration = std::chrono::nanoseconds;
+using Time = std::chrono::nanoseconds;  // since the driver's origin
+inline constexpr Time kNever = Time::max();
+
+enum class Role : std::uint8_t { joining, offering, master, follower };
+std::string_view to_string(Role r);
+
+struct Timings {
+  Duration failure_interval = std::chrono::milliseconds(200);      // T
+  Duration join_timeout = std::chrono::milliseconds(30);           // no JoinAck/Nak -> offer
+  Duration join_verdict_timeout = std::chrono::milliseconds(500);  // after Nak(in_progress)
+  Duration master_offer_wait = std::chrono::milliseconds(100);
+  Duration rebalance_period = std::chrono::seconds(2);
+  Duration retransmit_interval = std::chrono::milliseconds(20);  // WorkAssign / WorkDeassign
+  // 0: adaptive keepalive count n in 2..20 (DESIGN §4). Otherwise a fixed n (for comparison).
+  int fixed_keepalive_n = 0;
+};
+
+struct MemberConfig {
+  std::string cluster_name;
+  Ipv4Addr address;               // this member's own address; also its identity
+  std::uint64_t incarnation = 0;  // a fresh random draw per process start (the driver's)
+  Timings timings;
+  std::size_t held_frames_max = 512;  // per member, all worksets together
+  std::size_t held_bytes_max = 512 * 1024;
+};
+
+// Applications (DESIGN §8) hear about membership and may veto a join.
+class Application {
+ public:
+  virtual ~Application() = default;
+  // nullopt: approve. Otherwise the reason for the veto, sent in the JoinNak.
+  virtual std::optional<std::string> approve_join(Ipv4Addr /*member*/) { return std::nullopt; }
+  virtual void member_joined(Ipv4Addr /*member*/) {}
+  virtual void member_left(Ipv4Addr /*member*/) {}
+};
+
+// How the master weighs a member's load when assigning and rebalancing. Default: one per workset.
+class LoadMetric {
+ public:
+  virtual ~LoadMetric() = default;
+  virtual std::uint64_t workset_weight(const filter::WorksetTable& table,
+                                       filter::WorksetId ws) const;
+};
+
+struct Outgoing {
+  std::optional<Ipv4Addr> to;  // nullopt: the control group (every member)
+  std::vector<std::byte> bytes;
+};
+
+struct ForwardedFrame {
+  Ipv4Addr owner;  // may be this member itself: deliver to the local stack
+  filter::WorksetId workset;
+  std::vector<std::byte> frame;
+};
+
+struct Output {
+  std::vector<Outgoing> messages;
+  std::vector<ForwardedFrame> frames;  // held frames released after an acknowledgement
+  bool announce_arp = false;           // send gratuitous ARP for the cluster IP now
+};
+
+struct MemberCounters {
+  std::uint64_t rx_messages = 0;
+  std::uint64_t rx_rejected[kDecodeErrorCount] = {};
+  std::uint64_t rx_wrong_cluster = 0;
+  std::uint64_t rx_stale_epoch = 0;
+  std::uint64_t rx_own = 0;
+  std::uint64_t held_frames = 0;
+  std::uint64_t held_dropped = 0;  // hold queue full
+  std::uint64_t followers_declared_dead = 0;
+  std::uint64_t master_lost = 0;  // follower's master watchdog expired
+  std::uint64_t tie_breaks_won = 0;
+  std::uint64_t tie_breaks_lost = 0;
+  std::uint64_t worksets_moved = 0;
+};
+
+class Member {
+ public:
+  // `apps` and `metric` are borrowed and must outlive the member; metric nullptr = default.
+  explicit Member(MemberConfig config, std::vector<Application*> apps = {},
+                  const LoadMetric* metric = nullptr,
+                  std::unique_ptr<Authenticator> auth = std::make_unique<NullAuthenticator>());
+  ~Member();
+  Member(const Member&) = delete;
+  Member& operator=(const Member&) = delete;
+
+  void start(Time now);
+  void on_control(Time now, wire::Bytes datagram);
+  void on_timer(Time now);
+  // The data path classified a frame as master_must_assign: hold it (bounded), assign its
+  // workset if it is unassigned, forward it once the owner acknowledges.
+  void on_unassigned_packet(Time now, filter::WorksetId ws, wire::Bytes frame);
+  // Clean shutdown: broadcasts ExitCluster naming this member, so the master reassigns its
+  // worksets at once instead of after T.
+  void leave(Time now);
+
+  Time next_deadline() const;
+  Output take_output();
+
+  Role role() const;
+  std::optional<Ipv4Addr> master() const;  // self when master
+  Epoch epoch() const;
+  const std::vector<Ipv4Addr>& members()
+      const;                                  // the master's list (from keepalives when follower)
+  const filter::WorksetTable& table() const;  // the data path classifies with this
+  filter::WorksetTable& table();              // ... and counts load into it
+  int keepalive_n() const;                    // the n in force
+  std::optional<double> loss_estimate(Ipv4Addr follower) const;  // master only
+  const MemberCounters& counters() const;
+  const MemberConfig& config() const;
+
+  // Aborts with a message when the member's view is inconsistent (STYLE 5).
+  void check_invariants() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace phalanx::cluster
