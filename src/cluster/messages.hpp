@@ -7,14 +7,34 @@
 //   body     type-specific, big-endian, `body length` bytes
 //   envelope auth kind u8 | auth length u16 | auth bytes
 //
+// Bodies, fields in declaration order (text = u8 length + bytes, at most kMaxReasonText;
+// list = u16 count + items; address = 4 bytes; workset = u16 < 1024):
+//   JoinRequest        incarnation u64 | worksets list
+//   JoinNak            member | reason u8 (a NakReason) | text
+//   JoinAck            member
+//   MasterOffer        member_count u16
+//   OtherMasterExists  member
+//   ExitCluster        member | text
+//   MasterKeepalive    sequence u32 | keepalive_n u8 | failure_interval_ms u16 |
+//                      members list (at most kMaxMembers) |
+//                      owners list of u8 (count 0 or 1024; each < members count or kUnassigned)
+//   FollowerKeepalive  sequence u32 | load u32
+//   WorkAssign         member | worksets list
+//   WorkAssignAck      worksets list
+//   WorkDeassign       member | target | worksets list
+//   WorkDeassignAck    worksets list
+// The body length must equal exactly what the fields consume.
+//
 // The envelope authenticates header + body. Kind 0 is the null authenticator (no bytes) used
 // until the security issue fills it in; a decoder configured to require another kind rejects
 // kind 0. Decoding never trusts a length field: every count is checked against what remains.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -28,7 +48,7 @@ using wire::Ipv4Addr;
 
 inline constexpr std::uint32_t kMagic = 0x50484c58;  // "PHLX"
 inline constexpr std::uint8_t kVersion = 1;
-inline constexpr std::size_t kHeaderSize = 28;
+inline constexpr std::size_t kHeaderSize = 24;      // 4 + 1 + 1 + 2 + 4 + 4 + 8
 inline constexpr std::size_t kMaxMembers = 255;     // owner indexes in keepalives are one byte
 inline constexpr std::size_t kMaxReasonText = 200;  // JoinNak / ExitCluster free text
 
@@ -50,6 +70,7 @@ enum class MessageType : std::uint8_t {
   work_deassign = 11,
   work_deassign_ack = 12,
 };
+std::string_view to_string(MessageType t);
 
 enum class NakReason : std::uint8_t {
   in_progress = 1,   // the master is asking its applications; wait for the verdict
@@ -60,6 +81,7 @@ enum class NakReason : std::uint8_t {
 
 struct JoinRequest {
   std::uint64_t incarnation = 0;  // a fresh number per process start: tells restarts apart
+  std::vector<std::uint16_t> worksets = {};  // those the joining member still serves, if any
   bool operator==(const JoinRequest&) const = default;
 };
 struct JoinNak {
@@ -159,11 +181,11 @@ class NullAuthenticator final : public Authenticator {
 
 // Why a datagram was rejected; each has a counter in the member.
 enum class DecodeError : std::uint8_t {
-  truncated,
+  truncated,  // shorter than the header, or than the envelope says
   bad_magic,
   bad_version,
   unknown_type,
-  bad_length,      // body length disagrees with the datagram, or a count runs past the body
+  bad_length,      // body length runs past the datagram or disagrees with what the fields use
   bad_field,       // a value out of range (reason code, owner index, workset id > 1023...)
   bad_auth_kind,   // envelope of another kind than the authenticator's
   bad_auth,        // the authenticator refused it
@@ -172,9 +194,17 @@ enum class DecodeError : std::uint8_t {
 inline constexpr std::size_t kDecodeErrorCount = 9;
 std::string_view to_string(DecodeError e);
 
+// Encodes and seals one datagram. A message that cannot be encoded (more than kMaxMembers
+// members, owners neither empty nor 1024 entries or naming no member, a text longer than
+// kMaxReasonText, a workset id >= 1024, an unknown NakReason, a body or auth over 65535 bytes) is
+// a caller bug: encode aborts with a message. decode with the same authenticator accepts whatever
+// encode returns, and gives back an equal Message.
 std::vector<std::byte> encode(const Message& m, const Authenticator& auth);
 
 // Decodes and authenticates one datagram. Never trusts a length; never crashes on any input.
+// Checks, in order: the header (truncated, bad_magic, bad_version, unknown_type, bad_length), the
+// envelope (truncated, trailing_bytes, bad_auth_kind, bad_auth), and only then the body's fields
+// (bad_length, bad_field): nothing is read from a body before it is authenticated.
 std::variant<Message, DecodeError> decode(wire::Bytes datagram, const Authenticator& auth);
 
 }  // namespace phalanx::cluster
