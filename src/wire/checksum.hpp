@@ -23,14 +23,15 @@ inline bool verify(Bytes data, std::uint32_t initial = 0) {
   return sum(data, initial) == 0xffff;
 }
 
-// Pseudo-header sum (not folded beyond 32 bits) for TCP/UDP over IPv4: src, dst, zero, protocol,
-// and the transport length.
+// Pseudo-header sum (folded to 16 bits, not complemented) for TCP/UDP over IPv4: src, dst, zero,
+// protocol, and the transport length. Pass it as `initial` to sum()/compute()/verify().
 std::uint32_t pseudo_header(Ipv4Addr src, Ipv4Addr dst, std::uint8_t protocol,
                             std::uint16_t length);
 
 // RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m'), for a 16-bit field changing from `old_field` to
-// `new_field`. Never produces 0x0000 from a non-zero sum when computing over real data (the
-// -0 problem of RFC 1141 is avoided by using the complement form).
+// `new_field`. Like a full recomputation it yields 0x0000 when the data sums to 0xffff; it
+// cannot tell the all-zero data case (whose checksum is 0xffff) apart (RFC 1624 §3), which
+// never arises for IPv4, TCP or UDP headers. Build such messages with a full checksum.
 std::uint16_t update16(std::uint16_t old_checksum, std::uint16_t old_field,
                        std::uint16_t new_field);
 

@@ -70,7 +70,7 @@ class Ipv4View {
   bool more_fragments() const { return (read_u16(b_, kFlagsFragment) & kFlagMoreFragments) != 0; }
   // Offset of this fragment's payload in the datagram, in bytes.
   std::size_t fragment_offset() const {
-    return std::size_t{read_u16(b_, kFlagsFragment) & kFragmentOffsetMask} * 8;
+    return (std::size_t{read_u16(b_, kFlagsFragment)} & kFragmentOffsetMask) * 8;
   }
   bool is_fragment() const { return more_fragments() || fragment_offset() != 0; }
   std::uint8_t ttl() const { return read_u8(b_, kTtl); }
