@@ -30,10 +30,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "cluster/messages.hpp"
@@ -50,7 +52,12 @@ enum class Role : std::uint8_t { joining, offering, master, follower };
 std::string_view to_string(Role r);
 
 struct Timings {
-  Duration failure_interval = std::chrono::milliseconds(200);      // T
+  Duration failure_interval = std::chrono::milliseconds(200);  // T
+  // A watchdog fires after T + slack of silence. Keepalives leave every T/n, so without the
+  // slack the n-th keepalive after the last one heard would arrive just after the deadline and
+  // n - 1 losses (one, for n = 2) would already declare a live member dead. With it, a member
+  // is declared dead after n consecutive losses (DESIGN §4). Covers latency and timer jitter.
+  Duration watchdog_slack = std::chrono::milliseconds(5);
   Duration join_timeout = std::chrono::milliseconds(30);           // no JoinAck/Nak -> offer
   Duration join_verdict_timeout = std::chrono::milliseconds(500);  // after Nak(in_progress)
   Duration master_offer_wait = std::chrono::milliseconds(100);
@@ -65,6 +72,11 @@ struct MemberConfig {
   Ipv4Addr address;               // this member's own address; also its identity
   std::uint64_t incarnation = 0;  // a fresh random draw per process start (the driver's)
   Timings timings;
+  // The workset table this member classifies with (self and is_master are the member's to set).
+  Ipv4Addr cluster_ip;
+  filter::DistributionMode mode = filter::DistributionMode::multicast;
+  filter::HashKind hash = filter::HashKind::xor_fold;
+  std::uint64_t mix_seed = filter::kDefaultMixSeed;
   std::size_t held_frames_max = 512;  // per member, all worksets together
   std::size_t held_bytes_max = 512 * 1024;
 };
@@ -110,10 +122,13 @@ struct MemberCounters {
   std::uint64_t rx_wrong_cluster = 0;
   std::uint64_t rx_stale_epoch = 0;
   std::uint64_t rx_own = 0;
+  std::uint64_t rx_other_master = 0;  // follower: a keepalive from a master it does not follow
+  std::uint64_t rx_ignored = 0;       // valid, but meaningless in this role (e.g. stale acks)
   std::uint64_t held_frames = 0;
   std::uint64_t held_dropped = 0;  // hold queue full
   std::uint64_t followers_declared_dead = 0;
-  std::uint64_t master_lost = 0;  // follower's master watchdog expired
+  std::uint64_t members_left = 0;  // master: ExitCluster from a member, or a restart
+  std::uint64_t master_lost = 0;   // follower's master watchdog expired
   std::uint64_t tie_breaks_won = 0;
   std::uint64_t tie_breaks_lost = 0;
   std::uint64_t worksets_moved = 0;
@@ -153,6 +168,15 @@ class Member {
   std::optional<double> loss_estimate(Ipv4Addr follower) const;  // master only
   const MemberCounters& counters() const;
   const MemberConfig& config() const;
+  std::size_t held_frames_now() const;  // frames held right now, all worksets together
+  // MemberIds are this member's own numbering (they never cross the wire); these translate.
+  std::optional<Ipv4Addr> address_of(filter::MemberId id) const;      // nullopt: unknown / none
+  std::optional<Ipv4Addr> owner_address(filter::WorksetId ws) const;  // nullopt: unassigned
+
+  // Role transitions and notable events ("joining => offering: no answer"), oldest first, the
+  // last 256. The hook, when set, also sees every line as it is logged.
+  const std::vector<std::string>& event_log() const;
+  void set_event_hook(std::function<void(std::string_view)> hook);
 
   // Aborts with a message when the member's view is inconsistent (STYLE 5).
   void check_invariants() const;

@@ -1,0 +1,260 @@
+// The master's work assignment: the first-packet assignment of FIG. 9 (assign to the least
+// loaded member, hold the frames until the owner acknowledges), reassignment of freed worksets,
+// moves, the WorkAssign / WorkDeassign retransmissions and the rebalancing of FIG. 8D.
+//
+// Read first: spec US6006259 "FIG. 9" and FIG. 8D in "Master Unit Events Processing"; DESIGN §3
+// "What a member does with a frame".
+#include <algorithm>
+#include <map>
+
+#include "cluster/member_impl.hpp"
+
+namespace phalanx::cluster {
+
+using filter::MemberId;
+using filter::WorksetId;
+using filter::WorksetState;
+
+// --- assignment (FIG. 9) --------------------------------------------------------------------
+
+bool Member::Impl::loaded(WorksetId ws) const {
+  if (table.load(ws).packets > 0) {
+    return true;
+  }
+  return std::any_of(held.begin(), held.end(), [&](const HeldFrame& h) { return h.workset == ws; });
+}
+
+// Per member (the master included), the weight of the worksets it owns or is receiving.
+std::map<Ipv4Addr, std::uint64_t> Member::Impl::member_loads() const {
+  std::map<Ipv4Addr, std::uint64_t> loads;
+  for (Ipv4Addr a : members) {
+    loads[a] = 0;
+  }
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) == WorksetState::unassigned) {
+      continue;
+    }
+    Ipv4Addr owner = addr_of(table.owner(ws));
+    if (table.state(ws) == WorksetState::moving) {
+      if (auto it = move_target.find(i); it != move_target.end()) {
+        owner = it->second;
+      }
+    }
+    if (auto it = loads.find(owner); it != loads.end()) {
+      it->second += metric->workset_weight(table, ws);
+    }
+  }
+  return loads;
+}
+
+// The least loaded member; ties -> the lowest address (the map is ordered by address).
+Ipv4Addr Member::Impl::least_loaded(const std::map<Ipv4Addr, std::uint64_t>& loads) const {
+  auto best = loads.begin();
+  for (auto it = loads.begin(); it != loads.end(); ++it) {
+    if (it->second < best->second) {
+      best = it;
+    }
+  }
+  if (best == loads.end()) {
+    die("no member to assign work to");
+  }
+  return best->first;
+}
+
+void Member::Impl::assign_to(Time now, WorksetId ws, Ipv4Addr target) {
+  table.assign(ws, id_of(target));
+  if (target == config.address) {
+    // Assigning to itself needs no message: acknowledged at once.
+    table.ack(ws);
+    release_held(ws, target);
+    return;
+  }
+  PendingWork& p = pending_assign[target];
+  p.worksets.insert(ws.value());
+  p.next_send = now;
+}
+
+void Member::Impl::reassign_loaded(Time now, const std::vector<WorksetId>& freed) {
+  if (freed.empty()) {
+    return;
+  }
+  auto loads = member_loads();
+  for (WorksetId ws : freed) {
+    if (!loaded(ws)) {
+      continue;  // reassigned lazily, on its next packet
+    }
+    const Ipv4Addr target = least_loaded(loads);
+    assign_to(now, ws, target);
+    loads[target] += metric->workset_weight(table, ws);
+  }
+}
+
+// The old owner has let go of a moving workset: hand it to its target, or, if the target is
+// gone, back to the pool.
+void Member::Impl::complete_move(Time now, WorksetId ws) {
+  auto it = move_target.find(ws.value());
+  if (it == move_target.end()) {
+    die("workset " + std::to_string(ws.value()) + " moving without a target");
+  }
+  const Ipv4Addr target = it->second;
+  move_target.erase(it);
+  ++counters.worksets_moved;
+  if (target == config.address || followers.contains(target)) {
+    assign_to(now, ws, target);
+    return;
+  }
+  table.release(ws);
+  reassign_loaded(now, {ws});
+}
+
+void Member::Impl::hold(WorksetId ws, wire::Bytes frame) {
+  if (held.size() + 1 > config.held_frames_max ||
+      held_bytes + frame.size() > config.held_bytes_max) {
+    ++counters.held_dropped;  // hold queue full
+    return;
+  }
+  held.push_back(HeldFrame{ws, std::vector<std::byte>(frame.begin(), frame.end())});
+  held_bytes += frame.size();
+  ++counters.held_frames;
+}
+
+void Member::Impl::release_held(WorksetId ws, Ipv4Addr owner) {
+  std::deque<HeldFrame> keep;
+  for (HeldFrame& h : held) {
+    if (h.workset == ws) {
+      held_bytes -= h.frame.size();
+      out.frames.push_back(ForwardedFrame{owner, ws, std::move(h.frame)});
+    } else {
+      keep.push_back(std::move(h));
+    }
+  }
+  held = std::move(keep);
+}
+
+void Member::Impl::on_unassigned_packet(Time now, WorksetId ws, wire::Bytes frame) {
+  // The data path raced a role change: only a master assigns.
+  if (role != Role::master) {
+    ++counters.held_dropped;
+    return;
+  }
+  switch (table.state(ws)) {
+    case WorksetState::unassigned: {
+      // FIG. 9 937: the least loaded member (the master counts as one).
+      const Ipv4Addr target = least_loaded(member_loads());
+      assign_to(now, ws, target);
+      if (target == config.address) {
+        out.frames.push_back(ForwardedFrame{target, ws, {frame.begin(), frame.end()}});
+      } else {
+        hold(ws, frame);
+      }
+      return;
+    }
+    case WorksetState::assigned_unacked:
+    case WorksetState::moving:
+      // FIG. 9 940-941: hold until the owner acknowledges.
+      hold(ws, frame);
+      return;
+    case WorksetState::assigned:
+      // Not a must-assign verdict any more (the ack raced the data path): pass it on.
+      out.frames.push_back(
+          ForwardedFrame{addr_of(table.owner(ws)), ws, {frame.begin(), frame.end()}});
+      return;
+  }
+}
+
+void Member::Impl::flush_pending(Time now) {
+  for (auto it = pending_assign.begin(); it != pending_assign.end();) {
+    PendingWork& p = it->second;
+    if (p.worksets.empty()) {
+      it = pending_assign.erase(it);
+      continue;
+    }
+    if (now >= p.next_send) {
+      send(it->first, WorkAssign{it->first, {p.worksets.begin(), p.worksets.end()}});
+      p.next_send = now + config.timings.retransmit_interval;
+    }
+    ++it;
+  }
+  for (auto it = pending_deassign.begin(); it != pending_deassign.end();) {
+    PendingWork& p = it->second;
+    if (p.worksets.empty()) {
+      it = pending_deassign.erase(it);
+      continue;
+    }
+    if (now >= p.next_send) {
+      // One WorkDeassign per target: the message names a single receiver.
+      std::map<Ipv4Addr, std::vector<std::uint16_t>> by_target;
+      for (std::uint16_t v : p.worksets) {
+        by_target[move_target.at(v)].push_back(v);
+      }
+      for (auto& [target, list] : by_target) {
+        send(it->first, WorkDeassign{it->first, target, std::move(list)});
+      }
+      p.next_send = now + config.timings.retransmit_interval;
+    }
+    ++it;
+  }
+}
+
+// FIG. 8D: while the most loaded K and the least loaded J satisfy K - w >= J + w (w the weight
+// of the workset moved; K - 1 >= J + 1 with the default metric), de-assign one workset from K
+// toward J. Loads count moving worksets at their target, so one pass plans every move.
+void Member::Impl::rebalance(Time now) {
+  if (members.size() < 2) {
+    return;
+  }
+  auto loads = member_loads();
+  int moves = 0;
+  for (std::size_t round = 0; round < filter::kWorksetCount; ++round) {
+    auto k = loads.begin();
+    for (auto it = loads.begin(); it != loads.end(); ++it) {
+      if (it->second > k->second) {
+        k = it;
+      }
+    }
+    const Ipv4Addr from = k->first;
+    const Ipv4Addr to = least_loaded(loads);
+    if (from == to) {
+      break;
+    }
+    const MemberId from_id = id_of(from);
+    std::optional<WorksetId> pick;
+    std::uint64_t pick_w = 0;
+    for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+      const WorksetId ws{i};
+      if (table.state(ws) != WorksetState::assigned || table.owner(ws) != from_id) {
+        continue;
+      }
+      const std::uint64_t w = metric->workset_weight(table, ws);
+      if (w == 0 || loads[from] < loads[to] + 2 * w) {
+        continue;
+      }
+      // Prefer a workset without traffic: nothing to hand over.
+      if (!pick || (table.load(*pick).packets > 0 && table.load(ws).packets == 0)) {
+        pick = ws;
+        pick_w = w;
+      }
+    }
+    if (!pick) {
+      break;
+    }
+    table.begin_move(*pick);
+    move_target[pick->value()] = to;
+    loads[from] -= pick_w;
+    loads[to] += pick_w;
+    ++moves;
+    if (from == config.address) {
+      complete_move(now, *pick);  // the master lets go of its own at once
+    } else {
+      PendingWork& p = pending_deassign[from];
+      p.worksets.insert(pick->value());
+      p.next_send = now;
+    }
+  }
+  if (moves > 0) {
+    log("rebalance: " + std::to_string(moves) + " worksets to move");
+  }
+}
+
+}  // namespace phalanx::cluster

@@ -1,0 +1,512 @@
+// The master's events (spec FIG. 8A-8F): becoming master, joins, tie-breaks, acks, watchdogs,
+// keepalives, membership changes. Assignment, moves and rebalancing are in assignment.cpp.
+//
+// Read first: spec US6006259 "Master Unit Events Processing", "FIG. 9"; DESIGN §3 "What a member
+// does with a frame", §4. Every workset change goes through the WorksetTable's legal moves:
+//   unassigned --assign--> assigned_unacked --ack--> assigned --begin_move--> moving
+//   moving --assign (old owner acknowledged the WorkDeassign)--> assigned_unacked
+//   any assigned state --release (owner dead, left, or not claiming it)--> unassigned
+// WorkAssign and WorkDeassign are resent every retransmit_interval until acknowledged, batched
+// per member; a member that dies takes its pending work with it (its worksets return to the
+// pool; those that carried traffic are reassigned at once).
+#include <algorithm>
+#include <utility>
+
+#include "cluster/member_impl.hpp"
+
+namespace phalanx::cluster {
+
+using filter::MemberId;
+using filter::WorksetId;
+using filter::WorksetState;
+
+// --- becoming and leaving the master role ---------------------------------------------------
+
+// FIG. 6 621-623. The new master adopts the table it mirrored from the last master's keepalives:
+// its own worksets stay; the old master's are released (it is dead, or we would not be here),
+// and those that carried traffic are reassigned at once; the other owners are on probation for T:
+// they keep their worksets if they rejoin in time (claiming them), lose them otherwise.
+void Member::Impl::enter_master(Time now) {
+  epoch = std::max(max_epoch_seen, epoch) + 1;
+  max_epoch_seen = epoch;
+  transition(Role::master, now, "no answer to MasterOffer; epoch " + std::to_string(epoch));
+  master = config.address;
+  members = {config.address};
+  followers.clear();
+  probation.clear();
+  role_deadline = kNever;
+  verdict_pending = false;
+
+  std::vector<WorksetId> freed;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) == WorksetState::unassigned || owns(ws)) {
+      continue;
+    }
+    const Ipv4Addr owner = addr_of(table.owner(ws));
+    if (last_master && owner == *last_master) {
+      table.release(ws);
+      freed.push_back(ws);
+    } else {
+      probation.emplace(owner, now + interval());
+    }
+  }
+  reassign_loaded(now, freed);
+
+  std::set<Ipv4Addr> view{config.address};
+  for (const auto& [a, deadline] : probation) {
+    view.insert(a);
+  }
+  sync_apps(std::move(view));
+  out.announce_arp = true;
+  next_rebalance = now + config.timings.rebalance_period;
+  send_master_keepalive(now);
+}
+
+// The master loses a tie-break or is told to exit (FIG. 8A 821, FIG. 6 641): it keeps only its own
+// worksets (assigned, as a follower's must be), drops what it held and rejoins.
+void Member::Impl::step_down(Time now, std::string_view why) {
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) != WorksetState::unassigned && !owns(ws) &&
+        table.state(ws) != WorksetState::assigned) {
+      table.release(ws);
+    }
+  }
+  counters.held_dropped += held.size();
+  held.clear();
+  held_bytes = 0;
+  pending_assign.clear();
+  pending_deassign.clear();
+  move_target.clear();
+  followers.clear();
+  probation.clear();
+  next_rebalance = kNever;
+  next_keepalive = kNever;
+  last_master.reset();
+  enter_joining(now, why);
+}
+
+// --- input ----------------------------------------------------------------------------------
+
+void Member::Impl::master_on_message(Time now, const Message& m) {
+  const Ipv4Addr from = m.sender;
+  // FIG. 8B 837: any message from a follower resets its watchdog.
+  if (auto it = followers.find(from); it != followers.end()) {
+    it->second.last_heard = now;
+  }
+  if (const auto* jr = std::get_if<JoinRequest>(&m.body)) {
+    master_on_join_request(now, from, *jr);
+  } else if (const auto* fk = std::get_if<FollowerKeepalive>(&m.body)) {
+    auto it = followers.find(from);
+    if (it == followers.end()) {
+      // FIG. 8B 833: not in this cluster -> tell it to exit (it will rejoin).
+      send(from, ExitCluster{from, "not a member"});
+      return;
+    }
+    // FIG. 8B 835: loss estimate from the sequence gaps (older / duplicate numbers ignored).
+    it->second.loss.on_sequence(fk->sequence);
+  } else if (const auto* ka = std::get_if<MasterKeepalive>(&m.body)) {
+    master_on_master_keepalive(now, m, *ka);
+  } else if (std::holds_alternative<MasterOffer>(m.body)) {
+    send(from, OtherMasterExists{from});
+  } else if (const auto* ome = std::get_if<OtherMasterExists>(&m.body)) {
+    if (ome->member != config.address) {
+      ++counters.rx_ignored;
+      return;
+    }
+    ++counters.tie_breaks_lost;
+    step_down(now, "other master exists: " + from.to_string());
+  } else if (const auto* ex = std::get_if<ExitCluster>(&m.body)) {
+    if (ex->member == from && (followers.contains(from) || probation.contains(from))) {
+      ++counters.members_left;
+      remove_member(now, from, "left: " + ex->text);
+    } else if (ex->member == config.address) {
+      step_down(now, "told to exit by " + from.to_string() + ": " + ex->text);
+    } else {
+      ++counters.rx_ignored;
+    }
+  } else if (const auto* aa = std::get_if<WorkAssignAck>(&m.body)) {
+    master_on_assign_ack(now, from, *aa);
+  } else if (const auto* da = std::get_if<WorkDeassignAck>(&m.body)) {
+    master_on_deassign_ack(now, from, *da);
+  } else {
+    // JoinAck, JoinNak, WorkAssign, WorkDeassign: another master's; the keepalive tie-break
+    // settles who is master.
+    ++counters.rx_ignored;
+  }
+}
+
+// FIG. 8F: JoinNak(in_progress), ask every application, then JoinAck or JoinNak(vetoed).
+void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinRequest& jr) {
+  if (auto it = followers.find(from); it != followers.end()) {
+    if (it->second.incarnation == jr.incarnation) {
+      // A member we have rejoins (its master watchdog fired, or our JoinAck was lost).
+      send(from, JoinNak{from, NakReason::in_progress, {}});
+      send(from, JoinAck{from});
+      reconcile_claims(now, from, jr.worksets);
+      send_master_keepalive(now);
+      return;
+    }
+    // Another incarnation: it restarted. Leave (its old worksets are released), then join.
+    ++counters.members_left;
+    remove_member(now, from, "restarted");
+  }
+  if (members.size() >= kMaxMembers) {
+    send(from, JoinNak{from, NakReason::cluster_full, "cluster full"});
+    return;
+  }
+  send(from, JoinNak{from, NakReason::in_progress, {}});
+  for (Application* app : apps) {
+    if (auto veto = app->approve_join(from)) {
+      std::string text = std::move(*veto);
+      if (text.size() > kMaxReasonText) {
+        text.resize(kMaxReasonText);
+      }
+      log("join of " + from.to_string() + " vetoed: " + text);
+      send(from, JoinNak{from, NakReason::vetoed, std::move(text)});
+      if (probation.contains(from)) {
+        remove_member(now, from, "vetoed");
+      }
+      return;
+    }
+  }
+  id_of(from);
+  members.push_back(from);
+  followers[from] = FollowerState{jr.incarnation, now, {}};
+  probation.erase(from);
+  log("member joined: " + from.to_string());
+  send(from, JoinAck{from});
+  reconcile_claims(now, from, jr.worksets);
+  std::set<Ipv4Addr> view(members.begin(), members.end());
+  for (const auto& [a, deadline] : probation) {
+    view.insert(a);
+  }
+  sync_apps(std::move(view));
+  send_master_keepalive(now);  // the newcomer learns the table at once
+}
+
+// A (re)joining member lists the worksets it still serves. Claims of free worksets are adopted
+// (it serves them already); worksets we think it owns but it does not claim are released (it
+// restarted, or never got them); claims of worksets owned by others are refused by our next
+// keepalive, which names the real owner.
+void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr,
+                                    const std::vector<std::uint16_t>& claims) {
+  const MemberId id = id_of(addr);
+  std::set<std::uint16_t> claimed;
+  for (std::uint16_t v : claims) {
+    const auto ws = WorksetId::from_wire(v);
+    if (!ws) {
+      continue;
+    }
+    claimed.insert(v);
+    if (table.state(*ws) == WorksetState::unassigned) {
+      table.assign(*ws, id);
+      table.ack(*ws);
+    } else if (table.state(*ws) == WorksetState::assigned_unacked && table.owner(*ws) == id) {
+      table.ack(*ws);
+      pending_assign[addr].worksets.erase(v);
+      release_held(*ws, addr);
+    }
+  }
+  std::vector<WorksetId> freed;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) == WorksetState::unassigned || table.owner(ws) != id ||
+        claimed.contains(i)) {
+      continue;
+    }
+    if (table.state(ws) == WorksetState::assigned) {
+      table.release(ws);
+      freed.push_back(ws);
+    } else if (table.state(ws) == WorksetState::moving) {
+      pending_deassign[addr].worksets.erase(i);
+      complete_move(now, ws);  // it has let go of it already
+    }
+    // assigned_unacked: the WorkAssign is still being resent.
+  }
+  reassign_loaded(now, freed);
+}
+
+// FIG. 8A: two masters. More members wins; equal -> the lower address wins.
+void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
+                                              const MasterKeepalive& ka) {
+  const Ipv4Addr from = m.sender;
+  const bool win = members.size() > ka.members.size() ||
+                   (members.size() == ka.members.size() && config.address < from);
+  if (!win) {
+    ++counters.tie_breaks_lost;
+    step_down(now, "lost tie-break to " + from.to_string());
+    return;
+  }
+  ++counters.tie_breaks_won;
+  log("won tie-break against " + from.to_string());
+  send(from, OtherMasterExists{from});
+  out.announce_arp = true;
+  // Epochs move forward only: the surviving term is newer than both.
+  if (m.epoch >= epoch) {
+    epoch = m.epoch + 1;
+    max_epoch_seen = std::max(max_epoch_seen, epoch);
+    send_master_keepalive(now);
+  }
+}
+
+void Member::Impl::master_on_assign_ack(Time now, Ipv4Addr from, const WorkAssignAck& ack) {
+  (void)now;
+  if (!followers.contains(from)) {
+    ++counters.rx_ignored;
+    return;
+  }
+  const MemberId id = id_of(from);
+  for (std::uint16_t v : ack.worksets) {
+    const auto ws = WorksetId::from_wire(v);
+    if (!ws) {
+      continue;
+    }
+    if (auto it = pending_assign.find(from); it != pending_assign.end()) {
+      it->second.worksets.erase(v);
+    }
+    if (table.state(*ws) == WorksetState::assigned_unacked && table.owner(*ws) == id) {
+      table.ack(*ws);
+      release_held(*ws, from);  // FIG. 9 941-943
+    } else if (table.state(*ws) == WorksetState::unassigned) {
+      // It serves it now (a late ack after we released it): adopt rather than have it and the
+      // next owner both serve it until our keepalive sorts it out.
+      table.assign(*ws, id);
+      table.ack(*ws);
+    } else {
+      ++counters.rx_ignored;  // a duplicate, or about a workset that has moved on since
+    }
+  }
+}
+
+void Member::Impl::master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDeassignAck& ack) {
+  if (!followers.contains(from)) {
+    ++counters.rx_ignored;
+    return;
+  }
+  const MemberId id = id_of(from);
+  for (std::uint16_t v : ack.worksets) {
+    const auto ws = WorksetId::from_wire(v);
+    if (!ws) {
+      continue;
+    }
+    if (auto it = pending_deassign.find(from); it != pending_deassign.end()) {
+      it->second.worksets.erase(v);
+    }
+    if (table.state(*ws) == WorksetState::moving && table.owner(*ws) == id) {
+      complete_move(now, *ws);
+    }
+  }
+}
+
+// --- timers ---------------------------------------------------------------------------------
+
+void Member::Impl::master_timers(Time now) {
+  // FIG. 8E: follower watchdogs. Silent for longer than T -> dead.
+  std::vector<Ipv4Addr> dead;
+  for (const auto& [a, f] : followers) {
+    if (now - f.last_heard > watchdog(interval())) {
+      dead.push_back(a);
+    }
+  }
+  for (Ipv4Addr a : dead) {
+    ++counters.followers_declared_dead;
+    remove_member(now, a, "watchdog expired");
+  }
+  std::vector<Ipv4Addr> expired;
+  for (const auto& [a, deadline] : probation) {
+    if (now >= deadline) {
+      expired.push_back(a);
+    }
+  }
+  for (Ipv4Addr a : expired) {
+    remove_member(now, a, "did not rejoin the new master");
+  }
+  // FIG. 8C.
+  if (now >= next_keepalive) {
+    send_master_keepalive(now);
+  }
+  // FIG. 8D.
+  if (now >= next_rebalance) {
+    rebalance(now);
+    next_rebalance = now + config.timings.rebalance_period;
+  }
+}
+
+Time Member::Impl::master_deadline() const {
+  Time t = std::min(next_keepalive, next_rebalance);
+  for (const auto& [a, f] : followers) {
+    t = std::min(t, f.last_heard + watchdog(interval()) + Duration(1));
+  }
+  for (const auto& [a, deadline] : probation) {
+    t = std::min(t, deadline);
+  }
+  for (const auto* pending : {&pending_assign, &pending_deassign}) {
+    for (const auto& [a, p] : *pending) {
+      if (!p.worksets.empty()) {
+        t = std::min(t, p.next_send);
+      }
+    }
+  }
+  return t;
+}
+
+int Member::Impl::master_keepalive_n() const {
+  if (config.timings.fixed_keepalive_n != 0) {
+    return std::clamp(config.timings.fixed_keepalive_n, 1, 255);
+  }
+  int n = kMinKeepaliveN;
+  for (const auto& [a, f] : followers) {
+    n = std::max(n, f.loss.n());  // the worst follower's
+  }
+  return n;
+}
+
+Duration Member::Impl::master_period() const {
+  return interval() / master_keepalive_n();
+}
+
+// FIG. 8C: members, the keepalive interval, and the acknowledged assignments.
+void Member::Impl::send_master_keepalive(Time now) {
+  MasterKeepalive ka;
+  ka.sequence = ++master_seq;
+  ka.keepalive_n = static_cast<std::uint8_t>(master_keepalive_n());
+  const auto t_ms = std::chrono::duration_cast<std::chrono::milliseconds>(interval()).count();
+  ka.failure_interval_ms = static_cast<std::uint16_t>(std::clamp<std::int64_t>(t_ms, 1, 65535));
+  ka.members = members;
+  std::map<MemberId, std::uint8_t> index;
+  for (std::size_t i = 0; i < members.size(); ++i) {
+    index[ids.at(members[i])] = static_cast<std::uint8_t>(i);
+  }
+  ka.owners.assign(filter::kWorksetCount, kUnassigned);
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) != WorksetState::assigned) {
+      continue;
+    }
+    if (auto it = index.find(table.owner(ws)); it != index.end()) {
+      ka.owners[i] = it->second;
+    }
+  }
+  send(std::nullopt, std::move(ka));
+  next_keepalive = now + master_period();
+}
+
+// --- membership changes ---------------------------------------------------------------------
+
+// A follower died, left or restarted, or a member on probation did not rejoin: its worksets go
+// back to the pool; those that carried traffic are reassigned at once (DESIGN §4, §6).
+void Member::Impl::remove_member(Time now, Ipv4Addr addr, std::string_view why) {
+  log("removing " + addr.to_string() + ": " + std::string(why));
+  members.erase(std::remove(members.begin(), members.end(), addr), members.end());
+  followers.erase(addr);
+  probation.erase(addr);
+  pending_assign.erase(addr);
+  pending_deassign.erase(addr);
+  const MemberId id = id_of(addr);
+  std::vector<WorksetId> freed;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) != WorksetState::unassigned && table.owner(ws) == id) {
+      move_target.erase(i);
+      table.release(ws);
+      freed.push_back(ws);
+    }
+  }
+  reassign_loaded(now, freed);
+  std::set<Ipv4Addr> view(members.begin(), members.end());
+  for (const auto& [a, deadline] : probation) {
+    view.insert(a);
+  }
+  sync_apps(std::move(view));
+  send_master_keepalive(now);
+}
+
+// --- invariants -----------------------------------------------------------------------------
+
+void Member::Impl::master_invariants() const {
+  if (members.empty() || members.front() != config.address || master != config.address) {
+    die("master not first in its own member list");
+  }
+  if (members.size() > kMaxMembers) {
+    die("more than kMaxMembers members");
+  }
+  if (std::set<Ipv4Addr>(members.begin(), members.end()).size() != members.size()) {
+    die("duplicate member");
+  }
+  if (followers.size() + 1 != members.size()) {
+    die("followers and member list disagree");
+  }
+  for (std::size_t i = 1; i < members.size(); ++i) {
+    if (!followers.contains(members[i]) || probation.contains(members[i])) {
+      die(members[i].to_string() + " listed but not a follower, or on probation");
+    }
+  }
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    const WorksetState s = table.state(ws);
+    const std::string name = "workset " + std::to_string(i);
+    if (s == WorksetState::unassigned) {
+      if (move_target.contains(i)) {
+        die(name + " unassigned but has a move target");
+      }
+      continue;
+    }
+    const Ipv4Addr owner = addr_of(table.owner(ws));
+    const bool member = owner == config.address || followers.contains(owner);
+    if (!member && !probation.contains(owner)) {
+      die(name + " owned by " + owner.to_string() + ", not a member");
+    }
+    if (owner == config.address && s != WorksetState::assigned) {
+      die(name + " of the master itself is not assigned");
+    }
+    if (s == WorksetState::moving && !move_target.contains(i)) {
+      die(name + " moving without a target");
+    }
+    if (s == WorksetState::assigned_unacked) {
+      auto it = pending_assign.find(owner);
+      if (it == pending_assign.end() || !it->second.worksets.contains(i)) {
+        die(name + " unacknowledged but no WorkAssign pending");
+      }
+    }
+  }
+  std::size_t bytes = 0;
+  for (const HeldFrame& h : held) {
+    const WorksetState s = table.state(h.workset);
+    if (s != WorksetState::assigned_unacked && s != WorksetState::moving) {
+      die("held frame for workset " + std::to_string(h.workset.value()) + " in state " +
+          std::string(filter::to_string(s)));
+    }
+    bytes += h.frame.size();
+  }
+  if (bytes != held_bytes || held.size() > config.held_frames_max ||
+      held_bytes > config.held_bytes_max) {
+    die("hold queue accounting");
+  }
+  for (const auto& [a, p] : pending_assign) {
+    for (std::uint16_t v : p.worksets) {
+      const WorksetId ws{v};
+      if (table.state(ws) != WorksetState::assigned_unacked || addr_of(table.owner(ws)) != a) {
+        die("WorkAssign pending for workset " + std::to_string(v) + " not assigned_unacked to " +
+            a.to_string());
+      }
+    }
+  }
+  for (const auto& [a, p] : pending_deassign) {
+    for (std::uint16_t v : p.worksets) {
+      const WorksetId ws{v};
+      if (table.state(ws) != WorksetState::moving || addr_of(table.owner(ws)) != a) {
+        die("WorkDeassign pending for workset " + std::to_string(v) + " not moving from " +
+            a.to_string());
+      }
+    }
+  }
+  for (const auto& [v, target] : move_target) {
+    if (table.state(WorksetId{v}) != WorksetState::moving) {
+      die("move target for workset " + std::to_string(v) + " not moving");
+    }
+  }
+}
+
+}  // namespace phalanx::cluster

@@ -1,0 +1,590 @@
+// Member: the input checklist, the role machine of FIG. 6 (joining, offering) and the follower's
+// events of FIG. 8G-8I. The master's events (FIG. 8A-8F, FIG. 9) are in master.cpp.
+//
+// Read first: spec US6006259 "FIG. 6", "Client Cluster Member Events", "Failover Handling";
+// DESIGN §4; the protocol summary at the top of member.hpp.
+//
+// Replication rule (STYLE 8): epochs move forward only. A follower ignores (and counts) a
+// MasterKeepalive of an older epoch than the master it follows; once its master watchdog has
+// expired it is joining again and accepts any master.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "cluster/member_impl.hpp"
+
+namespace phalanx::cluster {
+
+using filter::MemberId;
+using filter::WorksetId;
+using filter::WorksetState;
+
+namespace {
+
+constexpr std::size_t kEventLogMax = 256;
+
+constexpr bool legal(Role from, Role to) {
+  switch (from) {
+    case Role::joining:
+      return to == Role::offering || to == Role::follower;
+    case Role::offering:
+      return to == Role::joining || to == Role::master;
+    case Role::master:
+    case Role::follower:
+      return to == Role::joining;
+  }
+  return false;
+}
+
+std::string ms(Duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::microseconds>(d).count() / 1000.0);
+}
+
+filter::WorksetTableConfig table_config(const MemberConfig& c) {
+  filter::WorksetTableConfig t;
+  t.cluster_ip = c.cluster_ip;
+  t.self = MemberId{0};
+  t.hash = c.hash;
+  t.mix_seed = c.mix_seed;
+  t.is_master = false;
+  t.mode = c.mode;
+  return t;
+}
+
+}  // namespace
+
+std::string_view to_string(Role r) {
+  switch (r) {
+    case Role::joining:
+      return "joining";
+    case Role::offering:
+      return "offering";
+    case Role::master:
+      return "master";
+    case Role::follower:
+      return "follower";
+  }
+  return "unknown";
+}
+
+std::uint64_t LoadMetric::workset_weight(const filter::WorksetTable&, filter::WorksetId) const {
+  return 1;
+}
+
+[[noreturn]] void Member::Impl::die(const std::string& what) const {
+  const Member::Impl& m = *this;
+  std::fprintf(stderr, "member %s (%.*s): %s\n", m.config.address.to_string().c_str(),
+               static_cast<int>(to_string(m.role).size()), to_string(m.role).data(), what.c_str());
+  std::abort();
+}
+
+Member::Impl::Impl(MemberConfig c, std::vector<Application*> a, const LoadMetric* lm,
+                   std::unique_ptr<Authenticator> au)
+    : config(std::move(c)),
+      apps(std::move(a)),
+      metric(lm),
+      auth(std::move(au)),
+      cluster_id(cluster_id_of(config.cluster_name)),
+      table(table_config(config)) {
+  static const LoadMetric kDefaultMetric;
+  if (metric == nullptr) {
+    metric = &kDefaultMetric;
+  }
+  if (auth == nullptr) {
+    auth = std::make_unique<NullAuthenticator>();
+  }
+  ids.emplace(config.address, self_id);
+  addrs.push_back(config.address);
+  follow_interval = interval();
+}
+
+// --- common ---------------------------------------------------------------------------------
+
+void Member::Impl::log(std::string line) {
+  if (hook) {
+    hook(line);
+  }
+  if (events.size() >= kEventLogMax) {
+    events.erase(events.begin());
+  }
+  events.push_back(std::move(line));
+}
+
+// The only place the role changes (STYLE 5).
+void Member::Impl::transition(Role to, Time now, std::string_view why) {
+  if (!legal(role, to)) {
+    die("illegal role transition " + std::string(to_string(role)) + " => " +
+        std::string(to_string(to)));
+  }
+  log("t=" + ms(now) + "ms " + std::string(to_string(role)) + " => " + std::string(to_string(to)) +
+      ": " + std::string(why));
+  role = to;
+  table.set_master(to == Role::master);
+}
+
+MemberId Member::Impl::id_of(Ipv4Addr addr) {
+  auto it = ids.find(addr);
+  if (it != ids.end()) {
+    return it->second;
+  }
+  if (addrs.size() >= MemberId::kNoneValue) {
+    die("member registry full");
+  }
+  const MemberId id{static_cast<std::uint16_t>(addrs.size())};
+  ids.emplace(addr, id);
+  addrs.push_back(addr);
+  return id;
+}
+
+Ipv4Addr Member::Impl::addr_of(MemberId id) const {
+  if (id.is_none() || id.value() >= addrs.size()) {
+    die("no address for member id " + std::to_string(id.value()));
+  }
+  return addrs[id.value()];
+}
+
+void Member::Impl::send(std::optional<Ipv4Addr> to, Body body) {
+  Message m;
+  m.cluster_id = cluster_id;
+  m.sender = config.address;
+  m.epoch = epoch;
+  m.body = std::move(body);
+  out.messages.push_back(Outgoing{to, encode(m, *auth)});
+}
+
+// FIG. 8G 893-898: tells the applications who left and who joined since they were last told.
+void Member::Impl::sync_apps(std::set<Ipv4Addr> view) {
+  view.erase(config.address);
+  for (Ipv4Addr a : app_view) {
+    if (!view.contains(a)) {
+      log("member left: " + a.to_string());
+      for (Application* app : apps) {
+        app->member_left(a);
+      }
+    }
+  }
+  for (Ipv4Addr a : view) {
+    if (!app_view.contains(a)) {
+      log("member joined: " + a.to_string());
+      for (Application* app : apps) {
+        app->member_joined(a);
+      }
+    }
+  }
+  app_view = std::move(view);
+}
+
+bool Member::Impl::owns(WorksetId ws) const {
+  return table.state(ws) != WorksetState::unassigned && table.owner(ws) == self_id;
+}
+
+std::vector<std::uint16_t> Member::Impl::own_worksets() const {
+  std::vector<std::uint16_t> v;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    if (owns(WorksetId{i})) {
+      v.push_back(i);
+    }
+  }
+  return v;
+}
+
+// --- input checklist (OpenBSD CARP style: each check a line and a counter) -----------------
+
+void Member::Impl::on_datagram(Time now, wire::Bytes datagram) {
+  ++counters.rx_messages;
+  // Timers first: a watchdog that expired before this datagram arrived has already fired.
+  run_timers(now);
+  auto decoded = decode(datagram, *auth);
+  // Malformed, unauthenticated or foreign-format datagrams: counted per reason, dropped.
+  if (const auto* err = std::get_if<DecodeError>(&decoded)) {
+    ++counters.rx_rejected[static_cast<std::size_t>(*err)];
+    return;
+  }
+  const Message& m = std::get<Message>(decoded);
+  // Another cluster sharing the LAN or the group.
+  if (m.cluster_id != cluster_id) {
+    ++counters.rx_wrong_cluster;
+    return;
+  }
+  // Our own broadcast looped back (spec 627/803: "is it from me?").
+  if (m.sender == config.address) {
+    ++counters.rx_own;
+    return;
+  }
+  max_epoch_seen = std::max(max_epoch_seen, m.epoch);
+  on_message(now, m);
+}
+
+void Member::Impl::on_message(Time now, const Message& m) {
+  if (role == Role::master) {
+    master_on_message(now, m);
+    return;
+  }
+  const Ipv4Addr from = m.sender;
+  if (const auto* ka = std::get_if<MasterKeepalive>(&m.body)) {
+    if (role == Role::follower) {
+      follower_on_master_keepalive(now, m, *ka);
+      return;
+    }
+    // Joining or offering: a master exists; (re)ask it at once instead of waiting.
+    master_seen = now;
+    if (role == Role::offering) {
+      transition(Role::joining, now, "heard master " + from.to_string());
+      send_join_request(now);
+    } else if (!verdict_pending) {
+      send_join_request(now);
+    }
+    return;
+  }
+  if (std::holds_alternative<JoinAck>(m.body) || std::holds_alternative<JoinNak>(m.body)) {
+    on_join_answer(now, m);
+    return;
+  }
+  if (const auto* offer = std::get_if<MasterOffer>(&m.body)) {
+    // A competing offer: the one with more members, then the lower address, wins; the loser
+    // backs off to joining (saves a tie-break once both are masters).
+    const bool they_win =
+        offer->member_count > 1 || (offer->member_count == 1 && from < config.address);
+    if (they_win && role != Role::follower) {
+      lower_offer_seen = now;
+      if (role == Role::offering) {
+        transition(Role::joining, now, "lower offer from " + from.to_string());
+        send_join_request(now);
+      }
+    }
+    return;
+  }
+  if (const auto* ome = std::get_if<OtherMasterExists>(&m.body)) {
+    if (ome->member == config.address && role != Role::follower) {
+      master_seen = now;
+      if (role == Role::offering) {
+        transition(Role::joining, now, "other master exists: " + from.to_string());
+      }
+      send_join_request(now);
+      return;
+    }
+    ++counters.rx_ignored;
+    return;
+  }
+  if (const auto* ex = std::get_if<ExitCluster>(&m.body)) {
+    // The master leaving on its own, or our master telling us to leave (FIG. 6 609): rejoin.
+    const bool our_master = role == Role::follower && master && from == *master;
+    if (our_master && (ex->member == from || ex->member == config.address)) {
+      if (ex->member == from) {
+        master_seen.reset();  // it is gone: no reason to wait for it
+      }
+      enter_joining(now, ex->member == from ? "master left" : "told to exit: " + ex->text);
+      return;
+    }
+    if (role == Role::offering && ex->member == config.address) {
+      transition(Role::joining, now, "told to exit: " + ex->text);
+      send_join_request(now);
+      return;
+    }
+    ++counters.rx_ignored;
+    return;
+  }
+  if (role == Role::follower && master && from == *master) {
+    // Replication moves forward only: work orders of an older term are stale.
+    if (m.epoch < epoch) {
+      ++counters.rx_stale_epoch;
+      return;
+    }
+    if (const auto* wa = std::get_if<WorkAssign>(&m.body); wa && wa->member == config.address) {
+      follower_on_work_assign(*wa);
+      return;
+    }
+    if (const auto* wd = std::get_if<WorkDeassign>(&m.body); wd && wd->member == config.address) {
+      follower_on_work_deassign(*wd);
+      return;
+    }
+  }
+  // JoinRequests, FollowerKeepalives and acks are the master's; work orders for others.
+  ++counters.rx_ignored;
+}
+
+void Member::Impl::run_timers(Time now) {
+  if (!started || left) {
+    return;
+  }
+  switch (role) {
+    case Role::joining:
+      if (now >= role_deadline) {
+        on_joining_deadline(now);
+      }
+      break;
+    case Role::offering:
+      // FIG. 6 619: silence for master_offer_wait after the offer.
+      if (now >= role_deadline) {
+        enter_master(now);
+      }
+      break;
+    case Role::follower:
+      // FIG. 8I: master watchdog; silent for longer than T -> rejoin, keeping our worksets.
+      if (now - master_heard > watchdog(follow_interval)) {
+        ++counters.master_lost;
+        enter_joining(now, "master watchdog expired");
+        break;
+      }
+      if (now >= next_keepalive) {
+        send_follower_keepalive(now);
+      }
+      break;
+    case Role::master:
+      master_timers(now);
+      break;
+  }
+}
+
+Time Member::Impl::next_deadline() const {
+  if (!started || left) {
+    return kNever;
+  }
+  switch (role) {
+    case Role::joining:
+    case Role::offering:
+      return role_deadline;
+    case Role::follower:
+      return std::min(next_keepalive, master_heard + watchdog(follow_interval) + Duration(1));
+    case Role::master:
+      return master_deadline();
+  }
+  return kNever;
+}
+
+void Member::Impl::after_call(Time now) {
+  if (role == Role::master && !left) {
+    flush_pending(now);
+  }
+}
+
+// --- joining / offering (FIG. 6) ------------------------------------------------------------
+
+void Member::Impl::enter_joining(Time now, std::string_view why) {
+  if (role == Role::follower) {
+    last_master = master;
+  }
+  transition(Role::joining, now, why);
+  master.reset();
+  verdict_pending = false;
+  next_keepalive = kNever;
+  send_join_request(now);
+}
+
+// FIG. 6 603: broadcast JoinRequest, claiming the worksets this member still serves.
+void Member::Impl::send_join_request(Time now) {
+  JoinRequest jr;
+  jr.incarnation = config.incarnation;
+  jr.worksets = own_worksets();
+  send(std::nullopt, std::move(jr));
+  role_deadline = now + config.timings.join_timeout;
+  verdict_pending = false;
+}
+
+void Member::Impl::on_joining_deadline(Time now) {
+  // A master answered recently, or a lower member is offering: ask again rather than compete.
+  const bool master_alive = master_seen && now - *master_seen <= interval();
+  const bool lower_offering =
+      lower_offer_seen &&
+      now - *lower_offer_seen < config.timings.master_offer_wait + config.timings.join_timeout;
+  if (master_alive || lower_offering) {
+    send_join_request(now);
+    return;
+  }
+  // FIG. 6 613-615: no answer -> offer to become master.
+  enter_offering(now);
+}
+
+void Member::Impl::enter_offering(Time now) {
+  transition(Role::offering, now, "no answer to JoinRequest");
+  send(std::nullopt, MasterOffer{1});
+  role_deadline = now + config.timings.master_offer_wait;
+}
+
+void Member::Impl::on_join_answer(Time now, const Message& m) {
+  if (role != Role::joining) {
+    ++counters.rx_ignored;
+    return;
+  }
+  if (const auto* ack = std::get_if<JoinAck>(&m.body)) {
+    if (ack->member != config.address) {
+      ++counters.rx_ignored;
+      return;
+    }
+    // FIG. 6 605-607.
+    enter_follower(now, m.sender, m.epoch);
+    return;
+  }
+  const auto& nak = std::get<JoinNak>(m.body);
+  if (nak.member != config.address) {
+    ++counters.rx_ignored;
+    return;
+  }
+  // in_progress: the verdict follows. Any refusal: a master exists, so ask again later instead of
+  // offering to compete with it.
+  master_seen = now;
+  verdict_pending = true;
+  role_deadline = now + config.timings.join_verdict_timeout;
+  if (nak.reason != NakReason::in_progress) {
+    log("join refused by " + m.sender.to_string() + ": " + nak.text);
+  }
+}
+
+// --- public interface -----------------------------------------------------------------------
+
+Member::Member(MemberConfig config, std::vector<Application*> apps, const LoadMetric* metric,
+               std::unique_ptr<Authenticator> auth)
+    : impl_(std::make_unique<Impl>(std::move(config), std::move(apps), metric, std::move(auth))) {}
+
+Member::~Member() = default;
+
+void Member::start(Time now) {
+  if (impl_->started) {
+    impl_->die("start() called twice");
+  }
+  impl_->started = true;
+  impl_->log("t=" + ms(now) + "ms start: joining");
+  impl_->send_join_request(now);
+}
+
+void Member::on_control(Time now, wire::Bytes datagram) {
+  if (!impl_->started || impl_->left) {
+    return;
+  }
+  impl_->on_datagram(now, datagram);
+  impl_->after_call(now);
+}
+
+void Member::on_timer(Time now) {
+  impl_->run_timers(now);
+  impl_->after_call(now);
+}
+
+void Member::on_unassigned_packet(Time now, filter::WorksetId ws, wire::Bytes frame) {
+  if (!impl_->started || impl_->left) {
+    ++impl_->counters.held_dropped;
+    return;
+  }
+  impl_->run_timers(now);
+  impl_->on_unassigned_packet(now, ws, frame);
+  impl_->after_call(now);
+}
+
+void Member::leave(Time now) {
+  if (!impl_->started || impl_->left) {
+    return;
+  }
+  impl_->send(std::nullopt, ExitCluster{impl_->config.address, "leaving"});
+  impl_->log("t=" + ms(now) + "ms leave");
+  impl_->left = true;
+}
+
+Time Member::next_deadline() const {
+  return impl_->next_deadline();
+}
+
+Output Member::take_output() {
+  return std::exchange(impl_->out, Output{});
+}
+
+Role Member::role() const {
+  return impl_->role;
+}
+std::optional<Ipv4Addr> Member::master() const {
+  return impl_->master;
+}
+Epoch Member::epoch() const {
+  return impl_->epoch;
+}
+const std::vector<Ipv4Addr>& Member::members() const {
+  return impl_->members;
+}
+const filter::WorksetTable& Member::table() const {
+  return impl_->table;
+}
+filter::WorksetTable& Member::table() {
+  return impl_->table;
+}
+int Member::keepalive_n() const {
+  return impl_->role == Role::master ? impl_->master_keepalive_n() : impl_->follow_n;
+}
+std::optional<double> Member::loss_estimate(Ipv4Addr follower) const {
+  if (impl_->role != Role::master) {
+    return std::nullopt;
+  }
+  auto it = impl_->followers.find(follower);
+  if (it == impl_->followers.end()) {
+    return std::nullopt;
+  }
+  return it->second.loss.p();
+}
+const MemberCounters& Member::counters() const {
+  return impl_->counters;
+}
+const MemberConfig& Member::config() const {
+  return impl_->config;
+}
+std::size_t Member::held_frames_now() const {
+  return impl_->held.size();
+}
+std::optional<Ipv4Addr> Member::address_of(filter::MemberId id) const {
+  if (id.is_none() || id.value() >= impl_->addrs.size()) {
+    return std::nullopt;
+  }
+  return impl_->addrs[id.value()];
+}
+std::optional<Ipv4Addr> Member::owner_address(filter::WorksetId ws) const {
+  if (impl_->table.state(ws) == WorksetState::unassigned) {
+    return std::nullopt;
+  }
+  return address_of(impl_->table.owner(ws));
+}
+const std::vector<std::string>& Member::event_log() const {
+  return impl_->events;
+}
+void Member::set_event_hook(std::function<void(std::string_view)> hook) {
+  impl_->hook = std::move(hook);
+}
+
+void Member::check_invariants() const {
+  const Impl& m = *impl_;
+  m.table.check_invariants();
+  if (m.table.is_master() != (m.role == Role::master)) {
+    m.die("table's master flag disagrees with the role");
+  }
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (m.table.state(ws) != WorksetState::unassigned &&
+        m.table.owner(ws).value() >= m.addrs.size()) {
+      m.die("workset " + std::to_string(i) + " owned by an unregistered member id");
+    }
+  }
+  if (m.role == Role::master) {
+    m.master_invariants();
+    return;
+  }
+  if (!m.held.empty() || m.held_bytes != 0) {
+    m.die("held frames outside the master role");
+  }
+  if (!m.pending_assign.empty() || !m.pending_deassign.empty() || !m.move_target.empty()) {
+    m.die("pending work outside the master role");
+  }
+  if (m.role == Role::follower) {
+    if (!m.master || *m.master == m.config.address) {
+      m.die("follower without a master, or following itself");
+    }
+  }
+  if (m.role != Role::master) {
+    for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+      const WorksetId ws{i};
+      if (m.table.state(ws) != WorksetState::unassigned &&
+          m.table.state(ws) != WorksetState::assigned) {
+        m.die("workset " + std::to_string(i) + " is " +
+              std::string(filter::to_string(m.table.state(ws))) + " outside the master role");
+      }
+    }
+  }
+}
+
+}  // namespace phalanx::cluster

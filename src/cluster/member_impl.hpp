@@ -1,0 +1,158 @@
+// Member's private state, shared by member.cpp (input checklist, roles), follower.cpp (FIG.
+// 8G-8I), master.cpp (FIG. 8A-8F) and assignment.cpp (FIG. 9, FIG. 8D). Not a public interface:
+// include it from those files only.
+#pragma once
+
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cluster/keepalive.hpp"
+#include "cluster/member.hpp"
+
+namespace phalanx::cluster {
+
+// The master's view of one follower (FIG. 8B).
+struct FollowerState {
+  std::uint64_t incarnation = 0;
+  Time last_heard{};  // any message from it resets its watchdog
+  LossEstimator loss;
+};
+
+// WorkAssign or WorkDeassign worksets waiting for their acknowledgement from one member.
+struct PendingWork {
+  std::set<std::uint16_t> worksets;
+  Time next_send = kNever;  // when to (re)send; now = as soon as the current call ends
+};
+
+struct HeldFrame {
+  filter::WorksetId workset;
+  std::vector<std::byte> frame;
+};
+
+struct Member::Impl {
+  Impl(MemberConfig config, std::vector<Application*> apps, const LoadMetric* metric,
+       std::unique_ptr<Authenticator> auth);
+
+  // --- member.cpp: common -------------------------------------------------------------------
+  void log(std::string line);
+  void transition(Role to, Time now, std::string_view why);
+  filter::MemberId id_of(Ipv4Addr addr);  // registers unknown addresses
+  Ipv4Addr addr_of(filter::MemberId id) const;
+  bool is_self(filter::MemberId id) const { return id == self_id; }
+  void send(std::optional<Ipv4Addr> to, Body body);
+  void sync_apps(std::set<Ipv4Addr> view);
+  bool owns(filter::WorksetId ws) const;
+  std::vector<std::uint16_t> own_worksets() const;
+  Duration interval() const { return config.timings.failure_interval; }
+  // How long a peer may stay silent before its watchdog fires (see Timings::watchdog_slack).
+  Duration watchdog(Duration t) const { return t + config.timings.watchdog_slack; }
+
+  void on_datagram(Time now, wire::Bytes datagram);
+  void on_message(Time now, const Message& m);
+  void run_timers(Time now);
+  Time next_deadline() const;
+  void after_call(Time now);  // flushes what a call queued
+
+  // --- member.cpp: joining / offering (FIG. 6) ----------------------------------------------
+  void enter_joining(Time now, std::string_view why);
+  void send_join_request(Time now);
+  void enter_offering(Time now);
+  void on_joining_deadline(Time now);
+  void on_join_answer(Time now, const Message& m);
+
+  // --- follower.cpp (FIG. 8G-8I) ------------------------------------------------------
+  void enter_follower(Time now, Ipv4Addr master_addr, Epoch master_epoch);
+  void follower_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
+  void mirror_owners(const MasterKeepalive& ka);
+  void follower_on_work_assign(const WorkAssign& wa);
+  void follower_on_work_deassign(const WorkDeassign& wd);
+  void send_follower_keepalive(Time now);
+  Duration follower_period() const;
+
+  // --- master.cpp (FIG. 8A-8F) and assignment.cpp (FIG. 9, 8D)
+  // --------------------------------------------------------
+  void enter_master(Time now);
+  void step_down(Time now, std::string_view why);
+  void master_on_message(Time now, const Message& m);
+  void master_on_join_request(Time now, Ipv4Addr from, const JoinRequest& jr);
+  void master_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
+  void master_on_assign_ack(Time now, Ipv4Addr from, const WorkAssignAck& ack);
+  void master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDeassignAck& ack);
+  void master_timers(Time now);
+  Time master_deadline() const;
+  void send_master_keepalive(Time now);
+  int master_keepalive_n() const;
+  Duration master_period() const;
+  void remove_member(Time now, Ipv4Addr addr, std::string_view why);
+  void reconcile_claims(Time now, Ipv4Addr addr, const std::vector<std::uint16_t>& claims);
+  bool loaded(filter::WorksetId ws) const;
+  std::map<Ipv4Addr, std::uint64_t> member_loads() const;
+  Ipv4Addr least_loaded(const std::map<Ipv4Addr, std::uint64_t>& loads) const;
+  void assign_to(Time now, filter::WorksetId ws, Ipv4Addr target);
+  void reassign_loaded(Time now, const std::vector<filter::WorksetId>& freed);
+  void complete_move(Time now, filter::WorksetId ws);
+  void hold(filter::WorksetId ws, wire::Bytes frame);
+  void release_held(filter::WorksetId ws, Ipv4Addr owner);
+  void flush_pending(Time now);
+  void rebalance(Time now);
+  void on_unassigned_packet(Time now, filter::WorksetId ws, wire::Bytes frame);
+  void master_invariants() const;
+  [[noreturn]] void die(const std::string& what) const;
+
+  // --- state ----------------------------------------------------------------------------------
+  MemberConfig config;
+  std::vector<Application*> apps;
+  const LoadMetric* metric;
+  std::unique_ptr<Authenticator> auth;
+  std::uint32_t cluster_id;
+  filter::MemberId self_id{0};
+  filter::WorksetTable table;
+  MemberCounters counters;
+  Output out;
+  std::vector<std::string> events;
+  std::function<void(std::string_view)> hook;
+
+  // Registry: local MemberId <-> address. MemberIds never cross the wire.
+  std::map<Ipv4Addr, filter::MemberId> ids;
+  std::vector<Ipv4Addr> addrs;  // index = MemberId value
+
+  Role role = Role::joining;
+  bool started = false;
+  bool left = false;  // leave() was called: the member is silent from now on
+  Epoch epoch = 0;    // the term of the master this member follows or is
+  Epoch max_epoch_seen = 0;
+  std::optional<Ipv4Addr> master;       // followed master, or self
+  std::optional<Ipv4Addr> last_master;  // the master followed before the last rejoin
+  std::vector<Ipv4Addr> members;        // master first
+  std::set<Ipv4Addr> app_view;          // what the applications were told (self excluded)
+
+  // joining / offering
+  Time role_deadline = kNever;
+  bool verdict_pending = false;  // a master answered JoinNak: wait for it, do not offer
+  std::optional<Time> master_seen;
+  std::optional<Time> lower_offer_seen;
+
+  // follower
+  Time master_heard{};
+  Duration follow_interval{};
+  int follow_n = kMinKeepaliveN;
+  std::uint32_t follower_seq = 0;  // per incarnation, never reset: strictly increasing
+  Time next_keepalive = kNever;
+
+  // master
+  std::map<Ipv4Addr, FollowerState> followers;
+  std::map<Ipv4Addr, Time> probation;  // owners adopted from the mirror, until they rejoin
+  std::uint32_t master_seq = 0;
+  Time next_rebalance = kNever;
+  std::map<Ipv4Addr, PendingWork> pending_assign;    // by target
+  std::map<Ipv4Addr, PendingWork> pending_deassign;  // by current owner
+  std::map<std::uint16_t, Ipv4Addr> move_target;     // moving worksets -> their next owner
+  std::deque<HeldFrame> held;
+  std::size_t held_bytes = 0;
+};
+
+}  // namespace phalanx::cluster

@@ -1,0 +1,998 @@
+// Member conversations: a few members, an explicit clock, and a wire the test reads from.
+//
+// In manual mode every message a member sends waits on `wire` until the test takes it and
+// delivers it (or drops it); time passes only through advance(). run_for() delivers everything
+// after a 1 ms latency, through an optional drop filter, for the longer scenarios. Every member's
+// check_invariants() runs after every step.
+#include "cluster/member.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+
+namespace phalanx::cluster {
+namespace {
+
+using namespace std::chrono_literals;
+using filter::WorksetId;
+using filter::WorksetState;
+
+Ipv4Addr addr(int n) {
+  return Ipv4Addr(198, 18, 0, static_cast<std::uint8_t>(n));
+}
+
+constexpr std::string_view kCluster = "lab";
+
+class RecordingApp : public Application {
+ public:
+  std::optional<std::string> approve_join(Ipv4Addr) override { return veto; }
+  void member_joined(Ipv4Addr a) override { joined.push_back(a); }
+  void member_left(Ipv4Addr a) override { left.push_back(a); }
+
+  std::optional<std::string> veto;
+  std::vector<Ipv4Addr> joined;
+  std::vector<Ipv4Addr> left;
+};
+
+struct Packet {
+  Ipv4Addr from;
+  std::optional<Ipv4Addr> to;
+  std::vector<std::byte> bytes;
+  Message msg;
+  Time deliver_at{};
+};
+
+struct Node {
+  int n = 0;
+  std::unique_ptr<RecordingApp> app = std::make_unique<RecordingApp>();
+  std::unique_ptr<Member> m;
+  bool up = true;
+  std::vector<ForwardedFrame> frames;
+  int arp = 0;
+  std::uint64_t incarnation = 1;
+};
+
+std::vector<std::byte> encode_msg(const Message& m) {
+  return encode(m, NullAuthenticator{});
+}
+
+Message decode_msg(const std::vector<std::byte>& b) {
+  auto r = decode(wire::Bytes(b.data(), b.size()), NullAuthenticator{});
+  if (!std::holds_alternative<Message>(r)) {
+    ADD_FAILURE() << "a member sent a datagram that does not decode";
+    return {};
+  }
+  return std::get<Message>(r);
+}
+
+class Harness {
+ public:
+  explicit Harness(Timings t = {}) : timings(t) {}
+
+  Node& add(int n, std::size_t held_frames_max = 512, std::size_t held_bytes_max = 512 * 1024) {
+    Node& node = nodes[n];
+    node.n = n;
+    MemberConfig c;
+    c.cluster_name = std::string(kCluster);
+    c.address = addr(n);
+    c.incarnation = node.incarnation;
+    c.timings = timings;
+    c.cluster_ip = Ipv4Addr(198, 18, 0, 100);
+    c.held_frames_max = held_frames_max;
+    c.held_bytes_max = held_bytes_max;
+    node.m = std::make_unique<Member>(c, std::vector<Application*>{node.app.get()});
+    node.up = true;
+    return node;
+  }
+  Member& m(int n) { return *nodes.at(n).m; }
+  Node& node(int n) { return nodes.at(n); }
+
+  void start(int n) {
+    m(n).start(now);
+    collect(n);
+    check();
+  }
+  void crash(int n) { nodes.at(n).up = false; }
+  // A new process on the same address: a fresh incarnation, an empty table.
+  void restart(int n) {
+    nodes.at(n).incarnation += 1;
+    add(n);  // keeps the node's application
+    start(n);
+  }
+
+  // Takes the first message on the wire from `from` of type `t` (fails the test if none).
+  Packet take(int from, MessageType t) {
+    for (auto it = wire.begin(); it != wire.end(); ++it) {
+      if (it->from == addr(from) && it->msg.type() == t) {
+        Packet p = *it;
+        wire.erase(it);
+        return p;
+      }
+    }
+    ADD_FAILURE() << "no " << to_string(t) << " from member " << from;
+    return {};
+  }
+  bool has(int from, MessageType t) const {
+    return std::any_of(wire.begin(), wire.end(),
+                       [&](const Packet& p) { return p.from == addr(from) && p.msg.type() == t; });
+  }
+  std::size_t count(int from, MessageType t) const {
+    return static_cast<std::size_t>(std::count_if(wire.begin(), wire.end(), [&](const Packet& p) {
+      return p.from == addr(from) && p.msg.type() == t;
+    }));
+  }
+
+  // Delivers to the packet's destination, or to every other member for the group.
+  void deliver(const Packet& p) {
+    for (auto& [n, node] : nodes) {
+      if (addr(n) == p.from || (p.to && *p.to != addr(n))) {
+        continue;
+      }
+      if (drop && drop(p, addr(n))) {
+        continue;
+      }
+      deliver_to(p.bytes, n);
+    }
+  }
+  void deliver_to(const std::vector<std::byte>& bytes, int n) {
+    Node& node = nodes.at(n);
+    if (!node.up) {
+      return;
+    }
+    node.m->on_control(now, wire::Bytes(bytes.data(), bytes.size()));
+    collect(n);
+    check();
+  }
+  // Delivers everything on the wire, and what that provokes, in order.
+  void deliver_all() {
+    for (int guard = 0; !wire.empty(); ++guard) {
+      ASSERT_LT(guard, 100000);
+      Packet p = wire.front();
+      wire.pop_front();
+      deliver(p);
+    }
+  }
+
+  // Passes time: timers fire at their deadlines; in auto mode packets arrive after `latency`.
+  void advance(Duration d) {
+    const Time end = now + d;
+    for (int guard = 0;; ++guard) {
+      ASSERT_LT(guard, 10'000'000) << "a member keeps asking for an expired deadline";
+      Time next = kNever;
+      int who = -1;
+      for (auto& [n, node] : nodes) {
+        if (node.up && node.m->next_deadline() < next) {
+          next = node.m->next_deadline();
+          who = n;
+        }
+      }
+      const Time pkt = auto_deliver && !wire.empty() ? wire.front().deliver_at : kNever;
+      if (std::min(next, pkt) > end) {
+        break;
+      }
+      if (pkt <= next) {
+        now = std::max(now, pkt);
+        Packet p = wire.front();
+        wire.pop_front();
+        deliver(p);
+      } else {
+        now = std::max(now, next);
+        m(who).on_timer(now);
+        collect(who);
+        check();
+      }
+    }
+    now = end;
+  }
+  void run_for(Duration d) {
+    auto_deliver = true;
+    advance(d);
+    auto_deliver = false;
+  }
+
+  // A frame of workset `ws` reaches the cluster: every member's data path counts it; the master
+  // hands it to on_unassigned_packet unless the workset is assigned and acknowledged.
+  void traffic(std::uint16_t ws, std::size_t size = 100, bool count_load = true) {
+    const WorksetId w{ws};
+    for (auto& [n, node] : nodes) {
+      if (node.up && count_load) {
+        node.m->table().add_load(w, 1, size);
+      }
+    }
+    for (auto& [n, node] : nodes) {
+      if (node.up && node.m->role() == Role::master &&
+          node.m->table().state(w) != WorksetState::assigned) {
+        std::vector<std::byte> frame(size, std::byte{static_cast<std::uint8_t>(ws)});
+        node.m->on_unassigned_packet(now, w, wire::Bytes(frame.data(), frame.size()));
+        collect(n);
+        check();
+      }
+    }
+  }
+
+  // Forms a cluster of the given members, the first one started first, everything delivered.
+  void form(std::initializer_list<int> ns) {
+    for (int n : ns) {
+      add(n);
+      start(n);
+      run_for(n == *ns.begin() ? 200ms : 20ms);
+    }
+    run_for(50ms);
+  }
+
+  std::vector<int> masters() const {
+    std::vector<int> v;
+    for (const auto& [n, node] : nodes) {
+      if (node.up && node.m->role() == Role::master) {
+        v.push_back(n);
+      }
+    }
+    return v;
+  }
+
+  std::size_t owned_by(int master, int owner) const {
+    const auto& t = nodes.at(master).m->table();
+    std::size_t k = 0;
+    for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+      if (t.state(WorksetId{i}) != WorksetState::unassigned &&
+          owner_addr(master, WorksetId{i}) == addr(owner)) {
+        ++k;
+      }
+    }
+    return k;
+  }
+  std::optional<Ipv4Addr> owner_addr(int viewer, WorksetId ws) const {
+    return nodes.at(viewer).m->owner_address(ws);
+  }
+
+  // Takes what a member queued outside a harness call (leave()) onto the wire.
+  void flush(int n) { collect(n); }
+
+  void check() const {
+    for (const auto& [n, node] : nodes) {
+      if (node.up) {
+        node.m->check_invariants();
+      }
+    }
+  }
+
+  Timings timings;
+  Time now{0};
+  bool auto_deliver = false;
+  Duration latency = 1ms;
+  std::function<bool(const Packet&, Ipv4Addr to)> drop;
+  std::deque<Packet> wire;
+  std::vector<Packet> sent;  // everything ever sent, for the tests that look at sequences
+  std::map<int, Node> nodes;
+
+ private:
+  void collect(int n) {
+    Node& node = nodes.at(n);
+    Output o = node.m->take_output();
+    for (Outgoing& g : o.messages) {
+      Packet p{addr(n), g.to, std::move(g.bytes), {}, now + latency};
+      p.msg = decode_msg(p.bytes);
+      sent.push_back(p);
+      wire.push_back(std::move(p));
+    }
+    for (ForwardedFrame& f : o.frames) {
+      node.frames.push_back(std::move(f));
+    }
+    node.arp += o.announce_arp ? 1 : 0;
+  }
+};
+
+// Helpers for the conversations.
+template <class T>
+const T& body(const Packet& p) {
+  return std::get<T>(p.msg.body);
+}
+
+std::vector<std::byte> forged(Ipv4Addr sender, Epoch epoch, Body b,
+                              std::string_view cluster = kCluster) {
+  Message m;
+  m.cluster_id = cluster_id_of(cluster);
+  m.sender = sender;
+  m.epoch = epoch;
+  m.body = std::move(b);
+  return encode_msg(m);
+}
+
+// --- FIG. 6: cluster establishment ----------------------------------------------------------
+
+TEST(Member, ColdStartAloneBecomesMasterAfterJoinTimeoutAndOfferWait) {
+  Harness h;
+  h.add(1);
+  h.start(1);
+  EXPECT_EQ(h.m(1).role(), Role::joining);
+  EXPECT_EQ(body<JoinRequest>(h.take(1, MessageType::join_request)).incarnation, 1u);
+
+  h.advance(30ms - 1ns);  // join_timeout not yet over
+  EXPECT_EQ(h.m(1).role(), Role::joining);
+  h.advance(1ns);
+  EXPECT_EQ(h.m(1).role(), Role::offering);
+  h.take(1, MessageType::master_offer);
+
+  h.advance(100ms - 1ns);  // master_offer_wait not yet over
+  EXPECT_EQ(h.m(1).role(), Role::offering);
+  EXPECT_EQ(h.node(1).arp, 0);
+  h.advance(1ns);
+  EXPECT_EQ(h.m(1).role(), Role::master);
+  EXPECT_EQ(h.m(1).master(), addr(1));
+  EXPECT_EQ(h.m(1).epoch(), 1u);
+  EXPECT_EQ(h.node(1).arp, 1);  // gratuitous ARP on becoming master
+  const auto ka = body<MasterKeepalive>(h.take(1, MessageType::master_keepalive));
+  EXPECT_EQ(ka.members, std::vector<Ipv4Addr>{addr(1)});
+  EXPECT_EQ(ka.keepalive_n, 2);
+  EXPECT_EQ(ka.failure_interval_ms, 200);
+  EXPECT_EQ(ka.owners.size(), filter::kWorksetCount);
+  EXPECT_TRUE(h.m(1).table().is_master());
+
+  h.advance(100ms);  // T/n later: the next keepalive
+  EXPECT_EQ(h.count(1, MessageType::master_keepalive), 1u);
+}
+
+TEST(Member, SecondMemberJoinsWithNakInProgressThenAck) {
+  Harness h;
+  h.form({1});
+  ASSERT_EQ(h.m(1).role(), Role::master);
+
+  h.add(2);
+  h.start(2);
+  h.deliver(h.take(2, MessageType::join_request));
+  const auto nak = h.take(1, MessageType::join_nak);
+  EXPECT_EQ(nak.to, addr(2));
+  EXPECT_EQ(body<JoinNak>(nak).reason, NakReason::in_progress);
+  const auto ack = h.take(1, MessageType::join_ack);
+  EXPECT_EQ(body<JoinAck>(ack).member, addr(2));
+  EXPECT_EQ(h.m(1).members(), (std::vector<Ipv4Addr>{addr(1), addr(2)}));
+  EXPECT_EQ(h.node(1).app->joined, std::vector<Ipv4Addr>{addr(2)});
+
+  h.deliver(nak);
+  EXPECT_EQ(h.m(2).role(), Role::joining);
+  h.advance(100ms);  // waiting for the verdict: no offer
+  EXPECT_FALSE(h.has(2, MessageType::master_offer));
+  h.deliver(ack);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(2).master(), addr(1));
+  EXPECT_EQ(h.m(2).epoch(), 1u);
+  const auto fk = h.take(2, MessageType::follower_keepalive);
+  EXPECT_EQ(fk.to, addr(1));
+  EXPECT_EQ(body<FollowerKeepalive>(fk).sequence, 1u);
+
+  // The master announced the new member list at once; the follower applies it.
+  h.deliver_all();
+  EXPECT_EQ(h.m(2).members(), (std::vector<Ipv4Addr>{addr(1), addr(2)}));
+  EXPECT_EQ(h.node(2).app->joined, std::vector<Ipv4Addr>{addr(1)});
+}
+
+TEST(Member, ApplicationVetoRefusesTheJoinWithItsReason) {
+  Harness h;
+  h.form({1});
+  h.node(1).app->veto = "ipsec: no SA for 198.18.0.2";
+  h.add(2);
+  h.start(2);
+  h.deliver(h.take(2, MessageType::join_request));
+  EXPECT_EQ(body<JoinNak>(h.take(1, MessageType::join_nak)).reason, NakReason::in_progress);
+  const auto veto = h.take(1, MessageType::join_nak);
+  EXPECT_EQ(body<JoinNak>(veto).reason, NakReason::vetoed);
+  EXPECT_EQ(body<JoinNak>(veto).text, "ipsec: no SA for 198.18.0.2");
+  EXPECT_FALSE(h.has(1, MessageType::join_ack));
+  EXPECT_EQ(h.m(1).members().size(), 1u);
+  h.deliver(veto);
+
+  // It keeps asking, but never competes with the master it knows exists.
+  h.run_for(2s);
+  EXPECT_EQ(h.masters(), std::vector<int>{1});
+  EXPECT_NE(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(1).members().size(), 1u);
+}
+
+TEST(Member, ClusterOfThreeFormsWithOneMaster) {
+  Harness h;
+  h.form({1, 2, 3});
+  EXPECT_EQ(h.masters(), std::vector<int>{1});
+  for (int n : {1, 2, 3}) {
+    EXPECT_EQ(h.m(n).members(), (std::vector<Ipv4Addr>{addr(1), addr(2), addr(3)})) << n;
+  }
+}
+
+TEST(Member, SimultaneousColdStartElectsTheLowerAddress) {
+  Harness h;
+  h.add(3);
+  h.add(2);
+  h.start(3);
+  h.start(2);
+  h.run_for(400ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{2});
+  EXPECT_EQ(h.m(3).role(), Role::follower);
+  EXPECT_EQ(h.m(3).master(), addr(2));
+}
+
+// --- FIG. 8A: two masters -------------------------------------------------------------------
+
+TEST(Member, TieBreakMoreMembersWins) {
+  // Partition: 1 alone on one side, 2 and 3 on the other; each side elects a master.
+  Harness h;
+  h.drop = [](const Packet& p, Ipv4Addr to) { return (p.from == addr(1)) != (to == addr(1)); };
+  h.form({2, 3});
+  h.add(1);
+  h.start(1);
+  h.run_for(300ms);
+  ASSERT_EQ(h.masters(), (std::vector<int>{1, 2}));
+  h.drop = nullptr;
+  h.wire.clear();
+
+  // Heal. 1 (one member) hears 2 (two members): 1 loses although its address is lower.
+  h.advance(100ms);
+  const auto ka2 = h.take(2, MessageType::master_keepalive);
+  const auto ka1 = h.take(1, MessageType::master_keepalive);
+  h.deliver(ka1);
+  const auto ome = h.take(2, MessageType::other_master_exists);
+  EXPECT_EQ(body<OtherMasterExists>(ome).member, addr(1));
+  EXPECT_EQ(h.m(2).counters().tie_breaks_won, 1u);
+  EXPECT_EQ(h.node(2).arp, 2);  // once on becoming master, once on winning
+  h.deliver(ka2);
+  EXPECT_EQ(h.m(1).role(), Role::joining);
+  EXPECT_EQ(h.m(1).counters().tie_breaks_lost, 1u);
+  EXPECT_FALSE(h.has(1, MessageType::other_master_exists));  // the loser sends nothing but...
+  EXPECT_TRUE(h.has(1, MessageType::join_request));          // ... its JoinRequest
+
+  h.run_for(100ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{2});
+  EXPECT_EQ(h.m(1).master(), addr(2));
+  EXPECT_GT(h.m(2).epoch(), h.m(1).epoch() - 1);
+  EXPECT_EQ(h.m(2).members().size(), 3u);
+}
+
+TEST(Member, TieBreakEqualMembersLowerAddressWins) {
+  Harness h;
+  h.drop = [](const Packet&, Ipv4Addr) { return true; };  // 1 and 2 cannot hear each other
+  h.add(1);
+  h.add(2);
+  h.start(1);
+  h.start(2);
+  h.run_for(300ms);
+  ASSERT_EQ(h.masters(), (std::vector<int>{1, 2}));
+  h.drop = nullptr;
+  h.wire.clear();
+
+  h.advance(100ms);
+  const auto ka1 = h.take(1, MessageType::master_keepalive);
+  const auto ka2 = h.take(2, MessageType::master_keepalive);
+  h.deliver(ka2);  // 1 hears 2: equal sizes, 1 is lower -> 1 wins
+  EXPECT_EQ(h.m(1).role(), Role::master);
+  EXPECT_EQ(body<OtherMasterExists>(h.take(1, MessageType::other_master_exists)).member, addr(2));
+  h.deliver(ka1);  // 2 hears 1: 2 loses
+  EXPECT_EQ(h.m(2).role(), Role::joining);
+  h.run_for(100ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{1});
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+}
+
+TEST(Member, OtherMasterExistsMakesAMasterStepDown) {
+  Harness h;
+  h.drop = [](const Packet&, Ipv4Addr) { return true; };
+  h.add(1);
+  h.add(2);
+  h.start(1);
+  h.start(2);
+  h.run_for(300ms);
+  h.drop = nullptr;
+  h.wire.clear();
+  h.advance(100ms);
+  const auto ka2 = h.take(2, MessageType::master_keepalive);
+  h.deliver(ka2);
+  h.deliver(h.take(1, MessageType::other_master_exists));
+  EXPECT_EQ(h.m(2).role(), Role::joining);
+  EXPECT_EQ(h.m(2).counters().tie_breaks_lost, 1u);
+}
+
+// --- FIG. 8B / 8E: follower watchdog --------------------------------------------------------
+
+TEST(Member, FollowerCrashDetectedAfterTAndLoadedWorksetsReassignedAtOnce) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  const std::size_t had = h.owned_by(1, 3);
+  ASSERT_EQ(had, 10u);  // 30 worksets, least loaded first: 10 each
+
+  h.crash(3);
+  h.run_for(99ms);  // its last keepalive is at most 100 ms old
+  EXPECT_EQ(h.m(1).members().size(), 3u);
+  h.run_for(102ms);
+  EXPECT_EQ(h.m(1).members(), (std::vector<Ipv4Addr>{addr(1), addr(2)}));
+  EXPECT_EQ(h.m(1).counters().followers_declared_dead, 1u);
+  EXPECT_EQ(h.node(1).app->left, std::vector<Ipv4Addr>{addr(3)});
+  EXPECT_EQ(h.owned_by(1, 3), 0u);
+  h.run_for(5ms);  // one round trip for the WorkAssign
+  EXPECT_EQ(h.owned_by(1, 1) + h.owned_by(1, 2), 30u);
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    EXPECT_EQ(h.m(1).table().state(WorksetId{ws}), WorksetState::assigned) << ws;
+  }
+  EXPECT_EQ(h.node(2).app->left, std::vector<Ipv4Addr>{addr(3)});
+}
+
+TEST(Member, UnloadedWorksetsOfADeadFollowerWaitForTheirNextPacket) {
+  Harness h;
+  h.form({1, 2});
+  h.traffic(7);               // loads 0/0: to 1 (lower address)
+  h.traffic(8);               // 1/0: to 2, load counted
+  h.traffic(9, 100, false);   // 1/1: to 1
+  h.traffic(10, 100, false);  // 2/1: to 2, no load counted (as if it never carried traffic)
+  h.run_for(5ms);
+  ASSERT_EQ(h.owner_addr(1, WorksetId{8}), addr(2));
+  ASSERT_EQ(h.owner_addr(1, WorksetId{10}), addr(2));
+  h.crash(2);
+  h.run_for(300ms);
+  EXPECT_EQ(h.owner_addr(1, WorksetId{8}), addr(1));  // loaded: reassigned at once
+  EXPECT_EQ(h.m(1).table().state(WorksetId{10}), WorksetState::unassigned);  // lazily...
+  h.traffic(10);
+  EXPECT_EQ(h.owner_addr(1, WorksetId{10}), addr(1));  // ... on its next packet
+}
+
+// --- master failover ------------------------------------------------------------------------
+
+TEST(Member, MasterCrashSurvivorBecomesMasterWithNextEpochAndKeepsFollowersWorksets) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < filter::kWorksetCount; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(100ms);
+  std::map<std::uint16_t, Ipv4Addr> before;
+  for (std::uint16_t ws = 0; ws < filter::kWorksetCount; ++ws) {
+    ASSERT_EQ(h.m(1).table().state(WorksetId{ws}), WorksetState::assigned);
+    before[ws] = *h.owner_addr(1, WorksetId{ws});
+    EXPECT_EQ(h.owner_addr(3, WorksetId{ws}), before[ws]) << "followers mirror the table";
+  }
+  const Epoch old_epoch = h.m(1).epoch();
+
+  h.crash(1);
+  const Time crash = h.now;
+  h.run_for(h.timings.failure_interval + 150ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{2});
+  EXPECT_EQ(h.m(2).epoch(), old_epoch + 1);
+  EXPECT_EQ(h.m(3).role(), Role::follower);
+  EXPECT_EQ(h.m(3).master(), addr(2));
+  EXPECT_EQ(h.m(3).epoch(), old_epoch + 1);
+  EXPECT_EQ(h.m(2).counters().master_lost, 1u);
+  EXPECT_EQ(h.m(2).members(), (std::vector<Ipv4Addr>{addr(2), addr(3)}));
+  for (std::uint16_t ws = 0; ws < filter::kWorksetCount; ++ws) {
+    const auto owner = h.owner_addr(2, WorksetId{ws});
+    ASSERT_TRUE(owner) << ws;
+    EXPECT_NE(*owner, addr(1)) << ws;
+    if (before[ws] != addr(1)) {
+      EXPECT_EQ(*owner, before[ws]) << "worksets of survivors stay where they are: " << ws;
+    }
+    EXPECT_EQ(h.m(2).table().state(WorksetId{ws}), WorksetState::assigned) << ws;
+  }
+  EXPECT_LE(h.now - crash, h.timings.failure_interval + 150ms);
+  EXPECT_EQ(h.node(2).arp, 1);
+  EXPECT_EQ(h.node(3).app->left, std::vector<Ipv4Addr>{addr(1)});
+}
+
+TEST(Member, NewMasterReleasesWorksetsOfAMemberThatDoesNotRejoin) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(100ms);
+  ASSERT_EQ(h.owned_by(2, 3), 10u);
+  // Master and member 3 die together; 2 adopts 3's worksets on probation for T.
+  h.crash(1);
+  h.crash(3);
+  h.run_for(h.timings.failure_interval + 140ms);
+  ASSERT_EQ(h.masters(), std::vector<int>{2});
+  EXPECT_EQ(h.owned_by(2, 3), 10u);  // on probation
+  h.run_for(h.timings.failure_interval);
+  EXPECT_EQ(h.owned_by(2, 3), 0u);
+  EXPECT_EQ(h.owned_by(2, 2), 30u);  // loaded: reassigned at once (to itself)
+}
+
+TEST(Member, StaleEpochKeepaliveIgnoredByFollower) {
+  Harness h;
+  h.form({1, 2});
+  ASSERT_EQ(h.m(2).epoch(), 1u);
+  MasterKeepalive ka;
+  ka.members = {addr(9), addr(2)};
+  ka.owners.assign(filter::kWorksetCount, 1);  // "everything is member 2's"
+  h.deliver_to(forged(addr(9), 0, ka), 2);
+  EXPECT_EQ(h.m(2).counters().rx_stale_epoch, 1u);
+  EXPECT_EQ(h.m(2).master(), addr(1));
+  EXPECT_EQ(h.m(2).table().worksets_of(h.m(2).table().config().self), 0u);
+
+  // Same epoch, another sender: not our master either.
+  h.deliver_to(forged(addr(9), 1, ka), 2);
+  EXPECT_EQ(h.m(2).counters().rx_other_master, 1u);
+  EXPECT_EQ(h.m(2).master(), addr(1));
+}
+
+TEST(Member, MasterExitClusterMakesFollowerRejoin) {
+  Harness h;
+  h.form({1, 2});
+  h.deliver_to(forged(addr(1), 1, ExitCluster{addr(2), "config changed"}), 2);
+  EXPECT_EQ(h.m(2).role(), Role::joining);
+  h.run_for(50ms);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+}
+
+TEST(Member, FollowerKeepaliveFromAStrangerIsAnsweredWithExitCluster) {
+  Harness h;
+  h.form({1});
+  h.deliver_to(forged(addr(7), 1, FollowerKeepalive{5, 0}), 1);
+  const auto ex = h.take(1, MessageType::exit_cluster);
+  EXPECT_EQ(ex.to, addr(7));
+  EXPECT_EQ(body<ExitCluster>(ex).member, addr(7));
+}
+
+// --- adaptive keepalive (DESIGN §4) ---------------------------------------------------------
+
+TEST(Member, AdaptiveKeepaliveGrowsUnderLossAndIsAnnounced) {
+  Harness h;
+  h.form({1, 2});
+  EXPECT_EQ(h.m(1).keepalive_n(), 2);
+  int seen = 0;
+  h.drop = [&seen](const Packet& p, Ipv4Addr) {
+    return p.msg.type() == MessageType::follower_keepalive && ++seen % 3 == 0;
+  };
+  h.run_for(6s);
+  EXPECT_GT(*h.m(1).loss_estimate(addr(2)), 0.1);
+  EXPECT_GT(h.m(1).keepalive_n(), 2);
+  EXPECT_EQ(h.m(2).keepalive_n(), h.m(1).keepalive_n());  // announced and applied
+  EXPECT_EQ(h.m(1).counters().followers_declared_dead, 0u);
+  EXPECT_EQ(h.m(2).counters().master_lost, 0u);
+
+  // The loss stops: P decays, n comes back down.
+  h.drop = nullptr;
+  h.run_for(60s);
+  EXPECT_EQ(h.m(1).keepalive_n(), 2);
+}
+
+TEST(Member, FixedKeepaliveNOverridesTheEstimate) {
+  Timings t;
+  t.fixed_keepalive_n = 5;
+  Harness h(t);
+  h.form({1, 2});
+  EXPECT_EQ(h.m(1).keepalive_n(), 5);
+  EXPECT_EQ(h.m(2).keepalive_n(), 5);
+  h.wire.clear();
+  h.sent.clear();
+  h.run_for(200ms);
+  const auto kas = std::count_if(h.sent.begin(), h.sent.end(), [](const Packet& p) {
+    return p.msg.type() == MessageType::master_keepalive;
+  });
+  EXPECT_EQ(kas, 5);
+}
+
+TEST(Member, FollowerKeepaliveSequenceStrictlyIncreasesAcrossRejoins) {
+  Harness h;
+  h.form({1, 2, 3});
+  h.run_for(300ms);
+  h.crash(1);
+  h.run_for(600ms);
+  ASSERT_EQ(h.m(3).master(), addr(2));
+  std::vector<std::uint32_t> seqs;
+  std::set<Ipv4Addr> masters;
+  for (const Packet& p : h.sent) {
+    if (p.from == addr(3) && p.msg.type() == MessageType::follower_keepalive) {
+      seqs.push_back(body<FollowerKeepalive>(p).sequence);
+      masters.insert(*p.to);
+    }
+  }
+  EXPECT_EQ(masters, (std::set<Ipv4Addr>{addr(1), addr(2)}));
+  ASSERT_GT(seqs.size(), 4u);
+  for (std::size_t i = 1; i < seqs.size(); ++i) {
+    EXPECT_GT(seqs[i], seqs[i - 1]);
+  }
+}
+
+// --- FIG. 9: first-packet assignment --------------------------------------------------------
+
+TEST(Member, FirstPacketHeldUntilTheOwnerAcknowledges) {
+  Harness h;
+  h.form({1, 2});
+  h.wire.clear();
+
+  // Loads 0/0: the master itself wins the tie (lower address); its frame is released at once.
+  h.traffic(10);
+  ASSERT_EQ(h.node(1).frames.size(), 1u);
+  EXPECT_EQ(h.node(1).frames[0].owner, addr(1));
+  EXPECT_EQ(h.m(1).table().state(WorksetId{10}), WorksetState::assigned);
+  EXPECT_FALSE(h.has(1, MessageType::work_assign));
+
+  // Loads 1/0: to 2, held until it acknowledges.
+  h.traffic(11, 60);
+  h.traffic(11, 70);
+  EXPECT_EQ(h.m(1).table().state(WorksetId{11}), WorksetState::assigned_unacked);
+  EXPECT_EQ(h.m(1).held_frames_now(), 2u);
+  EXPECT_EQ(h.node(1).frames.size(), 1u);
+  const auto assign = h.take(1, MessageType::work_assign);  // one, batched
+  EXPECT_FALSE(h.has(1, MessageType::work_assign));
+  EXPECT_EQ(assign.to, addr(2));
+  EXPECT_EQ(body<WorkAssign>(assign).worksets, std::vector<std::uint16_t>{11});
+
+  // Lost: resent after retransmit_interval.
+  h.advance(20ms);
+  const auto again = h.take(1, MessageType::work_assign);
+  h.deliver(again);
+  EXPECT_EQ(h.owner_addr(2, WorksetId{11}), addr(2));
+  EXPECT_EQ(h.m(2).table().state(WorksetId{11}), WorksetState::assigned);
+  h.deliver(h.take(2, MessageType::work_assign_ack));
+  EXPECT_EQ(h.m(1).table().state(WorksetId{11}), WorksetState::assigned);
+  EXPECT_EQ(h.m(1).held_frames_now(), 0u);
+  ASSERT_EQ(h.node(1).frames.size(), 3u);
+  EXPECT_EQ(h.node(1).frames[1].owner, addr(2));
+  EXPECT_EQ(h.node(1).frames[1].frame.size(), 60u);
+  EXPECT_EQ(h.node(1).frames[2].frame.size(), 70u);
+  EXPECT_EQ(h.m(1).counters().held_frames, 2u);
+
+  h.advance(100ms);
+  EXPECT_FALSE(h.has(1, MessageType::work_assign));  // acknowledged: no more resends
+}
+
+TEST(Member, HoldQueueOverflowIsCounted) {
+  Harness h;
+  h.add(1, 3, 100000);
+  h.start(1);
+  h.run_for(200ms);
+  h.add(2);
+  h.start(2);
+  h.run_for(20ms);
+  h.traffic(1);  // to 1 itself
+  h.drop = [](const Packet&, Ipv4Addr) { return true; };
+  for (int i = 0; i < 4; ++i) {
+    h.traffic(2);  // to 2, never acknowledged
+  }
+  EXPECT_EQ(h.m(1).held_frames_now(), 3u);
+  EXPECT_EQ(h.m(1).counters().held_frames, 3u);
+  EXPECT_EQ(h.m(1).counters().held_dropped, 1u);
+}
+
+TEST(Member, HoldQueueBytesLimitIsCounted) {
+  Harness h;
+  h.add(1, 512, 250);
+  h.start(1);
+  h.run_for(200ms);
+  h.add(2);
+  h.start(2);
+  h.run_for(20ms);
+  h.traffic(1);
+  h.drop = [](const Packet&, Ipv4Addr) { return true; };
+  h.traffic(2, 100);
+  h.traffic(2, 100);
+  h.traffic(2, 100);  // 300 bytes > 250
+  EXPECT_EQ(h.m(1).held_frames_now(), 2u);
+  EXPECT_EQ(h.m(1).counters().held_dropped, 1u);
+}
+
+TEST(Member, DeadTargetDropsPendingWorkAndReassigns) {
+  Harness h;
+  h.form({1, 2});
+  h.traffic(1);  // to 1
+  h.drop = [](const Packet& p, Ipv4Addr to) { return to == addr(2) || p.from == addr(2); };
+  h.traffic(2);  // to 2, never acknowledged
+  ASSERT_EQ(h.m(1).table().state(WorksetId{2}), WorksetState::assigned_unacked);
+  h.run_for(250ms);
+  EXPECT_EQ(h.m(1).members().size(), 1u);
+  EXPECT_EQ(h.owner_addr(1, WorksetId{2}), addr(1));  // loaded (held frame): reassigned
+  EXPECT_EQ(h.m(1).held_frames_now(), 0u);
+  EXPECT_EQ(h.node(1).frames.back().owner, addr(1));
+}
+
+// --- FIG. 8D: rebalancing -------------------------------------------------------------------
+
+TEST(Member, RebalancingAfterJoinsReachesImbalanceOfAtMostOne) {
+  Harness h;
+  h.form({1});
+  for (std::uint16_t ws = 0; ws < 61; ++ws) {
+    h.traffic(ws);
+  }
+  ASSERT_EQ(h.owned_by(1, 1), 61u);
+  h.add(2);
+  h.start(2);
+  h.add(3);
+  h.start(3);
+  h.run_for(2s + 100ms);
+  const std::size_t a = h.owned_by(1, 1), b = h.owned_by(1, 2), c = h.owned_by(1, 3);
+  EXPECT_EQ(a + b + c, 61u);
+  EXPECT_LE(std::max({a, b, c}) - std::min({a, b, c}), 1u);
+  EXPECT_GT(h.m(1).counters().worksets_moved, 0u);
+  for (std::uint16_t ws = 0; ws < 61; ++ws) {
+    EXPECT_EQ(h.m(1).table().state(WorksetId{ws}), WorksetState::assigned) << ws;
+    // Exactly one member thinks it owns each workset.
+    int owners = 0;
+    for (int n : {1, 2, 3}) {
+      owners += h.m(n).table().owner(WorksetId{ws}) == h.m(n).table().config().self &&
+                h.m(n).table().state(WorksetId{ws}) != WorksetState::unassigned;
+    }
+    EXPECT_EQ(owners, 1) << ws;
+  }
+}
+
+TEST(Member, RebalanceMovesFromAFollowerThroughDeassignThenAssign) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 9; ++ws) {
+    h.traffic(ws);  // 3 each
+  }
+  h.run_for(10ms);
+  // 3 restarts: its worksets go to 1 and 2 (loads 5/4 or 4/5), the new 3 starts empty.
+  h.restart(3);
+  h.run_for(50ms);
+  ASSERT_EQ(h.owned_by(1, 3), 0u);
+  h.sent.clear();
+  h.run_for(2s);
+  EXPECT_EQ(h.owned_by(1, 1), 3u);
+  EXPECT_EQ(h.owned_by(1, 2), 3u);
+  EXPECT_EQ(h.owned_by(1, 3), 3u);
+  // At least one move went through a follower: WorkDeassign to 2 naming 3, acknowledged, then
+  // WorkAssign to 3.
+  bool deassign = false;
+  bool deassign_ack = false;
+  for (const Packet& p : h.sent) {
+    if (p.msg.type() == MessageType::work_deassign) {
+      EXPECT_EQ(p.to, addr(2));
+      EXPECT_EQ(body<WorkDeassign>(p).target, addr(3));
+      deassign = true;
+    }
+    deassign_ack |= p.msg.type() == MessageType::work_deassign_ack && p.from == addr(2);
+  }
+  EXPECT_TRUE(deassign);
+  EXPECT_TRUE(deassign_ack);
+  for (std::uint16_t ws = 0; ws < 9; ++ws) {
+    for (int n : {2, 3}) {
+      EXPECT_EQ(h.owner_addr(n, WorksetId{ws}), h.owner_addr(1, WorksetId{ws})) << ws;
+    }
+  }
+}
+
+// --- leaving ---------------------------------------------------------------------------------
+
+TEST(Member, LeaveReassignsItsWorksetsAtOnce) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(10ms);
+  ASSERT_EQ(h.owned_by(1, 3), 10u);
+  h.m(3).leave(h.now);
+  EXPECT_EQ(h.m(3).next_deadline(), kNever);
+  h.flush(3);
+  const auto exit = h.take(3, MessageType::exit_cluster);
+  EXPECT_EQ(body<ExitCluster>(exit).member, addr(3));
+  h.deliver(exit);
+  EXPECT_EQ(h.m(1).members(), (std::vector<Ipv4Addr>{addr(1), addr(2)}));
+  EXPECT_EQ(h.m(1).counters().members_left, 1u);
+  EXPECT_EQ(h.m(1).counters().followers_declared_dead, 0u);
+  EXPECT_EQ(h.owned_by(1, 3), 0u);
+  h.crash(3);
+  h.run_for(5ms);
+  EXPECT_EQ(h.owned_by(1, 1) + h.owned_by(1, 2), 30u);
+}
+
+TEST(Member, MasterLeavingMakesFollowersElectAtOnce) {
+  Harness h;
+  h.form({1, 2});
+  h.m(1).leave(h.now);
+  h.flush(1);
+  h.crash(1);
+  h.deliver(h.take(1, MessageType::exit_cluster));
+  EXPECT_EQ(h.m(2).role(), Role::joining);
+  h.run_for(140ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{2});
+}
+
+TEST(Member, RestartedMemberIsTreatedAsLeaveAndJoin) {
+  Harness h;
+  h.form({1, 2});
+  h.traffic(1);
+  h.traffic(2);
+  h.run_for(5ms);
+  ASSERT_EQ(h.owned_by(1, 2), 1u);
+  h.restart(2);  // a new incarnation, no worksets
+  h.run_for(50ms);
+  EXPECT_EQ(h.m(1).counters().members_left, 1u);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(1).members(), (std::vector<Ipv4Addr>{addr(1), addr(2)}));
+  // Workset 2 (loaded) was released and reassigned; whoever has it, both agree.
+  EXPECT_EQ(h.owner_addr(1, WorksetId{2}), h.owner_addr(2, WorksetId{2}));
+}
+
+// --- input checklist ------------------------------------------------------------------------
+
+TEST(Member, GarbageDatagramsAreCountedAndHarmless) {
+  Harness h;
+  h.form({1, 2});
+  const auto good = forged(addr(2), 1, FollowerKeepalive{100, 0});
+  std::vector<std::byte> truncated(good.begin(), good.begin() + 10);
+  std::vector<std::byte> bad_magic = good;
+  bad_magic[0] = std::byte{0};
+  std::vector<std::byte> trailing = good;
+  trailing.push_back(std::byte{0});
+  for (const auto& d : {truncated, bad_magic, trailing, std::vector<std::byte>{}}) {
+    h.deliver_to(d, 1);
+  }
+  const auto& c = h.m(1).counters();
+  EXPECT_EQ(c.rx_rejected[static_cast<std::size_t>(DecodeError::truncated)], 2u);
+  EXPECT_EQ(c.rx_rejected[static_cast<std::size_t>(DecodeError::bad_magic)], 1u);
+  EXPECT_EQ(c.rx_rejected[static_cast<std::size_t>(DecodeError::trailing_bytes)], 1u);
+
+  h.deliver_to(forged(addr(2), 1, FollowerKeepalive{100, 0}, "another"), 1);
+  EXPECT_EQ(c.rx_wrong_cluster, 1u);
+  h.deliver_to(forged(addr(1), 1, MasterKeepalive{}), 1);
+  EXPECT_EQ(c.rx_own, 1u);
+
+  // Deterministic junk of every length: no crash, invariants hold.
+  std::uint32_t x = 12345;
+  for (std::size_t len = 0; len < 300; ++len) {
+    std::vector<std::byte> junk(len);
+    for (auto& b : junk) {
+      x = x * 1664525u + 1013904223u;
+      b = std::byte{static_cast<std::uint8_t>(x >> 24)};
+    }
+    h.deliver_to(junk, 1);
+    h.deliver_to(junk, 2);
+  }
+  EXPECT_EQ(h.m(1).role(), Role::master);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+}
+
+TEST(Member, RoleTransitionsAreLogged) {
+  Harness h;
+  std::vector<std::string> hooked;
+  h.add(1);
+  h.m(1).set_event_hook([&](std::string_view s) { hooked.emplace_back(s); });
+  h.start(1);
+  h.run_for(200ms);
+  const auto& log = h.m(1).event_log();
+  ASSERT_GE(log.size(), 3u);
+  EXPECT_NE(log[1].find("joining => offering"), std::string::npos) << log[1];
+  EXPECT_NE(log[2].find("offering => master"), std::string::npos) << log[2];
+  EXPECT_EQ(hooked, log);
+}
+
+}  // namespace
+}  // namespace phalanx::cluster
+
+namespace phalanx::cluster {
+namespace {
+
+// DESIGN §4: a member is declared dead after n consecutive losses, not n - 1. With n = 2 and
+// keepalives every T/2, one lost keepalive leaves a gap of exactly T before the next one lands;
+// the watchdog slack must absorb the latency, or every single loss is a false failover.
+TEST(Member, OneLostKeepaliveIsNotAFailoverButNConsecutiveAre) {
+  Timings t;
+  t.fixed_keepalive_n = 2;
+  Harness h(t);
+  h.form({1, 2});
+  ASSERT_EQ(h.masters(), std::vector<int>{1});
+
+  // Drop every other keepalive of the follower: never two in a row.
+  int seen = 0;
+  h.drop = [&](const Packet& p, Ipv4Addr) {
+    return p.from == addr(2) && p.msg.type() == MessageType::follower_keepalive && seen++ % 2 == 0;
+  };
+  h.run_for(2s);
+  EXPECT_EQ(h.m(1).counters().followers_declared_dead, 0u);
+  EXPECT_EQ(h.m(1).members().size(), 2u);
+
+  // Two in a row: dead.
+  h.drop = [&](const Packet& p, Ipv4Addr) {
+    return p.from == addr(2) && p.msg.type() == MessageType::follower_keepalive;
+  };
+  h.run_for(t.failure_interval + t.watchdog_slack + 2ms);
+  EXPECT_EQ(h.m(1).counters().followers_declared_dead, 1u);
+}
+
+}  // namespace
+}  // namespace phalanx::cluster
