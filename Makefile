@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all bootstrap build test test-unit test-asan format-check format fuzz bench clean
+.PHONY: all bootstrap build test test-unit test-asan format-check format fuzz bench demo clean
 
 all: build
 
@@ -29,7 +29,7 @@ test-asan: bootstrap
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPHALANX_SANITIZE=ON \
 	  -DPHALANX_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	PHALANX_SIM_SEEDS=20 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
 format-check: bootstrap
 	scripts/check-format
@@ -49,3 +49,9 @@ bench: build
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)
+
+# The main job. Until phalanxd runs on real links (issue 5), the demo runs a simulated
+# three-member cluster through election, a follower crash and a master crash, and prints the
+# timeline and the figures.
+demo: build
+	$(BUILD)/tools/phalanx-sim --demo

@@ -1,0 +1,149 @@
+// Observers that judge a simulated run (STYLE "TigerBeetle's VOPR / FoundationDB"): separate from
+// the world, they see every datagram as it is sent and are called after every event.
+//
+// Always (safety; every phase, whatever the faults):
+//   - every member's check_invariants() holds (it aborts otherwise). A member's state changes only
+//     when the world calls it, so after each step the members that step called are checked; the
+//     others were checked after the step that last called them and have not changed since (a
+//     frame classified as mine / not_mine only bumps table counters and loads, which are checked
+//     at the member's next call).
+//   - a member's FollowerKeepalive sequence never repeats or goes backwards within one
+//     incarnation (every datagram on the segment is decoded);
+//   - a follower that crashed is no longer the owner of any acknowledged workset in the master's
+//     table after kDeadOwner (T + a control round trip + slack), when the master stayed the same
+//     and the network was not partitioned meanwhile.
+// Once the network has been healthy (no partition, no loss, no crash or start) for the
+// convergence bound (liveness):
+//   - exactly one member is master and every member that is up follows it (same address, same
+//     epoch);
+//   - no workset is served by two members (owner == self in two members' own tables);
+//   - every workset that had client traffic in the last World::kTrafficGap is served by exactly
+//     one member that is up and acknowledged (state assigned) in the master's table, except for
+//     at most kOwnershipGrace after its traffic began or after it was last fine (a first packet
+//     being assigned, a rebalancing move);
+//   - every member agrees with the master on what it owns: for each workset acknowledged in the
+//     master's table, a member owns it in its own table exactly when the master's last announced
+//     table (its MasterKeepalive) names that member, allowing kAgreementGrace for the next
+//     announcement.
+// The table sweeps of the liveness checks are sampled every few milliseconds of simulated time
+// (kSweepInterval in checkers.cpp), far finer than any bound they enforce.
+// Member ids are local to each member (each table numbers addresses as it meets them), so the
+// checks compare "owner == self" per table and addresses from the wire, never ids across tables.
+//
+// A violation is recorded with the simulated time; any violation fails the run.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/member.hpp"
+#include "sim/world.hpp"
+
+namespace phalanx::sim {
+
+using cluster::Epoch;
+
+// The bounds the checks use, all derived from the member timings and the network.
+struct Bounds {
+  Duration failure_interval;  // T
+  // Healthy for this long -> the liveness checks apply: detection (T) + rejoin (join_timeout) +
+  // two offer waits (a backed-off offer and the winning one) + 2T margin for joins and the
+  // table announcements that follow.
+  Duration convergence;
+  // A workset with traffic may be unowned this long (assignment round trips, retransmissions).
+  Duration ownership_grace;
+  // A dead follower may own acknowledged worksets in the master's table this long after its
+  // crash: T + one control round trip + kDeadOwnerSlack.
+  Duration dead_owner;
+  // A member's own table may disagree with the master's announcement this long.
+  Duration agreement_grace;
+};
+
+// Slack on top of T + round trip for the dead-owner check: the watchdog is checked on the
+// master's timer, which fires at the next keepalive period at the latest (T/2 for n = 2).
+inline constexpr Duration kDeadOwnerSlack = std::chrono::milliseconds(20);
+
+Bounds bounds_for(const cluster::Timings& t, const NetworkConfig& n);
+
+struct Violation {
+  Time at;
+  std::string what;
+};
+
+class Checkers final : public Observer {
+ public:
+  explicit Checkers(const Bounds& bounds);
+
+  void on_datagram(const World& w, std::size_t from, std::uint64_t incarnation,
+                   wire::Bytes bytes) override;
+  void after_step(const World& w, const StepInfo& step) override;
+
+  bool ok() const { return violation_count_ == 0; }
+  // The first kMaxRecorded violations (all are counted).
+  const std::vector<Violation>& violations() const { return violations_; }
+  std::uint64_t violation_count() const { return violation_count_; }
+  static constexpr std::size_t kMaxRecorded = 16;
+
+  // A live member declared dead by the master, or a follower's master watchdog firing while its
+  // master was up, with no partition in the last T.
+  std::uint64_t false_failovers() const { return false_failovers_; }
+  // How often the liveness checks ran (a run whose liveness phase never ran proves little).
+  std::uint64_t liveness_sweeps() const { return liveness_sweeps_; }
+
+  const Bounds& bounds() const { return bounds_; }
+
+ private:
+  struct SlotWatch {
+    std::uint64_t incarnation = 0;
+    bool seen = false;
+    std::uint64_t master_lost = 0;
+    std::uint64_t declared_dead = 0;
+    std::optional<Ipv4Addr> master;
+    std::vector<Ipv4Addr> members;
+  };
+  struct Announced {
+    std::uint64_t incarnation = 0;
+    Epoch epoch = 0;
+    std::vector<Ipv4Addr> members;
+    std::vector<std::uint8_t> owners;  // 1024 entries
+    Time at{0};
+  };
+  struct PendingDeadOwner {
+    Time due;
+    std::size_t slot;
+    std::uint64_t incarnation;  // of the crashed member
+    std::size_t master;
+    std::uint64_t master_incarnation;
+    Epoch epoch;
+  };
+
+  void violate(Time at, std::string what);
+  void watch_failovers(const World& w, std::size_t slot);
+  void track_crashes(const World& w);
+  void check_dead_owners(const World& w);
+  void liveness(const World& w);
+  std::optional<std::size_t> unique_master(const World& w) const;
+
+  Bounds bounds_;
+  std::vector<Violation> violations_;
+  std::uint64_t violation_count_ = 0;
+  std::uint64_t false_failovers_ = 0;
+  std::uint64_t liveness_sweeps_ = 0;
+  // FollowerKeepalive sequence per (slot, incarnation).
+  std::map<std::pair<std::size_t, std::uint64_t>, std::uint32_t> keepalive_seq_;
+  std::map<std::size_t, Announced> announced_;  // by master slot
+  std::vector<SlotWatch> slots_;
+  std::vector<PendingDeadOwner> dead_owner_checks_;
+  bool was_partitioned_ = false;
+  Time partition_changed_{Time::min()};
+  Time last_sweep_{Time::min()};
+  std::array<Time, filter::kWorksetCount> unowned_since_;
+  std::array<Time, filter::kWorksetCount> disagree_since_;
+  Time stable_since_{Time::min()};
+};
+
+}  // namespace phalanx::sim

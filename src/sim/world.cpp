@@ -1,0 +1,529 @@
+#include "sim/world.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <utility>
+
+#include "wire/ethernet.hpp"
+
+namespace phalanx::sim {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr Time kNeverSeen = Time::min();
+// Frames remembered for double-service counting; older ids are forgotten.
+constexpr std::uint64_t kServedMemory = 4096;
+constexpr std::size_t kL4TcpHeaderSize = 20;
+constexpr std::size_t kL4UdpHeaderSize = 8;
+constexpr std::size_t kTcpDataOffset = 12;
+constexpr std::size_t kUdpLength = 4;
+// A client MAC and the cluster's multicast MAC (DESIGN §3 multicast mode).
+constexpr wire::MacAddr kClientMac{{0x02, 0x00, 0x00, 0x00, 0x00, 0x01}};
+constexpr wire::MacAddr kClusterMac{{0x01, 0x00, 0x5e, 0x12, 0x00, 0x64}};
+
+[[noreturn]] void fail(const char* what) {
+  std::fprintf(stderr, "sim::World: %s\n", what);
+  std::abort();
+}
+
+filter::WorksetTableConfig oracle_config() {
+  filter::WorksetTableConfig c;
+  c.cluster_ip = kClusterIp;
+  c.self = filter::MemberId{0};
+  return c;
+}
+
+}  // namespace
+
+std::vector<std::byte> client_frame(Ipv4Addr src, std::uint16_t sport, std::uint16_t dport,
+                                    std::uint8_t proto) {
+  const bool tcp = proto == wire::ipproto::kTcp;
+  const std::size_t l4 = tcp ? kL4TcpHeaderSize : kL4UdpHeaderSize;
+  wire::EthernetRepr eth{kClusterMac, kClientMac, std::nullopt, wire::ethertype::kIpv4};
+  wire::Ipv4Repr ip;
+  ip.src = src;
+  ip.dst = kClusterIp;
+  ip.protocol = proto;
+  ip.payload_len = static_cast<std::uint16_t>(l4);
+  std::vector<std::byte> frame(eth.size() + ip.size() + l4);
+  wire::MutBytes out(frame);
+  eth.emit(out);
+  ip.emit(out.subspan(eth.size()));
+  wire::MutBytes l4b = out.subspan(eth.size() + ip.size());
+  wire::write_u16(l4b, filter::kL4SrcPort, sport);
+  wire::write_u16(l4b, filter::kL4DstPort, dport);
+  if (tcp) {
+    wire::write_u8(l4b, kTcpDataOffset, 0x50);  // 5 words, no options
+  } else {
+    wire::write_u16(l4b, kUdpLength, static_cast<std::uint16_t>(l4));
+  }
+  return frame;
+}
+
+World::World(WorldConfig config)
+    : config_(std::move(config)),
+      root_(config_.seed),
+      net_(root_.fork()),
+      clients_(root_.fork()),
+      faults_(root_.fork()),
+      incarnations_(root_.fork()),
+      oracle_(oracle_config()) {
+  if (config_.slots == 0 || config_.slots > kMaxSlots) {
+    fail("slot count out of range");
+  }
+  slots_.resize(config_.slots);
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    slots_[i].address = member_address(i);
+    slots_[i].last_served.fill(kNeverSeen);
+  }
+  last_traffic_.fill(kNeverSeen);
+  traffic_since_.fill(kNeverSeen);
+  set_clients(config_.clients);
+}
+
+World::~World() = default;
+
+std::optional<std::size_t> World::slot_of(Ipv4Addr a) const {
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (slots_[i].address == a) {
+      return i;
+    }
+  }
+  return std::nullopt;
+}
+
+std::size_t World::up_count() const {
+  return static_cast<std::size_t>(std::count_if(slots_.begin(), slots_.end(),
+                                                [](const Slot& s) { return s.member != nullptr; }));
+}
+
+World::Key World::schedule(Time at, Event e) {
+  if (at < now_) {
+    fail("event scheduled in the past");
+  }
+  const Key k{at, seq_++};
+  queue_.emplace(k, std::move(e));
+  return k;
+}
+
+Duration World::delay() {
+  const auto& n = config_.network;
+  return n.latency + (n.jitter > 0ns ? net_.duration(0ns, n.jitter) : 0ns);
+}
+
+std::unique_ptr<cluster::Member> World::make_member(std::size_t slot) {
+  cluster::MemberConfig mc;
+  mc.cluster_name = config_.cluster_name;
+  mc.address = slots_[slot].address;
+  mc.incarnation = slots_[slot].incarnation;
+  mc.timings = config_.timings;
+  mc.cluster_ip = kClusterIp;
+  mc.mode = filter::DistributionMode::multicast;
+  auto m = std::make_unique<cluster::Member>(std::move(mc));
+  if (log_sink_) {
+    m->set_event_hook([this, slot](std::string_view line) { log_sink_(now_, slot, line); });
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Members
+
+void World::start(std::size_t slot) {
+  if (up(slot)) {
+    crash(slot);
+  }
+  Slot& s = slots_.at(slot);
+  s.incarnation = incarnations_.next_u64();
+  s.member = make_member(slot);
+  s.changed_at = now_;
+  disturbed();
+  mix(0x5000 + slot);
+  StepInfo info;
+  drive(slot, info, [&](cluster::Member& m) { m.start(now_); });
+  notify(info);
+}
+
+void World::start_at(std::size_t slot, Time at) {
+  schedule(at, StartMember{slot});
+}
+
+void World::crash(std::size_t slot) {
+  Slot& s = slots_.at(slot);
+  if (!s.member) {
+    return;
+  }
+  s.member.reset();
+  s.timer.reset();
+  s.changed_at = now_;
+  disturbed();
+  mix(0xc000 + slot);
+  // Drop every event addressed to it (a dead process receives nothing).
+  for (auto it = queue_.begin(); it != queue_.end();) {
+    bool erase = false;
+    if (auto* c = std::get_if<DeliverControl>(&it->second)) {
+      erase = c->to == slot;
+    } else if (auto* t = std::get_if<FireTimer>(&it->second)) {
+      erase = t->slot == slot;
+    } else if (auto* d = std::get_if<DeliverData>(&it->second)) {
+      std::erase(d->to, slot);
+      erase = d->to.empty();
+    }
+    it = erase ? queue_.erase(it) : std::next(it);
+  }
+  notify(StepInfo{});
+}
+
+void World::leave(std::size_t slot) {
+  if (!up(slot)) {
+    return;
+  }
+  StepInfo info;
+  drive(slot, info, [&](cluster::Member& m) { m.leave(now_); });
+  crash(slot);
+}
+
+template <class F>
+void World::drive(std::size_t slot, StepInfo& info, F&& f) {
+  cluster::Member& m = *slots_[slot].member;
+  f(m);
+  info.touched.push_back(slot);
+  info.control = true;
+  handle_output(slot, m.take_output());
+  rearm(slot);
+}
+
+void World::rearm(std::size_t slot) {
+  Slot& s = slots_[slot];
+  if (!s.member) {
+    return;
+  }
+  const Time d = s.member->next_deadline();
+  if (d == cluster::kNever) {
+    if (s.timer) {
+      queue_.erase(*s.timer);
+      s.timer.reset();
+    }
+    return;
+  }
+  const Time at = std::max(d, now_);
+  if (s.timer && s.timer->first == at) {
+    return;  // already armed for that instant
+  }
+  if (s.timer) {
+    queue_.erase(*s.timer);
+  }
+  s.timer = schedule(at, FireTimer{slot});
+}
+
+void World::handle_output(std::size_t slot, cluster::Output out) {
+  for (const auto& m : out.messages) {
+    send_control(slot, m);
+  }
+  for (auto& f : out.frames) {
+    if (f.owner == slots_[slot].address) {
+      ++counters_.served_forwarded;
+      serve(slot, f.workset, next_frame_id_++);
+      continue;
+    }
+    auto to = slot_of(f.owner);
+    if (!to || !reachable(slot, *to)) {
+      ++counters_.data_lost;
+      continue;
+    }
+    if (config_.network.lose_data && net_.chance(config_.network.loss)) {
+      ++counters_.data_lost;
+      continue;
+    }
+    auto bytes = std::make_shared<const std::vector<std::byte>>(std::move(f.frame));
+    schedule(now_ + delay(), DeliverData{{*to}, slot, std::move(bytes), next_frame_id_++});
+  }
+  if (out.announce_arp) {
+    arp_.push_back({now_, slot});
+    mix(0xa000 + slot);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Network
+
+void World::send_control(std::size_t from, const cluster::Outgoing& m) {
+  ++counters_.control_sent;
+  for (Observer* o : observers_) {
+    o->on_datagram(*this, from, slots_[from].incarnation, m.bytes);
+  }
+  std::uint64_t h = 0xcbf29ce484222325ull;
+  for (std::byte b : m.bytes) {
+    h = (h ^ std::to_integer<std::uint64_t>(b)) * 0x100000001b3ull;
+  }
+  mix(h);
+  auto bytes = std::make_shared<const std::vector<std::byte>>(m.bytes);
+  std::vector<std::size_t> to;
+  if (m.to) {
+    auto s = slot_of(*m.to);
+    if (!s) {
+      ++counters_.control_no_such_member;
+      return;
+    }
+    to.push_back(*s);
+  } else {
+    for (std::size_t i = 0; i < slots_.size(); ++i) {
+      if (i != from && slots_[i].member) {
+        to.push_back(i);
+      }
+    }
+  }
+  for (std::size_t t : to) {
+    const bool lost = net_.chance(config_.network.loss);
+    const bool dup = net_.chance(config_.network.duplicate);
+    if (!reachable(from, t)) {
+      ++counters_.control_partitioned;
+      continue;
+    }
+    if (lost) {
+      ++counters_.control_lost;
+      continue;
+    }
+    schedule(now_ + delay(), DeliverControl{t, from, bytes});
+    if (dup) {
+      ++counters_.control_duplicated;
+      schedule(now_ + delay(), DeliverControl{t, from, bytes});
+    }
+  }
+}
+
+void World::set_network(const NetworkConfig& n) {
+  if (n.loss != config_.network.loss) {
+    disturbed();
+  }
+  config_.network = n;
+  notify(StepInfo{});
+}
+
+void World::partition(const std::vector<std::size_t>& side) {
+  for (auto& s : slots_) {
+    s.group = 0;
+  }
+  for (std::size_t i : side) {
+    slots_.at(i).group = 1;
+  }
+  partitioned_ = true;
+  disturbed();
+  mix(0xbeef);
+  notify(StepInfo{});
+}
+
+void World::heal() {
+  for (auto& s : slots_) {
+    s.group = 0;
+  }
+  partitioned_ = false;
+  disturbed();
+  mix(0xfeed);
+  notify(StepInfo{});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients and the data path
+
+void World::set_clients(const ClientConfig& c) {
+  config_.clients = c;
+  if (c.enabled && !spawning_) {
+    spawning_ = true;
+    schedule(now_ + c.spawn_interval, SpawnFlows{});
+  }
+}
+
+void World::open_flow(Duration length, Duration period) {
+  Flow f;
+  f.src = Ipv4Addr{198, 18, static_cast<std::uint8_t>(100 + clients_.uniform(4)),
+                   static_cast<std::uint8_t>(1 + clients_.uniform(254))};
+  f.sport = static_cast<std::uint16_t>(2000 + clients_.uniform(60000));
+  f.proto = clients_.chance(0.5) ? wire::ipproto::kTcp : wire::ipproto::kUdp;
+  const std::uint16_t dport = f.proto == wire::ipproto::kTcp ? 80 : 53;
+  f.ends = now_ + length;
+  f.period = period;
+  f.frame =
+      std::make_shared<const std::vector<std::byte>>(client_frame(f.src, f.sport, dport, f.proto));
+  const filter::Verdict v = oracle_.classify(*f.frame);
+  if (v.kind == filter::VerdictKind::malformed || v.kind == filter::VerdictKind::not_for_cluster) {
+    fail("client frame not classified as cluster traffic");
+  }
+  f.ws = v.workset;
+  flows_.push_back(std::move(f));
+  ++active_flows_;
+  schedule(now_, FlowTick{flows_.size() - 1});
+}
+
+void World::deliver_client_frame(const Flow& f) {
+  ++counters_.client_frames;
+  const std::uint16_t ws = f.ws.value();
+  if (last_traffic_[ws] == kNeverSeen || now_ - last_traffic_[ws] > kTrafficGap) {
+    traffic_since_[ws] = now_;
+  }
+  last_traffic_[ws] = now_;
+  const std::uint64_t id = next_frame_id_++;
+  // One event per distinct arrival time; members arriving together are served in slot order.
+  std::map<Time, std::vector<std::size_t>> arrivals;
+  for (std::size_t i = 0; i < slots_.size(); ++i) {
+    if (!slots_[i].member) {
+      continue;
+    }
+    const bool lost = config_.network.lose_data && net_.chance(config_.network.loss);
+    if (lost) {
+      ++counters_.data_lost;
+      continue;
+    }
+    arrivals[now_ + delay()].push_back(i);
+  }
+  for (auto& [at, to] : arrivals) {
+    schedule(at, DeliverData{std::move(to), std::nullopt, f.frame, id});
+  }
+}
+
+void World::serve(std::size_t slot, filter::WorksetId ws, std::uint64_t frame_id) {
+  Slot& s = slots_[slot];
+  s.last_served[ws.value()] = now_;
+  ++s.served;
+  ++counters_.served;
+  auto [it, fresh] = served_frames_.emplace(frame_id, slot);
+  if (!fresh && it->second != slot) {
+    ++counters_.double_served;
+  }
+  while (!served_frames_.empty() && served_frames_.begin()->first + kServedMemory < frame_id) {
+    served_frames_.erase(served_frames_.begin());
+  }
+}
+
+void World::receive_data(std::size_t slot, const DeliverData& d, StepInfo& info) {
+  Slot& s = slots_[slot];
+  if (!s.member) {
+    ++counters_.dropped_to_down;
+    return;
+  }
+  ++counters_.data_delivered;
+  filter::WorksetTable& table = s.member->table();
+  if (d.from) {
+    if (!reachable(*d.from, slot)) {
+      ++counters_.data_lost;
+      return;
+    }
+    // Released by the master after an acknowledgement: goes to the local stack.
+    const filter::Verdict v = oracle_.classify(*d.frame);
+    if (table.owner(v.workset) != table.config().self) {
+      ++counters_.forwarded_not_owner;
+    }
+    ++counters_.served_forwarded;
+    serve(slot, v.workset, d.frame_id);
+    return;
+  }
+  const filter::Verdict v = table.classify(*d.frame);
+  switch (v.kind) {
+    case filter::VerdictKind::mine:
+      table.add_load(v.workset, 1, d.frame->size());
+      serve(slot, v.workset, d.frame_id);
+      break;
+    case filter::VerdictKind::master_must_assign:
+      drive(slot, info, [&](cluster::Member& m) {
+        m.on_unassigned_packet(now_, v.workset, wire::Bytes(*d.frame));
+      });
+      break;
+    default:
+      break;  // not_mine: the owner saw it too
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loop
+
+void World::dispatch(Event& e, StepInfo& info) {
+  if (auto* sm = std::get_if<StartMember>(&e)) {
+    start(sm->slot);
+  } else if (auto* c = std::get_if<DeliverControl>(&e)) {
+    if (!slots_[c->to].member) {
+      ++counters_.dropped_to_down;
+    } else if (!reachable(c->from, c->to)) {
+      ++counters_.control_partitioned;
+    } else {
+      ++counters_.control_delivered;
+      drive(c->to, info, [&](cluster::Member& m) { m.on_control(now_, wire::Bytes(*c->bytes)); });
+    }
+  } else if (auto* d = std::get_if<DeliverData>(&e)) {
+    for (std::size_t slot : d->to) {
+      receive_data(slot, *d, info);
+    }
+  } else if (auto* t = std::get_if<FireTimer>(&e)) {
+    slots_[t->slot].timer.reset();
+    drive(t->slot, info, [&](cluster::Member& m) { m.on_timer(now_); });
+  } else if (auto* f = std::get_if<FlowTick>(&e)) {
+    const Flow& flow = flows_[f->flow];
+    deliver_client_frame(flow);
+    if (now_ + flow.period < flow.ends) {
+      schedule(now_ + flow.period, FlowTick{f->flow});
+    } else {
+      --active_flows_;
+    }
+  } else if (std::holds_alternative<SpawnFlows>(e)) {
+    const ClientConfig& c = config_.clients;
+    if (!c.enabled) {
+      spawning_ = false;
+      return;
+    }
+    if (clients_.chance(c.spawn_chance) && active_flows_ < c.max_flows) {
+      open_flow(clients_.duration(c.flow_min, c.flow_max),
+                clients_.duration(c.period_min, c.period_max));
+    }
+    schedule(now_ + c.spawn_interval, SpawnFlows{});
+  }
+}
+
+void World::notify(const StepInfo& info) {
+  for (Observer* o : observers_) {
+    o->after_step(*this, info);
+  }
+}
+
+bool World::step() {
+  if (queue_.empty()) {
+    return false;
+  }
+  auto node = queue_.extract(queue_.begin());
+  now_ = node.key().first;
+  ++counters_.events;
+  mix(static_cast<std::uint64_t>(now_.count()));
+  mix(node.mapped().index());
+  StepInfo info;
+  dispatch(node.mapped(), info);
+  notify(info);
+  return true;
+}
+
+void World::run_until(Time t) {
+  while (!queue_.empty() && queue_.begin()->first.first <= t) {
+    step();
+  }
+  if (t > now_) {
+    now_ = t;
+  }
+}
+
+std::optional<Time> World::run_until(Time limit, const std::function<bool()>& done) {
+  if (done()) {
+    return now_;
+  }
+  while (!queue_.empty() && queue_.begin()->first.first <= limit) {
+    step();
+    if (done()) {
+      return now_;
+    }
+  }
+  if (limit > now_) {
+    now_ = limit;
+  }
+  return std::nullopt;
+}
+
+}  // namespace phalanx::sim

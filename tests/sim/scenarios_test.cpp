@@ -1,0 +1,229 @@
+// Every scenario over many seeds (kDefaultSeeds, or PHALANX_SIM_SEEDS for slow builds such as
+// ASan), asserting zero violations and printing the replay command of every failing seed; the
+// figures the design promises; and determinism (one seed, two runs, identical results).
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "sim/scenarios.hpp"
+
+namespace phalanx::sim {
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t kDefaultSeeds = 200;
+
+// The run in progress, printed if a member's check_invariants() aborts.
+char g_replay[256] = {};
+
+void on_abort(int) {
+  const char head[] = "\nsim_test: aborted; replay with: ";
+  (void)!write(STDERR_FILENO, head, sizeof head - 1);
+  (void)!write(STDERR_FILENO, g_replay, std::strlen(g_replay));
+  (void)!write(STDERR_FILENO, "\n", 1);
+  std::signal(SIGABRT, SIG_DFL);
+}
+
+std::uint64_t seed_count() {
+  if (const char* s = std::getenv("PHALANX_SIM_SEEDS")) {
+    const long v = std::strtol(s, nullptr, 10);
+    if (v > 0) {
+      return static_cast<std::uint64_t>(v);
+    }
+  }
+  return kDefaultSeeds;
+}
+
+// Runs `name` over the seeds; every failing seed is reported with its replay command.
+std::vector<RunResult> run_seeds(std::string_view name, const ScenarioOptions& options,
+                                 std::uint64_t seeds = seed_count()) {
+  std::signal(SIGABRT, on_abort);
+  const Scenario* s = find_scenario(name);
+  EXPECT_NE(s, nullptr) << name;
+  std::vector<RunResult> out;
+  if (s == nullptr) {
+    return out;
+  }
+  for (std::uint64_t seed = 0; seed < seeds; ++seed) {
+    const std::string replay = replay_command(name, seed, options);
+    std::snprintf(g_replay, sizeof g_replay, "%s", replay.c_str());
+    RunResult r = s->run(seed, options);
+    if (!r.ok()) {
+      std::string msg;
+      for (const auto& v : r.violations) {
+        msg += "\n  at " + std::to_string(std::chrono::duration<double, std::milli>(v.at).count()) +
+               " ms: " + v.what;
+      }
+      ADD_FAILURE() << name << " seed " << seed << ": " << r.violation_count << " violations" << msg
+                    << "\n  replay: " << replay;
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Duration p99(std::vector<Duration> v) {
+  if (v.empty()) {
+    return Duration::max();
+  }
+  std::sort(v.begin(), v.end());
+  const std::size_t rank = (v.size() * 99 + 99) / 100;  // nearest rank
+  return v[std::min(rank, v.size()) - 1];
+}
+
+const cluster::Timings kTimings{};
+
+// Sized for the whole suite to run in well under three minutes on two cores (RelWithDebInfo).
+ScenarioOptions loss_options() {
+  ScenarioOptions o;
+  o.duration = 60s;
+  return o;
+}
+ScenarioOptions flap_options() {
+  ScenarioOptions o;
+  o.duration = 10s;
+  return o;
+}
+
+TEST(Scenario, ColdStart) {
+  auto rs = run_seeds("cold_start", {});
+  for (const auto& r : rs) {
+    EXPECT_TRUE(r.metrics.first_master.has_value()) << r.seed;
+  }
+}
+
+TEST(Scenario, MasterCrash) {
+  auto rs = run_seeds("master_crash", {});
+  std::vector<Duration> failover;
+  for (const auto& r : rs) {
+    failover.insert(failover.end(), r.metrics.master_failover.begin(),
+                    r.metrics.master_failover.end());
+  }
+  ASSERT_GE(failover.size(), rs.size() * 9 / 10);
+  // Master crash -> one master again and every workset with traffic owned by a live member.
+  EXPECT_LE(p99(failover), kTimings.failure_interval + 150ms);
+}
+
+TEST(Scenario, FollowerCrash) {
+  auto rs = run_seeds("follower_crash", {});
+  std::vector<Duration> reassign;
+  std::vector<Duration> detect;
+  for (const auto& r : rs) {
+    reassign.insert(reassign.end(), r.metrics.reassignment.begin(), r.metrics.reassignment.end());
+    detect.insert(detect.end(), r.metrics.failure_detection.begin(),
+                  r.metrics.failure_detection.end());
+  }
+  ASSERT_GE(reassign.size(), rs.size() * 9 / 10);
+  // Follower crash -> its loaded worksets owned (acknowledged) by survivors.
+  EXPECT_LE(p99(reassign), kTimings.failure_interval + 20ms);
+  EXPECT_LE(p99(detect), kTimings.failure_interval + 20ms);
+}
+
+TEST(Scenario, CrashDuringElection) {
+  run_seeds("crash_during_election", {});
+}
+
+TEST(Scenario, SimultaneousJoins) {
+  run_seeds("simultaneous_joins", {});
+}
+
+TEST(Scenario, PartitionHeal) {
+  run_seeds("partition_heal", {});
+}
+
+TEST(Scenario, Loss1) {
+  run_seeds("loss_1", loss_options());
+}
+
+TEST(Scenario, Loss5) {
+  run_seeds("loss_5", loss_options());
+}
+
+TEST(Scenario, Loss20) {
+  run_seeds("loss_20", loss_options());
+}
+
+TEST(Scenario, FlappingMember) {
+  run_seeds("flapping_member", flap_options());
+}
+
+TEST(Scenario, RebalanceAfterJoin) {
+  auto rs = run_seeds("rebalance_after_join", {});
+  for (const auto& r : rs) {
+    ASSERT_TRUE(r.metrics.imbalance.has_value()) << r.seed;
+    EXPECT_LE(*r.metrics.imbalance, 1u) << "seed " << r.seed;
+  }
+}
+
+// DESIGN §4: at 20% loss the adaptive n keeps false alarms rare; a fixed n = 2 does not.
+TEST(Figures, AdaptiveKeepaliveHasFewerFalseFailoversThanFixedTwoAt20PercentLoss) {
+  const std::uint64_t seeds = std::max<std::uint64_t>(4, seed_count() / 10);
+  ScenarioOptions adaptive = flap_options();  // 10 s of loss per run
+  ScenarioOptions fixed = flap_options();
+  fixed.fixed_keepalive_n = 2;
+  std::uint64_t adaptive_ff = 0;
+  std::uint64_t fixed_ff = 0;
+  for (const auto& r : run_seeds("loss_20", adaptive, seeds)) {
+    adaptive_ff += r.metrics.false_failovers;
+  }
+  for (const auto& r : run_seeds("loss_20", fixed, seeds)) {
+    fixed_ff += r.metrics.false_failovers;
+  }
+  std::printf("false failovers at 20%% loss over %llu seeds: adaptive %llu, fixed n=2 %llu\n",
+              static_cast<unsigned long long>(seeds), static_cast<unsigned long long>(adaptive_ff),
+              static_cast<unsigned long long>(fixed_ff));
+  EXPECT_LT(adaptive_ff * 2, fixed_ff);
+}
+
+bool same(const RunResult& a, const RunResult& b) {
+  if (a.digest != b.digest || a.violation_count != b.violation_count ||
+      a.counters.events != b.counters.events || a.counters.served != b.counters.served) {
+    return false;
+  }
+  const Metrics& x = a.metrics;
+  const Metrics& y = b.metrics;
+  return x.first_master == y.first_master && x.failure_detection == y.failure_detection &&
+         x.reassignment == y.reassignment && x.master_failover == y.master_failover &&
+         x.false_failovers == y.false_failovers && x.imbalance == y.imbalance &&
+         x.simulated == y.simulated;
+}
+
+TEST(Determinism, SameSeedSameTraceAndMetrics) {
+  ScenarioOptions o;
+  o.duration = 3s;
+  for (const auto& s : scenarios()) {
+    for (std::uint64_t seed : {1u, 77u}) {
+      const RunResult a = s.run(seed, o);
+      const RunResult b = s.run(seed, o);
+      EXPECT_TRUE(same(a, b)) << s.name << " seed " << seed << " differs between two runs";
+    }
+  }
+}
+
+TEST(Determinism, DifferentSeedsDiffer) {
+  const Scenario* s = find_scenario("cold_start");
+  ASSERT_NE(s, nullptr);
+  EXPECT_NE(s->run(1, {}).digest, s->run(2, {}).digest);
+}
+
+TEST(Replay, CommandNamesScenarioSeedAndOptions) {
+  EXPECT_EQ(replay_command("loss_5", 42, {}), "phalanx-sim --scenario loss_5 --seed 42");
+  ScenarioOptions o;
+  o.fixed_keepalive_n = 2;
+  o.loss = 0.2;
+  o.duration = 10s;
+  EXPECT_EQ(replay_command("loss_20", 7, o),
+            "phalanx-sim --scenario loss_20 --seed 7 --fixed-n 2 --loss 0.2 --duration-s 10");
+}
+
+}  // namespace
+}  // namespace phalanx::sim
