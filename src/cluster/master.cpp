@@ -175,7 +175,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
   members.push_back(from);
   followers[from] = FollowerState{jr.incarnation, now, {}};
   probation.erase(from);
-  log("member joined: " + from.to_string());
+  log("admitted " + from.to_string());
   send(from, JoinAck{from});
   reconcile_claims(now, from, jr.worksets);
   std::set<Ipv4Addr> view(members.begin(), members.end());

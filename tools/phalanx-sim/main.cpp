@@ -1,7 +1,8 @@
 // phalanx-sim: runs the simulator's scenarios over a range of seeds and prints a summary.
 //
 //   phalanx-sim --scenario NAME|all --seeds N [--first-seed S] [--seed S] [--fixed-n K]
-//               [--loss P] [--duration-s D]
+//               [--loss P] [--duration-s D] [--trace]
+//   phalanx-sim --demo
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes. A failing run prints its violations and the command that replays it.
@@ -17,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "demo.hpp"
 #include "sim/scenarios.hpp"
 
 namespace {
@@ -92,7 +94,12 @@ int main(int argc, char** argv) {
                  "simulated seconds of the faulty phase of loss_* and flapping_member");
   bool trace = false;
   app.add_flag("--trace", trace, "print every member's event log (use with --seed)");
+  bool demo = false;
+  app.add_flag("--demo", demo, "a guided run of a three-member cluster through two crashes");
   CLI11_PARSE(app, argc, argv);
+  if (demo) {
+    return phalanx::sim::run_demo();
+  }
 
   if (seed) {
     first_seed = *seed;
