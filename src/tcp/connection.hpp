@@ -1,0 +1,316 @@
+// One TCP connection: a TCB (RFC 9293 §3.3.1, with the field names of the spec's FIG. 7) and its
+// send and receive ring buffers, driven purely: segments, timer ticks and application calls go
+// in with `now`; segments, events and the next deadline come out (DESIGN §2, STYLE 4).
+//
+// RFCs to read, in the order this engine follows them:
+//   RFC 9293  TCP (the state machine; input processing in §3.10.7 by numbered steps)
+//   RFC 7323  window scaling, timestamps (RTTM) and PAWS
+//   RFC 2018  SACK option;  RFC 6675 SACK-based loss recovery (simplified "pipe")
+//   RFC 6582  NewReno fast recovery;  RFC 5681 congestion control;  RFC 8312 CUBIC
+//   RFC 6298  retransmission timer;  RFC 6528 initial sequence numbers
+//   RFC 5961  blind RST/SYN/data injection: challenge ACKs
+//   RFC 1122  delayed ACK (4.2.3.2), keepalive (4.2.3.6), Nagle (4.2.3.4)
+//
+// How the stack drives a connection:
+//   - on_segment(now, seg) for every segment of its 4-tuple (checksum verified), on_timer(now)
+//     when now >= next_deadline(), and the application calls below;
+//   - after each of these, drain poll_transmit(now) until it returns nullopt, wrapping each
+//     TcpRepr in IPv4 (tuple() gives the addresses), and drain take_events();
+//   - re-key its timer wheel with next_deadline();
+//   - free the connection once state() == State::closed and poll_transmit() returned nullopt.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+
+#include "tcp/config.hpp"
+#include "tcp/congestion.hpp"
+#include "tcp/reassembly.hpp"
+#include "tcp/ring_buffer.hpp"
+#include "tcp/rtt.hpp"
+#include "tcp/sack.hpp"
+#include "tcp/seq.hpp"
+#include "tcp/tcb.hpp"
+#include "wire/addr.hpp"
+#include "wire/bytes.hpp"
+#include "wire/tcp.hpp"
+
+namespace phalanx::tcp {
+
+struct FourTuple {
+  wire::Ipv4Addr local_addr;
+  std::uint16_t local_port = 0;
+  wire::Ipv4Addr remote_addr;
+  std::uint16_t remote_port = 0;
+  bool operator==(const FourTuple&) const = default;
+};
+
+enum class CloseReason : std::uint8_t {
+  normal,   // both FINs exchanged and acknowledged (or TIME-WAIT entered)
+  reset,    // the peer sent an acceptable RST (in SYN-SENT: connection refused)
+  timeout,  // retransmissions, SYN retries, zero-window probes or keepalives ran out
+  aborted,  // the application called abort()
+};
+std::string_view to_string(CloseReason r);
+
+// What happened since the last take_events(), as bits; each is reported once per occurrence.
+enum class Event : std::uint8_t {
+  established = 1 << 0,  // the handshake completed
+  readable = 1 << 1,     // new in-order data can be read
+  writable = 1 << 2,     // send space grew (acknowledged data left the send buffer)
+  peer_fin = 1 << 3,     // the peer closed its direction; recv() returns 0 after the data
+  closed = 1 << 4,       // over for the application (entering TIME-WAIT or CLOSED): close_reason()
+};
+
+class Events {
+ public:
+  constexpr Events() = default;
+  constexpr explicit Events(std::uint8_t bits) : bits_(bits) {}
+  constexpr bool has(Event e) const { return (bits_ & static_cast<std::uint8_t>(e)) != 0; }
+  constexpr bool empty() const { return bits_ == 0; }
+  constexpr std::uint8_t bits() const { return bits_; }
+  constexpr void add(Event e) { bits_ |= static_cast<std::uint8_t>(e); }
+
+ private:
+  std::uint8_t bits_ = 0;
+};
+
+// Segments a listening port must not turn into a connection (RFC 9293 §3.10.7.2).
+enum class ListenVerdict : std::uint8_t {
+  accept,  // a SYN without ACK/RST/FIN: call Connection::accept()
+  drop,    // an RST, or a SYN we refuse quietly (e.g. SYN+FIN): drop it
+  reset,   // anything with ACK or without SYN: answer with reset_for(seg)
+};
+
+// Counters of dropped and noteworthy segments (STYLE 6): one per reason.
+struct Counters {
+  std::uint64_t segments_in = 0;
+  std::uint64_t segments_out = 0;
+  std::uint64_t retransmits = 0;
+  std::uint64_t fast_retransmits = 0;
+  std::uint64_t rto_expiries = 0;
+  std::uint64_t drop_unacceptable = 0;       // outside the receive window: ACKed and dropped
+  std::uint64_t drop_paws = 0;               // older timestamp than ts_recent (RFC 7323 §5)
+  std::uint64_t drop_bad_ack = 0;            // ACK of unsent data, or unacceptable in SYN states
+  std::uint64_t drop_no_ack = 0;             // ACK bit off in a synchronized state
+  std::uint64_t drop_rst_invalid = 0;        // RST out of window (RFC 5961 §3.2)
+  std::uint64_t drop_ooo_full = 0;           // out-of-order data beyond the reassembly bound
+  std::uint64_t challenge_acks = 0;          // RFC 5961 challenge ACKs sent
+  std::uint64_t challenge_acks_limited = 0;  // suppressed by the rate limit
+  std::uint64_t dup_acks = 0;
+};
+
+// What FIG. 7 calls the initial state: sent once per session.
+struct InitialState {
+  FourTuple tuple;
+  std::uint16_t mss = 0;           // the MSS we send with (peer's, capped by ours)
+  std::uint16_t options_size = 0;  // bytes of options on each data segment (timestamps: 12)
+};
+
+// FIG. 7's essential state, sent on each change, plus ts_val_last (our newest TSval: a new owner
+// must not send older timestamps or the peer's PAWS drops them).
+struct EssentialState {
+  bool nodelay = false;
+  bool no_options = false;
+  bool ws_requested = false;
+  bool ws_received = false;
+  bool ts_requested = false;
+  bool ts_received = false;
+  bool sack_permitted = false;
+  SeqNum snd_nxt;
+  SeqNum snd_wl1;
+  SeqNum snd_wl2;
+  std::uint32_t snd_wnd = 0;  // bytes, already scaled
+  SeqNum rcv_nxt;
+  SeqNum rcv_adv;
+  std::uint8_t snd_scale = 0;
+  std::uint8_t rcv_scale = 0;
+  std::uint32_t ts_recent = 0;
+  std::uint32_t ts_val_last = 0;
+  bool operator==(const EssentialState&) const = default;
+};
+
+class Connection {
+ public:
+  // Active open (RFC 9293 §3.10.1): SYN-SENT; the SYN leaves on the first poll_transmit(). The
+  // ISS comes from isn() with config.isn_secret unless `iss` is given (tests).
+  static Connection connect(const Config& config, const FourTuple& tuple, Time now,
+                            std::optional<SeqNum> iss = std::nullopt);
+
+  // What a listening port does with `seg` (flags only; the stack checks the port and backlog).
+  static ListenVerdict classify_for_listen(const wire::TcpRepr& seg);
+
+  // Passive open from a SYN that classify_for_listen() accepted (RFC 9293 §3.10.7.2): the
+  // connection is in SYN-RECEIVED with the SYN's options negotiated; the SYN-ACK leaves on the
+  // first poll_transmit(). Data in the SYN is not kept (the peer sends it again once we ACK
+  // only the SYN). A `syn` that is not acceptable is a caller bug and aborts.
+  static Connection accept(const Config& config, const FourTuple& tuple, Time now,
+                           const wire::TcpRepr& syn, std::optional<SeqNum> iss = std::nullopt);
+
+  // The RST answering `seg` when no connection exists for it (RFC 9293 §3.10.7.1, CLOSED), with
+  // the ports swapped; nullopt when `seg` is itself an RST.
+  static std::optional<wire::TcpRepr> reset_for(const wire::TcpRepr& seg);
+
+  // Rebuilds an ESTABLISHED connection from replicated state by FIG. 7's rules: snd_una =
+  // snd_max = snd_nxt, timers idle, cwnd and RTT estimators initial, empty buffers.
+  static Connection restore(const Config& config, const InitialState& initial,
+                            const EssentialState& essential, Time now);
+  InitialState export_initial() const;
+  EssentialState export_essential() const;
+
+  Connection(Connection&&) noexcept = default;
+  Connection& operator=(Connection&&) noexcept = default;
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // ---- driver side ----
+
+  // One segment of this connection's 4-tuple, checksum already verified.
+  void on_segment(Time now, const wire::TcpRepr& seg);
+  // Runs every timer whose deadline is <= now. Harmless to call early.
+  void on_timer(Time now);
+  // The earliest time on_timer() has work; kNever when no timer is armed.
+  Time next_deadline() const;
+  // The next segment to send, or nullopt. The payload spans the send buffer and stays valid
+  // until the next non-const call on this connection; emit it before calling again.
+  std::optional<wire::TcpRepr> poll_transmit(Time now);
+  // Events since the last call; clears them.
+  Events take_events();
+
+  // ---- application side ----
+
+  // Queues bytes to send; returns how many fit (0 when the buffer is full, or after shutdown()
+  // or in a state that cannot send: the close_reason()/state() says which).
+  std::size_t send(wire::Bytes data);
+  // Free space in the send buffer (0 once the sending direction is closed).
+  std::size_t send_space() const;
+  // Bytes queued and not yet acknowledged by the peer.
+  std::size_t send_queued() const { return send_buf_.size(); }
+  // Copies up to out.size() in-order bytes out and consumes them; 0 when none are ready.
+  std::size_t recv(wire::MutBytes out);
+  // The in-order bytes at the head of the receive buffer that are contiguous in memory (may be
+  // fewer than recv_available(): consume() and peek() again for the rest).
+  wire::Bytes peek() const;
+  // Drops n read bytes (n <= recv_available(); more is a caller bug and aborts).
+  void consume(std::size_t n);
+  std::size_t recv_available() const { return recv_buf_.size(); }
+  // True once the peer's FIN arrived and every byte before it has been read.
+  bool recv_finished() const;
+  // Closes our direction: a FIN follows the queued data (RFC 9293 §3.10.4). Idempotent.
+  void shutdown();
+  // Sends an RST (in a synchronized state) and closes at once with CloseReason::aborted.
+  void abort();
+  void set_nodelay(bool on) { tcb_.nodelay = on; }
+  void set_keepalive(bool on);
+
+  // ---- inspection ----
+  State state() const { return tcb_.state; }
+  const Tcb& tcb() const { return tcb_; }
+  const FourTuple& tuple() const { return tuple_; }
+  std::optional<CloseReason> close_reason() const { return close_reason_; }
+  const Counters& counters() const { return counters_; }
+  std::uint32_t cwnd() const { return cc_->cwnd(); }
+  std::uint32_t ssthresh() const { return cc_->ssthresh(); }
+  Duration rto() const { return rtt_.rto(); }
+  // Asserts the TCB's invariants (STYLE 5); aborts with a message when one is broken.
+  void check_invariants() const;
+
+ private:
+  Connection(const Config& config, const FourTuple& tuple, Time now, SeqNum iss);
+
+  // connection.cpp
+  void set_state(State next);
+  void close(CloseReason reason);
+  std::uint32_t ts_now(Time now) const;
+  void take_peer_options(const wire::TcpRepr& syn);
+
+  // input.cpp: RFC 9293 §3.10.7 SEGMENT ARRIVES
+  void on_segment_syn_sent(Time now, const wire::TcpRepr& seg);
+  bool acceptable(const wire::TcpRepr& seg, std::uint32_t seg_len) const;
+  void process_ack(Time now, const wire::TcpRepr& seg);
+  void process_data(Time now, const wire::TcpRepr& seg, SeqNum seq, wire::Bytes data);
+  void process_fin(Time now);
+  void update_send_window(const wire::TcpRepr& seg);
+  void update_rtt(Time now, const wire::TcpRepr& seg, SeqNum ack);
+  void challenge_ack(Time now);
+
+  // recovery.cpp: duplicate ACKs, fast retransmit, NewReno and SACK recovery
+  void on_dup_ack(Time now);
+  void on_new_ack(Time now, std::uint32_t acked, SeqNum ack);
+  std::uint32_t pipe() const;
+
+  // output.cpp
+  std::optional<wire::TcpRepr> make_segment(Time now, SeqNum seq, std::uint8_t flags,
+                                            std::size_t max_payload);
+  std::optional<wire::TcpRepr> next_data_segment(Time now);
+  std::optional<wire::TcpRepr> next_recovery_segment(Time now);
+  std::uint32_t window_to_advertise();
+  std::uint16_t effective_mss() const;
+  std::size_t options_size(bool syn) const;
+  SeqNum buf_seq() const;   // sequence number of send_buf_'s first byte
+  SeqNum data_end() const;  // one past the last queued byte
+  bool fin_sent() const;
+  bool fin_acked() const;
+  bool ts_on() const { return tcb_.ts_requested && tcb_.ts_received; }
+  std::uint32_t flight_size() const;
+  void arm_retransmit(Time now);
+
+  // timers.cpp
+  void on_retransmit_timeout(Time now);
+  void on_persist_timeout(Time now);
+  void on_keepalive_timeout(Time now);
+  void restart_keepalive(Time now);
+
+  Config config_;
+  FourTuple tuple_;
+  Tcb tcb_;
+  RingBuffer send_buf_;    // bytes from snd_buf_seq_ on: unacknowledged, then unsent
+  RingBuffer recv_buf_;    // in-order bytes the application has not read; OOO data beyond them
+  Reassembly ooo_;         // out-of-order ranges above rcv_nxt, stored in recv_buf_'s free space
+  Scoreboard scoreboard_;  // SACKed ranges above snd_una (send side)
+  RttEstimator rtt_;
+  std::unique_ptr<CongestionControl> cc_;
+  Timers timers_;
+  Counters counters_;
+  Events events_;
+  std::optional<CloseReason> close_reason_;
+
+  // Loss recovery (recovery.cpp).
+  std::uint32_t dup_acks_ = 0;
+  bool in_recovery_ = false;
+  SeqNum recover_;           // RFC 6582 "recover": snd_max when recovery began
+  SeqNum high_rxt_;          // RFC 6675 HighRxt: retransmissions sent up to here
+  bool rexmit_una_ = false;  // retransmit the segment at snd_una next (fast retransmit)
+  // RTT timing without timestamps (Karn: only segments never retransmitted).
+  bool rtt_timing_ = false;
+  SeqNum rtt_seq_;
+  Time rtt_start_{0};
+  // Retransmissions of the same data (or SYN) since the last progress.
+  std::uint32_t retries_ = 0;
+  // ACK generation.
+  bool ack_now_ = false;
+  std::uint32_t unacked_segments_ = 0;  // full-sized segments received since our last ACK
+  // RFC 5961 §7 rate limit.
+  Time challenge_window_start_{0};
+  std::uint32_t challenge_count_ = 0;
+  // Zero-window probing and keepalive.
+  bool persist_probe_due_ = false;
+  std::uint32_t persist_probes_ = 0;
+  std::uint32_t persist_shift_ = 0;
+  bool keepalive_ = false;
+  bool keepalive_probe_due_ = false;
+  std::uint32_t keepalive_probes_ = 0;
+  Time last_input_{0};
+  // An RST to send (abort()) before the connection is freed, and a one-off RST answering an
+  // unacceptable segment in SYN-SENT/SYN-RECEIVED (RFC 9293 §3.10.7.3/4).
+  bool rst_pending_ = false;
+  std::optional<wire::TcpRepr> reply_rst_;
+  // Our FIN's sequence number, fixed by shutdown(); the peer's FIN seen beyond a gap.
+  SeqNum fin_seq_;
+  std::optional<SeqNum> ooo_fin_;
+};
+
+}  // namespace phalanx::tcp
