@@ -1,0 +1,111 @@
+#include "apps/http_server.hpp"
+
+namespace phalanx::apps::http {
+
+namespace {
+
+void add(SessionCounters& total, const SessionCounters& c) {
+  total.responses += c.responses;
+  total.status_2xx += c.status_2xx;
+  total.status_4xx += c.status_4xx;
+  total.status_5xx += c.status_5xx;
+  total.parse_errors += c.parse_errors;
+  total.input_overflow += c.input_overflow;
+  total.short_read += c.short_read;
+  total.body_bytes += c.body_bytes;
+}
+
+}  // namespace
+
+HttpServer::HttpServer(Transport& transport, FileSource& files, SessionLimits limits)
+    : transport_(transport), files_(files), limits_(limits) {}
+
+void HttpServer::on_open(ConnectionId id) {
+  ++counters_.connections;
+  sessions_.try_emplace(id, Connection{HttpSession(files_, limits_)});
+}
+
+void HttpServer::on_data(ConnectionId id, wire::Bytes data) {
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end()) {
+    return;
+  }
+  it->second.session.on_input(data);
+  pump(id, it->second);
+}
+
+void HttpServer::on_writable(ConnectionId id) {
+  const auto it = sessions_.find(id);
+  if (it != sessions_.end()) {
+    pump(id, it->second);
+  }
+}
+
+void HttpServer::on_peer_closed(ConnectionId id) {
+  const auto it = sessions_.find(id);
+  if (it != sessions_.end()) {
+    it->second.session.on_peer_closed();
+    pump(id, it->second);
+  }
+}
+
+void HttpServer::on_closed(ConnectionId id, stack::CloseReason /*reason*/) {
+  forget(id);
+}
+
+HttpSession* HttpServer::session(ConnectionId id) {
+  const auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second.session;
+}
+
+void HttpServer::pump(ConnectionId id, Connection& c) {
+  HttpSession& s = c.session;
+  for (;;) {
+    const std::size_t space = transport_.tcp_send_space(id);
+    if (space == 0) {
+      break;  // on_writable() follows
+    }
+    const wire::Bytes chunk = s.peek(space);
+    if (chunk.empty()) {
+      break;
+    }
+    const std::size_t sent = transport_.tcp_send(id, chunk);
+    s.consume(sent);
+    if (sent < chunk.size()) {
+      break;
+    }
+  }
+  switch (s.state()) {
+    case SessionState::active:
+      return;
+    case SessionState::finished:
+      if (!c.shut_down) {
+        c.shut_down = true;
+        transport_.tcp_shutdown(id);  // FIN after the queued data; on_closed() ends it
+      }
+      return;
+    case SessionState::failed:
+      ++counters_.aborted;
+      transport_.tcp_abort(id);  // no on_closed() follows
+      forget(id);
+      return;
+  }
+}
+
+void HttpServer::forget(ConnectionId id) {
+  const auto it = sessions_.find(id);
+  if (it != sessions_.end()) {
+    add(counters_.sessions, it->second.session.counters());
+    sessions_.erase(it);
+  }
+}
+
+ServerCounters HttpServer::counters() const {
+  ServerCounters out = counters_;
+  for (const auto& [id, c] : sessions_) {
+    add(out.sessions, c.session.counters());
+  }
+  return out;
+}
+
+}  // namespace phalanx::apps::http

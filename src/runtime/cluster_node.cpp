@@ -1,0 +1,469 @@
+#include "runtime/cluster_node.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "runtime/checksum_fixup.hpp"
+#include "runtime/standalone.hpp"
+#include "wire/arp.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/ipv4.hpp"
+
+namespace phalanx::runtime {
+
+namespace {
+
+using std::chrono::milliseconds;
+using wire::EthernetView;
+
+constexpr std::size_t kMaxNeighbours = 65536;   // then the table starts over
+constexpr std::size_t kMaxPendingFrames = 256;  // relayed frames awaiting a client's MAC
+constexpr Time kNeighbourWait = milliseconds(1000);
+constexpr Time kNeighbourRetry = milliseconds(200);
+
+stack::StackConfig cluster_stack_config(const Config& config, const ClusterEnvironment& env) {
+  Config served = config;
+  served.member.address = config.cluster->ip;
+  StandaloneEnvironment senv;
+  senv.interface_mac = env.interface_mac;
+  senv.mtu = env.mtu;
+  senv.secret = env.secret;
+  stack::StackConfig s = stack_config(served, senv);
+  // Unicast/multicast: ARP binds the cluster IP to the shared cluster MAC. Forwarding: to the
+  // master's own MAC (served_mac unset = our MAC).
+  if (config.cluster->mode != filter::DistributionMode::forwarding) {
+    s.served_mac = config.cluster->mac;
+  }
+  s.answer_arp = false;  // until this member is master
+  // Replies go to the MAC a frame came from: the client's (relayed frames get it back first).
+  s.reply_to_frame_source = true;
+  return s;
+}
+
+cluster::MemberConfig member_config(const Config& config, const ClusterEnvironment& env) {
+  const ClusterSection& c = *config.cluster;
+  cluster::MemberConfig m;
+  m.cluster_name = c.name;
+  m.address = config.member.address;
+  m.incarnation = env.incarnation;
+  m.timings.failure_interval = c.failure_interval;
+  m.timings.join_timeout = c.join_timeout;
+  m.timings.master_offer_wait = c.master_offer_wait;
+  m.timings.rebalance_period = c.rebalance_period;
+  m.cluster_ip = c.ip;
+  m.mode = c.mode;
+  m.hash = c.hash;
+  return m;
+}
+
+bool has_workset(filter::VerdictKind k) {
+  return k == filter::VerdictKind::mine || k == filter::VerdictKind::not_mine ||
+         k == filter::VerdictKind::master_must_assign || k == filter::VerdictKind::forward_to_owner;
+}
+
+}  // namespace
+
+ClusterNode::ClusterNode(const Config& config, const ClusterEnvironment& env, ControlSink control)
+    : config_(config),
+      mac_(config.member.mac.value_or(env.interface_mac)),
+      member_(std::make_unique<cluster::Member>(member_config(config, env))),
+      stack_(std::make_unique<stack::Stack>(cluster_stack_config(config, env))),
+      transport_(*stack_),
+      control_(std::move(control)) {
+  stack_->set_filter(this);
+  member_->set_event_hook([](std::string_view line) { spdlog::info("cluster: {}", line); });
+}
+
+ClusterNode::~ClusterNode() {
+  stack_->set_filter(nullptr);
+}
+
+Result<std::unique_ptr<ClusterNode>> ClusterNode::create(const Config& config,
+                                                         const ClusterEnvironment& env,
+                                                         ControlSink control) {
+  if (!config.cluster) {
+    std::fprintf(stderr, "ClusterNode::create without [cluster]\n");
+    std::abort();
+  }
+  std::unique_ptr<ClusterNode> n(new ClusterNode(config, env, std::move(control)));
+  if (config.echo.enabled) {
+    n->echo_tcp_ = std::make_unique<apps::EchoTcp>(n->transport_);
+    n->echo_udp_ = std::make_unique<apps::EchoUdp>(n->transport_);
+    for (std::uint16_t port : config.echo.ports) {
+      if (!n->stack_->tcp_listen(port, n->echo_tcp_.get()) ||
+          !n->stack_->udp_bind(port, n->echo_udp_.get())) {
+        return Error{fmt::format("echo: port {} is already in use", port)};
+      }
+    }
+  }
+  if (config.http.enabled) {
+    n->files_ = apps::PosixFileSource::open_root(config.http.root);
+    if (!n->files_) {
+      return errno_error("http root " + config.http.root);
+    }
+    n->http_ = std::make_unique<apps::http::HttpServer>(n->transport_, *n->files_);
+    if (!n->stack_->tcp_listen(config.http.port, n->http_.get())) {
+      return Error{fmt::format("http: port {} is already in use", config.http.port)};
+    }
+  }
+  return n;
+}
+
+// --- control plane ----------------------------------------------------------------------------
+
+void ClusterNode::start(Time now) {
+  stack_->on_timer(now);
+  member_->start(now);
+  take_member_output(now);
+}
+
+void ClusterNode::on_control(Time now, wire::Bytes datagram) {
+  stack_->on_timer(now);  // the stack's notion of now, for what the output may inject
+  member_->on_control(now, datagram);
+  take_member_output(now);
+}
+
+void ClusterNode::leave(Time now) {
+  member_->leave(now);
+  take_member_output(now);
+}
+
+void ClusterNode::take_member_output(Time now) {
+  member_touched_ = false;
+  cluster::Output out = member_->take_output();
+  for (auto& m : out.messages) {
+    control_out_.push_back(std::move(m));
+  }
+  for (auto& f : out.frames) {
+    if (f.owner == config_.member.address) {
+      // Held until our own WorkAssignAck: ours now, past the filter.
+      ++counters_.held_delivered;
+      stack_->inject(now, f.frame);
+    } else {
+      forward(f.owner, f.frame);
+    }
+  }
+  const cluster::Role role = member_->role();
+  if (role != role_) {
+    stack_->set_arp_replies(role == cluster::Role::master);
+    role_ = role;
+  }
+  if (out.announce_arp) {
+    stack_->announce();
+  }
+}
+
+// --- data plane -------------------------------------------------------------------------------
+
+void ClusterNode::on_frame(Time now, wire::Bytes frame, FrameMeta meta) {
+  ++counters_.frames_in;
+  if (frame.size() < EthernetView::kHeaderSize) {
+    ++counters_.kernel_frames;
+    return;
+  }
+  const std::uint16_t type = wire::read_u16(frame, EthernetView::kType);
+  if (type == wire::ethertype::kArp) {
+    ++counters_.arp_frames;
+    handle_arp(now, frame);
+    return;
+  }
+  constexpr std::size_t kIp = EthernetView::kHeaderSize;
+  if (type != wire::ethertype::kIpv4 || frame.size() < kIp + wire::Ipv4View::kMinHeaderSize) {
+    ++counters_.kernel_frames;
+    return;
+  }
+  const wire::Ipv4Addr dst = wire::Ipv4Addr::read(frame, kIp + wire::Ipv4View::kDst);
+  if (dst != config_.cluster->ip) {
+    // The kernel's (member address, control channel). Learn members' MACs from their control
+    // datagrams: UDP to the control port.
+    const std::size_t ihl = (wire::read_u8(frame, kIp) & 0x0f) * 4u;
+    if (wire::read_u8(frame, kIp + wire::Ipv4View::kProtocol) == wire::ipproto::kUdp &&
+        frame.size() >= kIp + ihl + 4 &&
+        wire::read_u16(frame, kIp + ihl + 2) == config_.cluster->control_port) {
+      const wire::Ipv4Addr src = wire::Ipv4Addr::read(frame, kIp + wire::Ipv4View::kSrc);
+      if (src != config_.member.address) {
+        member_macs_[src] = wire::MacAddr::read(frame, EthernetView::kSrc);
+      }
+    }
+    ++counters_.kernel_frames;
+    return;
+  }
+  ++counters_.cluster_frames;
+  if (meta.checksum_not_ready) {
+    scratch_.assign(frame.begin(), frame.end());
+    complete_l4_checksum(scratch_);
+    handle_cluster_frame(now, scratch_);
+    return;
+  }
+  handle_cluster_frame(now, frame);
+}
+
+void ClusterNode::handle_cluster_frame(Time now, wire::Bytes frame) {
+  constexpr std::size_t kIp = EthernetView::kHeaderSize;
+  const wire::MacAddr src_mac = wire::MacAddr::read(frame, EthernetView::kSrc);
+  const wire::Ipv4Addr src_ip = wire::Ipv4Addr::read(frame, kIp + wire::Ipv4View::kSrc);
+  if (!is_member_mac(src_mac)) {
+    // Straight from the LAN: the client (or its router) is at src_mac.
+    learn_neighbour(now, src_ip, src_mac);
+    to_stack(now, frame);
+    return;
+  }
+  // Relayed by the master: give the frame back its client's MAC as source.
+  ++counters_.relayed_in;
+  auto it = neighbours_.find(src_ip.value());
+  if (it == neighbours_.end()) {
+    if (pending_.size() >= kMaxPendingFrames) {
+      ++counters_.drop_neighbour_queue_full;
+      return;
+    }
+    pending_.push_back({src_ip, now + kNeighbourWait, {frame.begin(), frame.end()}});
+    ask_neighbour(now, src_ip);
+    return;
+  }
+  std::vector<std::byte> copy(frame.begin(), frame.end());
+  it->second.write(copy, EthernetView::kSrc);
+  relaying_ = true;
+  to_stack(now, copy);
+  relaying_ = false;
+}
+
+void ClusterNode::to_stack(Time now, wire::Bytes frame) {
+  stack_->on_frame(now, frame);
+  if (member_touched_) {
+    take_member_output(now);
+  }
+}
+
+void ClusterNode::handle_arp(Time now, wire::Bytes frame) {
+  auto arp = wire::ArpRepr::parse(frame.subspan(EthernetView::kHeaderSize));
+  if (!arp) {
+    stack_->on_frame(now, frame);  // the stack counts it
+    return;
+  }
+  if (!arp->sender_ip.is_unspecified() && arp->sender_mac.is_unicast() &&
+      arp->sender_ip != config_.cluster->ip && arp->sender_ip != config_.member.address &&
+      !is_member_mac(arp->sender_mac)) {
+    learn_neighbour(now, arp->sender_ip, arp->sender_mac);
+  }
+  if (arp->operation == wire::ArpOperation::reply && arp->target_mac == mac_ &&
+      arp->target_ip == config_.member.address) {
+    // The answer to a request the stack sent from our own address (see drain()).
+    std::vector<std::byte> copy(frame.begin(), frame.end());
+    config_.cluster->ip.write(copy, EthernetView::kHeaderSize + wire::ArpView::kTargetIp);
+    stack_->on_frame(now, copy);
+    return;
+  }
+  stack_->on_frame(now, frame);
+}
+
+// stack::FrameFilter
+stack::FilterVerdict ClusterNode::on_frame(Time now, wire::Bytes frame) {
+  return dispatch(now, member_->table().classify(frame), frame);
+}
+
+stack::FilterVerdict ClusterNode::on_datagram(Time now, wire::Bytes datagram) {
+  const filter::Verdict v = member_->table().classify_ipv4(datagram);
+  if (v.kind != filter::VerdictKind::master_must_assign &&
+      v.kind != filter::VerdictKind::forward_to_owner) {
+    return dispatch(now, v, datagram);
+  }
+  // To hold or forward it, the reassembled datagram needs an Ethernet header again.
+  std::vector<std::byte> frame(EthernetView::kHeaderSize + datagram.size());
+  const wire::Ipv4Addr src = wire::Ipv4Addr::read(datagram, wire::Ipv4View::kSrc);
+  auto it = neighbours_.find(src.value());
+  mac_.write(frame, EthernetView::kDst);
+  (it != neighbours_.end() ? it->second : mac_).write(frame, EthernetView::kSrc);
+  wire::write_u16(frame, EthernetView::kType, wire::ethertype::kIpv4);
+  std::copy(datagram.begin(), datagram.end(), frame.begin() + EthernetView::kHeaderSize);
+  return dispatch(now, v, frame);
+}
+
+stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::Bytes frame) {
+  filter::WorksetTable& table = member_->table();
+  if (has_workset(v.kind) && !relaying_) {
+    // Every member counts every packet it classifies: the master's table then knows which
+    // worksets carry traffic (and reassigns those at once when their owner dies).
+    table.add_load(v.workset, 1, frame.size());
+  }
+  switch (v.kind) {
+    case filter::VerdictKind::mine:
+      ++counters_.mine;
+      return stack::FilterVerdict::mine;
+    case filter::VerdictKind::not_mine:
+      ++counters_.drop_not_mine;
+      return stack::FilterVerdict::not_mine;
+    case filter::VerdictKind::master_must_assign:
+      ++counters_.assign_requests;
+      member_->on_unassigned_packet(now, v.workset, frame);
+      member_touched_ = true;
+      return stack::FilterVerdict::taken;
+    case filter::VerdictKind::forward_to_owner:
+      if (auto owner = member_->owner_address(v.workset)) {
+        forward(*owner, frame);
+      } else {
+        ++counters_.drop_unexpected;
+      }
+      return stack::FilterVerdict::taken;
+    case filter::VerdictKind::malformed:
+      ++counters_.drop_malformed;
+      return stack::FilterVerdict::not_mine;
+    case filter::VerdictKind::not_for_cluster:
+    case filter::VerdictKind::needs_reassembly:
+      break;
+  }
+  ++counters_.drop_unexpected;
+  return stack::FilterVerdict::not_mine;
+}
+
+void ClusterNode::forward(wire::Ipv4Addr owner, wire::Bytes frame) {
+  auto it = member_macs_.find(owner);
+  if (it == member_macs_.end()) {
+    ++counters_.drop_owner_mac_unknown;
+    return;
+  }
+  std::vector<std::byte>& out = tx_.emplace_back(frame.begin(), frame.end());
+  it->second.write(out, EthernetView::kDst);
+  mac_.write(out, EthernetView::kSrc);  // never the client's: the switch would learn it here
+  ++counters_.forwarded;
+}
+
+bool ClusterNode::is_member_mac(wire::MacAddr mac) const {
+  for (const auto& [addr, m] : member_macs_) {
+    if (m == mac) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void ClusterNode::learn_neighbour(Time now, wire::Ipv4Addr ip, wire::MacAddr mac) {
+  auto [it, inserted] = neighbours_.try_emplace(ip.value(), mac);
+  if (!inserted) {
+    it->second = mac;
+    return;
+  }
+  if (neighbours_.size() > kMaxNeighbours) {
+    neighbours_.clear();
+    neighbours_.emplace(ip.value(), mac);
+  }
+  asked_.erase(ip.value());
+  // Release the relayed frames that waited for this client.
+  std::vector<std::vector<std::byte>> ready;
+  for (auto p = pending_.begin(); p != pending_.end();) {
+    if (p->client == ip) {
+      ready.push_back(std::move(p->frame));
+      p = pending_.erase(p);
+    } else {
+      ++p;
+    }
+  }
+  for (auto& f : ready) {
+    mac.write(f, EthernetView::kSrc);
+    relaying_ = true;
+    to_stack(now, f);
+    relaying_ = false;
+  }
+}
+
+void ClusterNode::ask_neighbour(Time now, wire::Ipv4Addr ip) {
+  auto it = asked_.find(ip.value());
+  if (it != asked_.end() && now < it->second + kNeighbourRetry) {
+    return;
+  }
+  asked_[ip.value()] = now;
+  std::vector<std::byte>& f = tx_.emplace_back(EthernetView::kHeaderSize + wire::ArpView::kSize);
+  wire::MacAddr::broadcast().write(f, EthernetView::kDst);
+  mac_.write(f, EthernetView::kSrc);
+  wire::write_u16(f, EthernetView::kType, wire::ethertype::kArp);
+  wire::ArpRepr::request(mac_, config_.member.address, ip)
+      .emit(wire::MutBytes(f).subspan(EthernetView::kHeaderSize));
+  ++counters_.neighbour_requests;
+}
+
+void ClusterNode::expire_pending(Time now) {
+  while (!pending_.empty() && pending_.front().expires <= now) {
+    asked_.erase(pending_.front().client.value());
+    pending_.pop_front();
+    ++counters_.drop_neighbour_unknown;
+  }
+}
+
+void ClusterNode::on_timer(Time now) {
+  if (member_->next_deadline() <= now) {
+    member_->on_timer(now);
+    take_member_output(now);
+  }
+  expire_pending(now);
+  stack_->on_timer(now);
+}
+
+Time ClusterNode::next_deadline() const {
+  Time t = std::min(member_->next_deadline(), stack_->next_deadline());
+  if (!pending_.empty()) {
+    t = std::min(t, pending_.front().expires);
+  }
+  if (!control_out_.empty() || !tx_.empty()) {
+    t = Time::zero();  // something to drain: wake at once
+  }
+  return t;
+}
+
+void ClusterNode::drain(const FrameSink& sink) {
+  for (const auto& m : control_out_) {
+    ++counters_.control_out;
+    control_(m.to, m.bytes);
+  }
+  control_out_.clear();
+  stack_->drain([&](wire::Bytes frame) {
+    constexpr std::size_t kArp = EthernetView::kHeaderSize;
+    if (frame.size() >= kArp + wire::ArpView::kSize &&
+        wire::read_u16(frame, EthernetView::kType) == wire::ethertype::kArp &&
+        wire::read_u16(frame, kArp + wire::ArpView::kOperation) ==
+            static_cast<std::uint16_t>(wire::ArpOperation::request) &&
+        wire::Ipv4Addr::read(frame, kArp + wire::ArpView::kSenderIp) == config_.cluster->ip &&
+        wire::Ipv4Addr::read(frame, kArp + wire::ArpView::kTargetIp) != config_.cluster->ip) {
+      // A resolution, not an announcement: ask from our own address (see the header).
+      scratch_.assign(frame.begin(), frame.end());
+      config_.member.address.write(scratch_, kArp + wire::ArpView::kSenderIp);
+      ++counters_.arp_requests_rewritten;
+      sink(scratch_);
+      return;
+    }
+    sink(frame);
+  });
+  for (const auto& f : tx_) {
+    sink(f);
+  }
+  tx_.clear();
+}
+
+CounterList ClusterNode::counter_list() const {
+  const ClusterNodeCounters& c = counters_;
+  CounterList out{
+      {"drop.not_mine", c.drop_not_mine},
+      {"drop.malformed", c.drop_malformed},
+      {"drop.unexpected_verdict", c.drop_unexpected},
+      {"drop.owner_mac_unknown", c.drop_owner_mac_unknown},
+      {"drop.neighbour_unknown", c.drop_neighbour_unknown},
+      {"drop.neighbour_queue_full", c.drop_neighbour_queue_full},
+      {"drop.held_overflow", member_->counters().held_dropped},
+      {"frames_in", c.frames_in},
+      {"kernel_frames", c.kernel_frames},
+      {"arp_frames", c.arp_frames},
+      {"cluster_frames", c.cluster_frames},
+      {"relayed_in", c.relayed_in},
+      {"mine", c.mine},
+      {"assign_requests", c.assign_requests},
+      {"forwarded", c.forwarded},
+      {"held_delivered", c.held_delivered},
+      {"arp_requests_rewritten", c.arp_requests_rewritten},
+      {"neighbour_requests", c.neighbour_requests},
+      {"control_out", c.control_out},
+  };
+  return out;
+}
+
+}  // namespace phalanx::runtime

@@ -1,0 +1,178 @@
+// ClusterNode: the Node phalanxd runs for a cluster member. It puts the FIG. 9 dispatch in front
+// of the member's stack (stack::FrameFilter), drives the cluster control plane
+// (cluster::Member) exactly as the simulator does, and does the L2 work the distribution modes
+// need (DESIGN §3).
+//
+// Who owns which address:
+//   - member.address belongs to the member's kernel (configured on the interface): control
+//     channel, ssh, the status socket's peers. Frames for it are the kernel's; we ignore them.
+//   - cluster.ip belongs to no kernel; the stack here serves it with source MAC = our own MAC.
+//
+// Frames from the link, in order (one counter per outcome, see ClusterNodeCounters):
+//   ARP                      -> learn the sender; to the stack (only the master answers for the
+//                               cluster IP: Stack::set_arp_replies follows the role)
+//   IPv4 to the cluster IP   -> relayed by a member (source MAC is a member's)? restore the
+//                               client's MAC as source, then as below;
+//                               the stack, whose filter (on_frame/on_datagram here) classifies
+//                               with member.table(): add_load on every verdict with a workset;
+//                               mine -> stack; not_mine -> drop; master_must_assign ->
+//                               Member::on_unassigned_packet (held there); forward_to_owner ->
+//                               re-sent to the owner's MAC. Fragments are reassembled by the
+//                               stack first, then classified whole.
+//   anything else            -> the kernel's business (counted, ignored)
+//
+// Forwarding to an owner (forwarding mode, and held frames released after a WorkAssignAck):
+// the frame goes to the owner's MAC with OUR MAC as source (never the client's: the switch
+// would learn the client's MAC on our port). The owner's MAC is learned from the source MAC of
+// its control datagrams, which every member sees on the LAN. The owner learns each client's MAC
+// from the frames it sees (all of them in unicast/multicast mode) and from ARP, and puts it
+// back as the source before its stack sees the frame, so that replies go straight to the client.
+// When it does not know the client yet (forwarding mode), it holds the frame (bounded) and asks
+// with ARP from its own address.
+//
+// ARP from the stack: a request whose sender is the cluster IP would make every peer that hears
+// it rebind the cluster IP to this member's MAC (Linux refreshes an existing entry from any ARP
+// it sees). So requests leave with the member's own address as sender, and replies to that
+// address are also shown to the stack as replies to the cluster IP.
+//
+// Pure like the other nodes: no clock, no socket. Control messages to send are handed to the
+// ControlSink during drain().
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "apps/echo.hpp"
+#include "apps/file_source_posix.hpp"
+#include "apps/http_server.hpp"
+#include "apps/stack_transport.hpp"
+#include "cluster/member.hpp"
+#include "runtime/config.hpp"
+#include "runtime/error.hpp"
+#include "runtime/logging.hpp"
+#include "runtime/node.hpp"
+#include "stack/stack.hpp"
+
+namespace phalanx::runtime {
+
+struct ClusterEnvironment {
+  wire::MacAddr interface_mac;  // member.mac defaults to it
+  unsigned mtu = 1500;
+  tcp::IsnSecret secret;          // drawn from getrandom()
+  std::uint64_t incarnation = 0;  // drawn from getrandom() at every start
+};
+
+struct ClusterNodeCounters {
+  std::uint64_t frames_in = 0;
+  std::uint64_t kernel_frames = 0;  // not for the cluster IP: the member's kernel handles them
+  std::uint64_t arp_frames = 0;
+  std::uint64_t cluster_frames = 0;  // IPv4 to the cluster IP, from the LAN or relayed
+  std::uint64_t relayed_in = 0;      // relayed to us by the master
+  std::uint64_t mine = 0;
+  std::uint64_t assign_requests = 0;  // master: handed to Member::on_unassigned_packet
+  std::uint64_t forwarded = 0;        // re-sent to their owner
+  std::uint64_t held_delivered = 0;   // held frames released to our own stack
+  std::uint64_t arp_requests_rewritten = 0;
+  std::uint64_t neighbour_requests = 0;  // ARP we sent for a client of a relayed frame
+  std::uint64_t control_out = 0;
+  // Drops, one reason each.
+  std::uint64_t drop_not_mine = 0;           // another member serves the workset
+  std::uint64_t drop_malformed = 0;          // the filter could not parse it
+  std::uint64_t drop_unexpected = 0;         // a verdict the stack's hand-off cannot produce
+  std::uint64_t drop_owner_mac_unknown = 0;  // forwarding: no control datagram from the owner yet
+  std::uint64_t drop_neighbour_unknown = 0;  // relayed frame: the client's MAC never resolved
+  std::uint64_t drop_neighbour_queue_full = 0;
+};
+
+class ClusterNode final : public Node, private stack::FrameFilter {
+ public:
+  using ControlSink = std::function<void(std::optional<wire::Ipv4Addr> to, wire::Bytes bytes)>;
+
+  // Fails when the HTTP root cannot be opened or a port cannot be bound. `config.cluster` must
+  // be set (a caller bug otherwise: aborts).
+  static Result<std::unique_ptr<ClusterNode>> create(const Config& config,
+                                                     const ClusterEnvironment& env,
+                                                     ControlSink control);
+  ~ClusterNode() override;
+  ClusterNode(const ClusterNode&) = delete;
+  ClusterNode& operator=(const ClusterNode&) = delete;
+
+  // Starts the control plane (JoinRequest).
+  void start(Time now);
+  // One datagram from the control channel.
+  void on_control(Time now, wire::Bytes datagram);
+  // Clean shutdown: ExitCluster, so the master reassigns our worksets at once.
+  void leave(Time now);
+
+  void on_frame(Time now, wire::Bytes frame, FrameMeta meta) override;
+  void on_timer(Time now) override;
+  Time next_deadline() const override;
+  void drain(const FrameSink& sink) override;
+
+  const cluster::Member& member() const { return *member_; }
+  const stack::Stack& stack() const { return *stack_; }
+  const ClusterNodeCounters& counters() const { return counters_; }
+  const Config& config() const { return config_; }
+  wire::MacAddr mac() const { return mac_; }
+  // The MACs learned for members (from their control datagrams).
+  const std::map<wire::Ipv4Addr, wire::MacAddr>& member_macs() const { return member_macs_; }
+  // Every counter, drops first, for logs and the status endpoint.
+  CounterList counter_list() const;
+
+ private:
+  ClusterNode(const Config& config, const ClusterEnvironment& env, ControlSink control);
+
+  // stack::FrameFilter: the FIG. 9 dispatch.
+  stack::FilterVerdict on_frame(Time now, wire::Bytes frame) override;
+  stack::FilterVerdict on_datagram(Time now, wire::Bytes datagram) override;
+  stack::FilterVerdict dispatch(Time now, filter::Verdict v, wire::Bytes frame);
+
+  void handle_arp(Time now, wire::Bytes frame);
+  void handle_cluster_frame(Time now, wire::Bytes frame);
+  void to_stack(Time now, wire::Bytes frame);
+  // Takes the member's output: control messages queued, held frames delivered or forwarded,
+  // ARP announced, ARP replies switched on or off with the role.
+  void take_member_output(Time now);
+  void forward(wire::Ipv4Addr owner, wire::Bytes frame);
+  void learn_neighbour(Time now, wire::Ipv4Addr ip, wire::MacAddr mac);
+  bool is_member_mac(wire::MacAddr mac) const;
+  void ask_neighbour(Time now, wire::Ipv4Addr ip);
+  void expire_pending(Time now);
+
+  struct PendingFrame {
+    wire::Ipv4Addr client;
+    Time expires;
+    std::vector<std::byte> frame;
+  };
+
+  Config config_;
+  wire::MacAddr mac_;
+  std::unique_ptr<cluster::Member> member_;
+  std::unique_ptr<stack::Stack> stack_;
+  apps::StackTransport transport_;
+  std::unique_ptr<apps::EchoTcp> echo_tcp_;
+  std::unique_ptr<apps::EchoUdp> echo_udp_;
+  std::unique_ptr<apps::PosixFileSource> files_;
+  std::unique_ptr<apps::http::HttpServer> http_;
+  ControlSink control_;
+
+  cluster::Role role_ = cluster::Role::joining;
+  bool relaying_ = false;        // the frame in the stack now was relayed (its load is counted)
+  bool member_touched_ = false;  // the filter called the member: take its output afterwards
+  std::vector<cluster::Outgoing> control_out_;
+  std::deque<std::vector<std::byte>> tx_;  // frames we send ourselves (forwarded, ARP)
+  std::vector<std::byte> scratch_;
+  std::map<wire::Ipv4Addr, wire::MacAddr> member_macs_;
+  std::unordered_map<std::uint32_t, wire::MacAddr> neighbours_;
+  std::unordered_map<std::uint32_t, Time> asked_;  // ARP sent for a client, when
+  std::deque<PendingFrame> pending_;
+  ClusterNodeCounters counters_;
+};
+
+}  // namespace phalanx::runtime

@@ -1,0 +1,35 @@
+// A link: where a member's frames come from and go to. PacketLink is the Linux one (AF_PACKET);
+// tests drive the loop with fakes.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+
+#include "runtime/frame.hpp"
+#include "wire/bytes.hpp"
+
+namespace phalanx::runtime {
+
+class Link {
+ public:
+  using FrameHandler = std::function<void(const RxFrame&)>;
+
+  virtual ~Link() = default;
+
+  // A descriptor that polls readable when frames wait (level-triggered).
+  virtual int fd() const = 0;
+
+  // Calls `on_frame` for the frames waiting, in arrival order, stopping once at least
+  // `max_frames` were delivered (a link may finish a batch it has started). Returns the number
+  // delivered; 0 when none waited. Never blocks.
+  virtual std::size_t receive(const FrameHandler& on_frame, std::size_t max_frames) = 0;
+
+  // Queues one complete Ethernet frame. Returns false, and counts why, when the frame cannot be
+  // queued (queue full, frame too big); the frame is then dropped. Never blocks.
+  virtual bool send(wire::Bytes frame) = 0;
+
+  // Hands every queued frame to the kernel. Never blocks; failures are counted.
+  virtual void flush() = 0;
+};
+
+}  // namespace phalanx::runtime

@@ -1,0 +1,340 @@
+#include "runtime/packet_link.hpp"
+
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <net/if_arp.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cstring>
+#include <utility>
+
+namespace phalanx::runtime {
+
+namespace {
+
+constexpr std::size_t kEthernetHeader = 14;
+constexpr std::size_t kTxBlockSize = std::size_t{1} << 16;
+
+// Ring status words are shared with the kernel: read them with acquire (the frame's bytes
+// were written before the kernel set the status) and write them with release (our writes to
+// the frame must be visible before the kernel sees the status).
+template <class T>
+T load_status(T& word) {
+  return std::atomic_ref<T>(word).load(std::memory_order_acquire);
+}
+template <class T>
+void store_status(T& word, T value) {
+  std::atomic_ref<T>(word).store(value, std::memory_order_release);
+}
+
+std::size_t round_up_pow2(std::size_t n) {
+  std::size_t p = 1;
+  while (p < n) {
+    p <<= 1;
+  }
+  return p;
+}
+
+Result<UniqueFd> packet_socket() {
+  // Protocol 0: receive nothing until bind() names the protocol, so no frame lands in the ring
+  // before it is set up.
+  int fd = ::socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    return errno_error("socket(AF_PACKET)");
+  }
+  return UniqueFd(fd);
+}
+
+template <class T>
+Status set_option(int fd, int name, const T& value, const char* what) {
+  if (::setsockopt(fd, SOL_PACKET, name, &value, sizeof(value)) != 0) {
+    return errno_error(std::string("setsockopt(") + what + ")");
+  }
+  return Ok{};
+}
+
+Status bind_to(int fd, int ifindex, std::uint16_t protocol) {
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(protocol);
+  sll.sll_ifindex = ifindex;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) != 0) {
+    return errno_error("bind(AF_PACKET)");
+  }
+  return Ok{};
+}
+
+Result<std::byte*> map_ring(int fd, std::size_t size) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
+  if (p == MAP_FAILED) {
+    // MAP_LOCKED fails under a small RLIMIT_MEMLOCK; the ring works unlocked too.
+    p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  }
+  if (p == MAP_FAILED) {
+    return errno_error("mmap(packet ring)");
+  }
+  return static_cast<std::byte*>(p);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<PacketLink>> PacketLink::open(const PacketLinkOptions& options) {
+  if (options.interface.empty() || options.interface.size() >= IFNAMSIZ) {
+    return Error{"interface name '" + options.interface + "' is empty or too long"};
+  }
+  std::unique_ptr<PacketLink> link(new PacketLink());
+  link->interface_ = options.interface;
+  if (auto s = link->open_rx(options); !s) {
+    return s.error();
+  }
+  if (auto s = link->open_tx(options); !s) {
+    return s.error();
+  }
+  return link;
+}
+
+Status PacketLink::open_rx(const PacketLinkOptions& options) {
+  auto sock = packet_socket();
+  if (!sock) {
+    return sock.error();
+  }
+  rx_fd_ = std::move(*sock);
+  const int fd = rx_fd_.get();
+
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, interface_.c_str(), interface_.size() + 1);
+  if (::ioctl(fd, SIOCGIFINDEX, &ifr) != 0) {
+    return errno_error("interface " + interface_);
+  }
+  ifindex_ = ifr.ifr_ifindex;
+  if (::ioctl(fd, SIOCGIFHWADDR, &ifr) != 0) {
+    return errno_error("SIOCGIFHWADDR " + interface_);
+  }
+  if (ifr.ifr_hwaddr.sa_family != ARPHRD_ETHER) {
+    return Error{"interface " + interface_ + " is not an Ethernet interface"};
+  }
+  std::array<std::uint8_t, wire::MacAddr::kSize> octets{};
+  std::memcpy(octets.data(), ifr.ifr_hwaddr.sa_data, octets.size());
+  mac_ = wire::MacAddr{octets};
+  if (::ioctl(fd, SIOCGIFMTU, &ifr) != 0) {
+    return errno_error("SIOCGIFMTU " + interface_);
+  }
+  mtu_ = static_cast<unsigned>(ifr.ifr_mtu);
+
+  const std::size_t page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  if (options.rx_block_size % page != 0 || options.rx_block_count == 0 ||
+      options.rx_block_size < 2 * (mtu_ + kEthernetHeader + 256)) {
+    return Error{"rx ring: block size must be a multiple of the page size and hold two frames"};
+  }
+
+  if (auto s = set_option(fd, PACKET_VERSION, int{TPACKET_V3}, "PACKET_VERSION"); !s) {
+    return s;
+  }
+  // The kernel checks this option only since 4.20; older kernels still get the pkttype check.
+  (void)set_option(fd, PACKET_IGNORE_OUTGOING, int{1}, "PACKET_IGNORE_OUTGOING");
+
+  tpacket_req3 req{};
+  req.tp_block_size = static_cast<unsigned>(options.rx_block_size);
+  req.tp_block_nr = static_cast<unsigned>(options.rx_block_count);
+  req.tp_frame_size = 2048;  // V3 frames are variable; this only sizes tp_frame_nr
+  req.tp_frame_nr = static_cast<unsigned>(req.tp_block_size / req.tp_frame_size * req.tp_block_nr);
+  req.tp_retire_blk_tov = static_cast<unsigned>(options.rx_block_timeout.count());
+  if (auto s = set_option(fd, PACKET_RX_RING, req, "PACKET_RX_RING"); !s) {
+    return s;
+  }
+  rx_.block_size = options.rx_block_size;
+  rx_.count = options.rx_block_count;
+  rx_.size = rx_.block_size * rx_.count;
+  auto base = map_ring(fd, rx_.size);
+  if (!base) {
+    rx_.size = 0;
+    return base.error();
+  }
+  rx_.base = *base;
+
+  if (options.promiscuous) {
+    if (auto s = membership(PACKET_ADD_MEMBERSHIP, PACKET_MR_PROMISC, nullptr); !s) {
+      return s;
+    }
+  }
+  return bind_to(fd, ifindex_, ETH_P_ALL);
+}
+
+Status PacketLink::open_tx(const PacketLinkOptions& options) {
+  auto sock = packet_socket();
+  if (!sock) {
+    return sock.error();
+  }
+  tx_fd_ = std::move(*sock);
+  const int fd = tx_fd_.get();
+
+  if (auto s = set_option(fd, PACKET_VERSION, int{TPACKET_V2}, "PACKET_VERSION"); !s) {
+    return s;
+  }
+  // A frame the kernel rejects (malformed) is skipped instead of stalling the ring.
+  if (auto s = set_option(fd, PACKET_LOSS, int{1}, "PACKET_LOSS"); !s) {
+    return s;
+  }
+  if (options.qdisc_bypass) {
+    if (auto s = set_option(fd, PACKET_QDISC_BYPASS, int{1}, "PACKET_QDISC_BYPASS"); !s) {
+      return s;
+    }
+  }
+  tx_.frame_size = round_up_pow2(TPACKET2_HDRLEN + kEthernetHeader + 4 + mtu_);
+  tx_.frame_size = std::max<std::size_t>(tx_.frame_size, 2048);
+  tx_.block_size = std::max(kTxBlockSize, tx_.frame_size);
+  const std::size_t per_block = tx_.block_size / tx_.frame_size;
+  const std::size_t blocks =
+      (std::max<std::size_t>(options.tx_frame_count, 1) + per_block - 1) / per_block;
+  tx_.count = blocks * per_block;
+  tpacket_req req{};
+  req.tp_block_size = static_cast<unsigned>(tx_.block_size);
+  req.tp_block_nr = static_cast<unsigned>(blocks);
+  req.tp_frame_size = static_cast<unsigned>(tx_.frame_size);
+  req.tp_frame_nr = static_cast<unsigned>(tx_.count);
+  if (auto s = set_option(fd, PACKET_TX_RING, req, "PACKET_TX_RING"); !s) {
+    return s;
+  }
+  tx_.size = tx_.block_size * blocks;
+  auto base = map_ring(fd, tx_.size);
+  if (!base) {
+    tx_.size = 0;
+    return base.error();
+  }
+  tx_.base = *base;
+  return bind_to(fd, ifindex_, 0);
+}
+
+PacketLink::~PacketLink() {
+  if (rx_.base != nullptr) {
+    ::munmap(rx_.base, rx_.size);
+  }
+  if (tx_.base != nullptr) {
+    ::munmap(tx_.base, tx_.size);
+  }
+}
+
+std::size_t PacketLink::receive(const FrameHandler& on_frame, std::size_t max_frames) {
+  std::size_t delivered = 0;
+  while (delivered < max_frames) {
+    std::byte* block = rx_.base + rx_.next * rx_.block_size;
+    auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
+    if ((load_status(desc->hdr.bh1.block_status) & TP_STATUS_USER) == 0) {
+      break;  // the kernel is still filling it
+    }
+    deliver_block(block, on_frame, delivered);
+    store_status(desc->hdr.bh1.block_status, std::uint32_t{TP_STATUS_KERNEL});
+    rx_.next = (rx_.next + 1) % rx_.count;
+  }
+  return delivered;
+}
+
+void PacketLink::deliver_block(std::byte* block, const FrameHandler& on_frame,
+                               std::size_t& delivered) {
+  auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
+  const std::uint32_t n = desc->hdr.bh1.num_pkts;
+  std::byte* at = block + desc->hdr.bh1.offset_to_first_pkt;
+  for (std::uint32_t i = 0; i < n; ++i) {
+    auto* hdr = reinterpret_cast<tpacket3_hdr*>(at);
+    auto* sll = reinterpret_cast<sockaddr_ll*>(at + TPACKET_ALIGN(sizeof(tpacket3_hdr)));
+    const std::uint32_t status = hdr->tp_status;
+    if (sll->sll_pkttype == PACKET_OUTGOING) {
+      ++counters_.rx_ignored_outgoing;  // our own host's transmission, not traffic for us
+    } else if (hdr->tp_snaplen < hdr->tp_len) {
+      ++counters_.rx_truncated;  // bigger than a slot: a GSO frame or beyond the MTU
+    } else if ((status & TP_STATUS_VLAN_VALID) != 0) {
+      ++counters_.rx_vlan;  // the stack does not speak 802.1Q; the kernel took the tag off
+    } else {
+      RxFrame frame;
+      frame.bytes = wire::Bytes(at + hdr->tp_mac, hdr->tp_snaplen);
+      frame.meta.checksum_not_ready = (status & TP_STATUS_CSUMNOTREADY) != 0;
+      frame.meta.checksum_valid = (status & TP_STATUS_CSUM_VALID) != 0;
+      counters_.rx_checksum_not_ready += frame.meta.checksum_not_ready ? 1 : 0;
+      ++counters_.rx_frames;
+      counters_.rx_bytes += hdr->tp_snaplen;
+      ++delivered;
+      on_frame(frame);
+    }
+    at += hdr->tp_next_offset;
+  }
+}
+
+bool PacketLink::send(wire::Bytes frame) {
+  constexpr std::size_t kDataOffset = TPACKET2_HDRLEN - sizeof(sockaddr_ll);
+  if (frame.size() > tx_.frame_size - kDataOffset || frame.size() > mtu_ + kEthernetHeader) {
+    ++counters_.tx_too_big;
+    return false;
+  }
+  std::byte* slot = tx_.base + tx_.next * tx_.frame_size;
+  auto* hdr = reinterpret_cast<tpacket2_hdr*>(slot);
+  if (load_status(hdr->tp_status) != TP_STATUS_AVAILABLE) {
+    ++counters_.tx_ring_full;  // still queued or in flight: the ring has wrapped
+    return false;
+  }
+  std::memcpy(slot + kDataOffset, frame.data(), frame.size());
+  hdr->tp_len = static_cast<std::uint32_t>(frame.size());
+  store_status(hdr->tp_status, std::uint32_t{TP_STATUS_SEND_REQUEST});
+  tx_.next = (tx_.next + 1) % tx_.count;
+  ++tx_queued_;
+  ++counters_.tx_frames;
+  counters_.tx_bytes += frame.size();
+  return true;
+}
+
+void PacketLink::flush() {
+  if (tx_queued_ == 0) {
+    return;
+  }
+  if (::sendto(tx_fd_.get(), nullptr, 0, MSG_DONTWAIT, nullptr, 0) < 0) {
+    // ENOBUFS/EAGAIN: the device queue is full. The slots keep TP_STATUS_SEND_REQUEST and go
+    // with the next flush.
+    ++counters_.tx_send_errors;
+    return;
+  }
+  tx_queued_ = 0;
+}
+
+Status PacketLink::add_membership(wire::MacAddr mac) {
+  if (!mac.is_multicast()) {
+    return Error{"add_membership: " + mac.to_string() + " is not a multicast MAC"};
+  }
+  return membership(PACKET_ADD_MEMBERSHIP, PACKET_MR_MULTICAST, &mac);
+}
+
+Status PacketLink::drop_membership(wire::MacAddr mac) {
+  return membership(PACKET_DROP_MEMBERSHIP, PACKET_MR_MULTICAST, &mac);
+}
+
+Status PacketLink::membership(int op, int type, const wire::MacAddr* mac) {
+  packet_mreq mreq{};
+  mreq.mr_ifindex = ifindex_;
+  mreq.mr_type = static_cast<unsigned short>(type);
+  if (mac != nullptr) {
+    mreq.mr_alen = wire::MacAddr::kSize;
+    std::memcpy(mreq.mr_address, mac->octets().data(), wire::MacAddr::kSize);
+  }
+  if (::setsockopt(rx_fd_.get(), SOL_PACKET, op, &mreq, sizeof(mreq)) != 0) {
+    return errno_error(op == PACKET_ADD_MEMBERSHIP ? "PACKET_ADD_MEMBERSHIP"
+                                                   : "PACKET_DROP_MEMBERSHIP");
+  }
+  return Ok{};
+}
+
+const PacketLinkCounters& PacketLink::counters() {
+  tpacket_stats_v3 stats{};
+  socklen_t len = sizeof(stats);
+  if (::getsockopt(rx_fd_.get(), SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0) {
+    counters_.rx_kernel_drops += stats.tp_drops;
+  }
+  return counters_;
+}
+
+}  // namespace phalanx::runtime

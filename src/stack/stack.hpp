@@ -1,0 +1,258 @@
+// The member's IPv4 stack (DESIGN §5): ARP, IPv4 in and out with bounded fragment reassembly,
+// ICMP echo and port unreachable, UDP sockets, and TCP demultiplexing to tcp::Connection.
+//
+// Pure (DESIGN §2): frames and `now` in, frames and a deadline out. No clock, socket, thread or
+// randomness; random values (the ISN secret) come in through StackConfig. The driver (runtime/ or
+// sim/) does, in one thread:
+//
+//   Stack stack(config);
+//   stack.tcp_listen(80, &http);           // the applications register their handlers
+//   loop:
+//     stack.on_frame(now, frame);          // for every frame received on the LAN interface
+//     stack.on_timer(now);                 // whenever now >= stack.next_deadline()
+//     stack.drain([&](wire::Bytes f) { send(f); });   // after every call above
+//
+// Frames in are Ethernet II without FCS and without an 802.1Q tag (AF_PACKET strips it); frames
+// out are the same, with source MAC = config.mac and source IP = config.address. The transmit
+// ring is bounded (StackConfig::tx_ring_frames): drain after every call. When the ring fills
+// inside on_timer(), the stack stops early and next_deadline() returns a time already past, so
+// the driver drains and calls on_timer() again.
+//
+// Cluster dispatch (spec FIG. 9): every IPv4 packet to the served address passes the
+// FrameFilter, if one is set, before the stack acts on it. A fragment is reassembled first and
+// the whole datagram is filtered. Without a filter everything is `mine`.
+//
+// Time of application calls. tcp_send, udp_send and the rest carry no `now`: they use the one of
+// the latest on_frame()/on_timer(). A driver that calls them from outside a callback (its own
+// timer, another socket) calls on_timer(now) first; it costs nothing when nothing is due.
+//
+// Callbacks and re-entrancy. TcpHandler and UdpHandler callbacks run inside on_frame(),
+// inject(), on_timer() and the tcp_* calls listed below, on the driver's thread. From a callback
+// a handler may call: tcp_send, tcp_send_space, tcp_shutdown, tcp_abort, set_nodelay, tcp_info,
+// udp_send, tcp_listen, tcp_unlisten, udp_bind, udp_unbind — for its own connection or any
+// other. It must not call on_frame, inject, on_timer or drain, nor destroy the Stack. tcp_send,
+// tcp_shutdown and set_nodelay never call back into the handler; tcp_abort never does either
+// (the aborted id is dead on return and gets no on_closed). A handler pointer is borrowed: it
+// must stay valid until its port is unbound / unlistened and every connection it was given has
+// been reported closed or aborted.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+
+#include "stack/counters.hpp"
+#include "stack/tx_ring.hpp"
+#include "stack/types.hpp"
+#include "tcp/config.hpp"
+#include "wire/addr.hpp"
+#include "wire/bytes.hpp"
+
+namespace phalanx::stack {
+
+struct StackLimits {
+  // ARP (RFC 826, RFC 1122 §2.3.2.1).
+  std::size_t arp_cache_entries = 1024;  // full: the least recently used entry goes
+  Duration arp_entry_ttl = std::chrono::seconds(60);
+  Duration arp_retry_interval = std::chrono::seconds(1);
+  std::uint32_t arp_max_requests = 3;    // then the waiting packets are dropped
+  std::size_t arp_pending_packets = 64;  // packets awaiting resolution, all hosts
+  std::size_t arp_pending_per_host = 8;  // RFC 1122 asks for at least 1
+
+  // Fragment reassembly (RFC 791, RFC 815; overlaps per RFC 5722).
+  std::size_t reassembly_bytes = 1 << 20;  // buffers of all incomplete datagrams
+  std::size_t reassembly_datagrams = 64;   // incomplete datagrams at once
+  Duration reassembly_timeout = std::chrono::seconds(30);
+
+  // ICMP errors (port unreachable): a token bucket, RFC 1812 §4.3.2.8.
+  std::uint32_t icmp_error_burst = 50;
+  std::uint32_t icmp_errors_per_second = 1000;
+
+  // TCP.
+  std::size_t max_connections = 16384;  // all states, TIME-WAIT included
+  // A SYN that finds its listener's backlog full gets a SYN cookie (no state); off: it evicts
+  // the oldest half-open connection instead.
+  bool syn_cookies = true;
+  std::size_t syn_backlog = 128;  // half-open per listener, unless tcp_listen()
+                                  // says otherwise
+
+  // Output.
+  std::size_t tx_ring_frames = 1024;  // frames awaiting drain()
+  std::uint16_t mtu = 1500;           // IPv4 bytes per frame; larger datagrams are
+                                      // fragmented (ICMP, UDP) or segmented (TCP)
+  std::uint8_t ttl = 64;              // of every datagram sent
+};
+
+struct StackConfig {
+  wire::MacAddr mac;                      // this member's own MAC: the source of every frame sent
+  wire::Ipv4Addr address;                 // the served address (the cluster IP)
+  std::uint8_t prefix_length = 24;        // of the served address's subnet
+  std::optional<wire::Ipv4Addr> gateway;  // next hop off the subnet; none: on-link only
+  // The MAC that ARP binds to `address`: the cluster MAC in unicast/multicast mode, or `mac`
+  // (when unset) in forwarding mode and for a stand-alone stack. Frames to it are accepted.
+  std::optional<wire::MacAddr> served_mac;
+  // Answer ARP requests for `address`. In a cluster only the master does (DESIGN §3); the
+  // cluster layer flips it with Stack::set_arp_replies().
+  bool answer_arp = true;
+  // Send replies to the MAC a packet came from instead of resolving the peer with ARP. Right on
+  // a LAN (an off-link peer's packets come from the gateway, where the reply goes too); wrong in
+  // forwarding mode, where the master relays frames with its own MAC as the source.
+  bool reply_to_frame_source = true;
+  // 128 random bits drawn by the driver: the ISN secret of RFC 6528 and any SYN-handling key.
+  // It replaces tcp.isn_secret.
+  tcp::IsnSecret secret;
+  StackLimits limits;
+  // Per-connection TCP settings: MSS (capped to fit the MTU), buffer sizes (allocated per
+  // connection: size them for max_connections), options, timers.
+  tcp::Config tcp;
+};
+
+// What the cluster filter decides for a packet to the served address (spec FIG. 9).
+enum class FilterVerdict : std::uint8_t {
+  mine,      // this member serves it: the stack processes it
+  not_mine,  // another member serves it: dropped, counted as Drop::filter_not_mine
+  taken,     // the cluster layer took it (copied it to hold or forward): counted, not processed
+};
+
+// The hook where the cluster dispatch of FIG. 9 plugs in front of the stack.
+class FrameFilter {
+ public:
+  virtual ~FrameFilter() = default;
+  // An Ethernet frame carrying an unfragmented IPv4 packet to the served address, its IPv4
+  // header already checked (version, lengths, checksum, source); the layers above are not.
+  virtual FilterVerdict on_frame(Time now, wire::Bytes frame) = 0;
+  // An IPv4 datagram (no Ethernet header) to the served address, reassembled from fragments.
+  virtual FilterVerdict on_datagram(Time now, wire::Bytes datagram) = 0;
+};
+
+// The application side of a TCP connection accepted on a listening port (DESIGN §8). Each
+// connection gets on_open() once, then any of on_data/on_writable/on_peer_closed, then exactly
+// one on_closed() — unless the application aborts it, which ends it silently.
+class TcpHandler {
+ public:
+  virtual ~TcpHandler() = default;
+  // The handshake completed (ESTABLISHED). The id stays valid until on_closed() or tcp_abort().
+  virtual void on_open(ConnectionId id) = 0;
+  // In-order bytes from the peer, valid only during the call; all of them are consumed (the
+  // window reopens as the call returns).
+  virtual void on_data(ConnectionId id, wire::Bytes data) = 0;
+  // Send space grew after tcp_send() accepted less than asked.
+  virtual void on_writable(ConnectionId id) = 0;
+  // The peer sent FIN: no more data will come. The application may still send, then shut down.
+  virtual void on_peer_closed(ConnectionId id) = 0;
+  // The connection is over; the id is dead on return. The handler may free its state here.
+  virtual void on_closed(ConnectionId id, CloseReason reason) = 0;
+  // Session replication (DESIGN §6) will add snapshot/resume hooks here, with default
+  // implementations, so handlers written now keep compiling.
+};
+
+class UdpHandler {
+ public:
+  virtual ~UdpHandler() = default;
+  // One datagram to the bound port; `payload` is valid only during the call.
+  virtual void on_datagram(Endpoint from, std::uint16_t to_port, wire::Bytes payload) = 0;
+};
+
+// Why udp_send() did not send.
+enum class SendError : std::uint8_t {
+  too_big,     // more than 65507 bytes of payload
+  no_route,    // off-link destination without a gateway, or a bad destination address
+  queue_full,  // the transmit ring or the ARP queue is full (counted as the matching Drop)
+};
+
+struct TcpInfo {
+  Endpoint local;
+  Endpoint remote;
+};
+
+class StackImpl;
+
+class Stack {
+ public:
+  // A config with a zero or broadcast address, a prefix over 32, a zero MAC, zero limits or an
+  // MTU below 576 aborts (a config bug; the driver validates its TOML before).
+  explicit Stack(const StackConfig& config);
+  // Drops every connection silently: no callbacks, no RST.
+  ~Stack();
+  Stack(const Stack&) = delete;
+  Stack& operator=(const Stack&) = delete;
+
+  // --- driver side ---------------------------------------------------------------------------
+
+  // One received frame. Never fails: bad input is dropped and counted.
+  void on_frame(Time now, wire::Bytes frame);
+  // A frame the cluster layer held and now knows is this member's: processed without consulting
+  // the filter.
+  void inject(Time now, wire::Bytes frame);
+  // Runs everything due at `now` (TCP timers, ARP retries, reassembly timeouts). Work is
+  // O(expired), not O(connections).
+  void on_timer(Time now);
+  // When on_timer() must next run; kNever when nothing is pending. May be early (a spurious
+  // call is harmless), never late.
+  Time next_deadline() const;
+
+  // Calls tx(wire::Bytes) for every frame to send, in order; each span is valid only during its
+  // call, and tx must not call back into the stack. No allocation.
+  template <class F>
+  void drain(F&& tx) {
+    tx_.drain(tx);
+  }
+  std::size_t pending_frames() const { return tx_.size(); }
+
+  // --- cluster side --------------------------------------------------------------------------
+
+  // The FIG. 9 dispatch; nullptr (the default) means every packet is mine. Borrowed.
+  void set_filter(FrameFilter* filter);
+  // Answer ARP for the served address or not (only the master does).
+  void set_arp_replies(bool on);
+  // Queues a gratuitous ARP announcement (RFC 5227 §2.3) binding the served address to the
+  // served MAC, e.g. on becoming master.
+  void announce();
+
+  // --- application side: TCP ----------------------------------------------------------------
+
+  // Accept connections to `port` and report them to `handler`, with at most `backlog` half-open
+  // (0: limits.syn_backlog). False when the port already has a listener or handler is null.
+  bool tcp_listen(std::uint16_t port, TcpHandler* handler, std::size_t backlog = 0);
+  // Stops accepting; existing connections carry on with their handler. False when not listening.
+  bool tcp_unlisten(std::uint16_t port);
+  // Queues bytes to send; returns how many were accepted (0 for a stale id, after shutdown, or
+  // when the send buffer is full; on_writable() follows when space opens).
+  std::size_t tcp_send(ConnectionId id, wire::Bytes data);
+  // Bytes tcp_send() would accept now; 0 for a stale id.
+  std::size_t tcp_send_space(ConnectionId id) const;
+  // Sends FIN after the queued data. False for a stale id.
+  bool tcp_shutdown(ConnectionId id);
+  // Sends RST and forgets the connection at once; no on_closed() follows. False for a stale id.
+  bool tcp_abort(ConnectionId id);
+  // Nagle off (true) or on (false). False for a stale id.
+  bool set_nodelay(ConnectionId id, bool on);
+  // Addresses of an open connection; nullopt for a stale id.
+  std::optional<TcpInfo> tcp_info(ConnectionId id) const;
+  // Connections held, in every state (half-open and TIME-WAIT included).
+  std::size_t tcp_connection_count() const;
+
+  // --- application side: UDP ----------------------------------------------------------------
+
+  // Deliver datagrams to `port` to `handler`. False when the port is bound or handler is null.
+  bool udp_bind(std::uint16_t port, UdpHandler* handler);
+  bool udp_unbind(std::uint16_t port);
+  // Sends one datagram from the served address. Larger than the MTU: fragmented. Sent or queued
+  // for ARP resolution on success.
+  std::optional<SendError> udp_send(std::uint16_t from_port, Endpoint to, wire::Bytes payload);
+
+  // --- observation --------------------------------------------------------------------------
+
+  const Counters& counters() const;
+  const StackConfig& config() const;
+  // Aborts with a message when internal tables disagree (debug and simulation builds).
+  void check_invariants() const;
+
+ private:
+  TxRing tx_;
+  std::unique_ptr<StackImpl> impl_;
+};
+
+}  // namespace phalanx::stack

@@ -1,0 +1,235 @@
+// The inside of Stack (stack.hpp), split by purpose over stack.cpp (Ethernet in, timers, the
+// public calls), arp.cpp, ipv4.cpp, icmp.cpp, udp.cpp and tcp_demux.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "stack/arp_cache.hpp"
+#include "stack/counters.hpp"
+#include "stack/reassembly.hpp"
+#include "stack/stack.hpp"
+#include "stack/timer_wheel.hpp"
+#include "stack/tx_ring.hpp"
+#include "tcp/connection.hpp"
+#include "wire/addr.hpp"
+#include "wire/arp.hpp"
+#include "wire/bytes.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
+
+namespace phalanx::stack {
+
+// How an outgoing datagram finds its next hop's MAC.
+struct NextHop {
+  std::optional<wire::MacAddr> mac;  // known already (the frame a reply answers came from)
+  // The packet being answered came to a link-layer broadcast or multicast address (other than
+  // the served MAC): no ICMP error and no RST answer it (RFC 1122 §3.2.2, §4.2.3.10).
+  bool to_group = false;
+};
+
+class StackImpl {
+ public:
+  StackImpl(const StackConfig& config, TxRing& tx);
+  ~StackImpl();
+
+  // stack.cpp
+  void on_frame(Time now, wire::Bytes frame, bool filtered);
+  void on_timer(Time now);
+  Time next_deadline() const;
+
+  // arp.cpp
+  void announce();
+
+  // udp.cpp
+  bool udp_bind(std::uint16_t port, UdpHandler* handler);
+  bool udp_unbind(std::uint16_t port);
+  std::optional<SendError> udp_send(Time now, std::uint16_t from_port, Endpoint to,
+                                    wire::Bytes payload);
+
+  // tcp_demux.cpp
+  bool tcp_listen(std::uint16_t port, TcpHandler* handler, std::size_t backlog);
+  bool tcp_unlisten(std::uint16_t port);
+  std::size_t tcp_send(ConnectionId id, wire::Bytes data);
+  std::size_t tcp_send_space(ConnectionId id) const;
+  bool tcp_shutdown(ConnectionId id);
+  bool tcp_abort(ConnectionId id);
+  bool set_nodelay(ConnectionId id, bool on);
+  std::optional<TcpInfo> tcp_info(ConnectionId id) const;
+  std::size_t tcp_connection_count() const { return tuples_.size(); }
+  void check_invariants() const;
+
+  StackConfig config_;
+  Counters counters_;
+  FrameFilter* filter_ = nullptr;
+  // The time of the call in progress: the application calls (tcp_send, udp_send...) carry no
+  // `now` of their own and use the latest one the driver gave.
+  Time now_{0};
+
+ private:
+  // ---- arp.cpp ----
+  void arp_input(Time now, const wire::EthernetView& eth);
+  void send_arp(const wire::ArpRepr& arp, wire::MacAddr dst);
+  void send_arp_request(wire::Ipv4Addr target);
+
+  // ---- ipv4.cpp ----
+  void ipv4_input(Time now, const wire::EthernetView& eth, bool filtered);
+  // A whole (unfragmented or reassembled) datagram to the served address, header checked.
+  void ipv4_deliver(Time now, const wire::Ipv4View& ip, NextHop from);
+  // Sends a datagram of `payload_len` bytes written by `write` into the span it is given.
+  // False when it was dropped (counted).
+  template <class W>
+  bool send_ipv4(Time now, wire::Ipv4Addr dst, std::uint8_t protocol, std::size_t payload_len,
+                 NextHop hop, W&& write);
+  // The header for an outgoing datagram (a fresh identification each).
+  wire::Ipv4Repr ipv4_header(wire::Ipv4Addr dst, std::uint8_t protocol, std::size_t payload_len);
+  bool on_link(wire::Ipv4Addr a) const;
+  // Transmits a whole datagram (fragmenting it past the MTU) to `mac`.
+  bool transmit_datagram(wire::MacAddr mac, wire::Bytes datagram);
+  // The next-hop address for `dst`, or nullopt (no route).
+  std::optional<wire::Ipv4Addr> route(wire::Ipv4Addr dst) const;
+  // Hands a datagram in scratch_ to ARP for `next_hop`.
+  bool queue_for_arp(Time now, wire::Ipv4Addr next_hop, wire::Bytes datagram);
+  // Reserves a tx slot and writes the Ethernet header; empty (and counted) when the ring is full.
+  wire::MutBytes begin_frame(wire::MacAddr dst, std::uint16_t ethertype);
+
+  // ---- icmp.cpp ----
+  void icmp_input(Time now, const wire::Ipv4View& ip, NextHop from);
+  // Destination unreachable (code) about `offending` (the datagram as received), rate-limited.
+  void send_unreachable(Time now, const wire::Ipv4View& offending, std::uint8_t code, NextHop to);
+  bool icmp_error_allowed(Time now);
+
+  // ---- udp.cpp ----
+  void udp_input(Time now, const wire::Ipv4View& ip, NextHop from);
+
+  // ---- tcp_demux.cpp ----
+  static constexpr std::uint32_t kNoSlot = 0xffffffffu;
+  struct Listener {
+    TcpHandler* handler = nullptr;
+    std::size_t backlog = 0;
+    std::size_t half_open = 0;
+    std::uint32_t oldest = kNoSlot;  // FIFO of half-open connections, for eviction
+    std::uint32_t newest = kNoSlot;
+  };
+  struct Slot {
+    std::optional<tcp::Connection> conn;
+    std::uint32_t generation = 0;
+    TcpHandler* handler = nullptr;
+    std::uint16_t listen_port = 0;
+    bool half_open = false;   // counted in its listener's backlog
+    bool opened = false;      // on_open() delivered
+    bool app_done = false;    // on_closed() delivered or tcp_abort() called: no more callbacks
+    bool in_service = false;  // service() is running for it (callbacks may re-enter)
+    bool again = false;       // an API call during service() left work for it
+    bool blocked = false;     // tcp_send() accepted less than asked: on_writable() is owed
+    std::optional<wire::MacAddr> peer_mac;
+    std::uint32_t backlog_prev = kNoSlot;
+    std::uint32_t backlog_next = kNoSlot;
+  };
+  struct TupleHash {
+    std::uint64_t seed;
+    std::size_t operator()(std::uint64_t key) const;
+  };
+
+  void tcp_input(Time now, const wire::Ipv4View& ip, NextHop from);
+  void tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from);
+  void send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from);
+  // True when `ack` carried a valid cookie (and was consumed).
+  bool tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4Addr src, NextHop from);
+  std::uint32_t alloc_slot();
+  void send_tcp_reset(Time now, const wire::TcpRepr& seg, wire::Ipv4Addr src, NextHop from);
+  // Transmits, runs the callbacks, re-arms the timer and frees the slot once closed.
+  void service(Time now, std::uint32_t index);
+  void deliver_events(std::uint32_t index, tcp::Events events);
+  bool emit_segment(Time now, Slot& slot, const wire::TcpRepr& seg);
+  void free_slot(std::uint32_t index);
+  void backlog_remove(std::uint32_t index);
+  Slot* lookup(ConnectionId id);
+  const Slot* lookup(ConnectionId id) const;
+  static std::uint64_t tuple_key(wire::Ipv4Addr remote, std::uint16_t remote_port,
+                                 std::uint16_t local_port) {
+    return (std::uint64_t{remote.value()} << 32) | (std::uint64_t{remote_port} << 16) | local_port;
+  }
+
+  TxRing& tx_;
+  wire::MacAddr served_mac_;
+  std::uint16_t ident_ = 0;
+  ArpCache arp_;
+  Reassembler reassembler_;
+  std::vector<std::byte> scratch_;  // datagrams that need fragmenting or must wait for ARP
+
+  // ICMP error token bucket: credit in nanoseconds, one error costs interval_.
+  std::int64_t icmp_credit_ns_ = 0;
+  std::int64_t icmp_interval_ns_ = 0;
+  std::int64_t icmp_burst_ns_ = 0;
+  Time icmp_last_{0};
+
+  std::unordered_map<std::uint16_t, UdpHandler*> udp_ports_;
+  // The source of the packet being processed, so that a reply sent from a callback goes back
+  // the way the packet came without ARP.
+  std::optional<wire::Ipv4Addr> current_src_;
+  NextHop current_hop_;
+
+  std::unordered_map<std::uint16_t, Listener> listeners_;
+  std::vector<Slot> slots_;  // reserved for max_connections: never reallocates
+  std::vector<std::uint32_t> free_slots_;
+  std::unordered_map<std::uint64_t, std::uint32_t, TupleHash> tuples_;
+  TimerWheel timers_;
+};
+
+}  // namespace phalanx::stack
+
+// ---- the output template (ipv4.cpp holds the rest of IPv4 out) ----------------------------------
+
+namespace phalanx::stack {
+
+template <class W>
+bool StackImpl::send_ipv4(Time now, wire::Ipv4Addr dst, std::uint8_t protocol,
+                          std::size_t payload_len, NextHop hop, W&& write) {
+  constexpr std::size_t kEth = wire::EthernetView::kHeaderSize;
+  constexpr std::size_t kIp = wire::Ipv4View::kMinHeaderSize;
+  const std::size_t total = kIp + payload_len;
+  if (total > 0xffff) {
+    counters_.add(Drop::tx_too_big);
+    return false;
+  }
+  std::optional<wire::MacAddr> mac = hop.mac;
+  std::optional<wire::Ipv4Addr> next_hop;
+  if (!mac) {
+    next_hop = route(dst);
+    if (!next_hop) {
+      counters_.add(Drop::tx_no_route);
+      return false;
+    }
+    mac = arp_.lookup(now, *next_hop);
+  }
+  const wire::Ipv4Repr header = ipv4_header(dst, protocol, payload_len);
+  if (mac && total <= config_.limits.mtu) {
+    // The common case: written straight into its transmit slot.
+    const wire::MutBytes frame = begin_frame(*mac, wire::ethertype::kIpv4);
+    if (frame.empty()) {
+      return false;
+    }
+    const wire::MutBytes datagram = frame.subspan(kEth, total);
+    header.emit(datagram);
+    write(datagram.subspan(kIp));
+    tx_.commit(kEth + total);
+    counters_.add(Counter::frames_out);
+    return true;
+  }
+  // Built aside: it must be fragmented, or wait for ARP.
+  scratch_.resize(total);
+  const wire::MutBytes datagram(scratch_);
+  header.emit(datagram);
+  write(datagram.subspan(kIp));
+  if (mac) {
+    return transmit_datagram(*mac, datagram);
+  }
+  return queue_for_arp(now, *next_hop, datagram);
+}
+
+}  // namespace phalanx::stack

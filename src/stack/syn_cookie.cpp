@@ -1,0 +1,63 @@
+#include "stack/syn_cookie.hpp"
+
+#include <array>
+
+#include "tcp/isn.hpp"
+#include "wire/bytes.hpp"
+
+namespace phalanx::stack {
+
+namespace {
+
+std::int64_t slot_of(Time now) {
+  return now / kCookieSlot;
+}
+
+std::uint32_t hash24(const tcp::IsnSecret& secret, const tcp::FourTuple& t,
+                     std::uint32_t client_isn, std::int64_t slot, std::uint32_t mss_index) {
+  std::array<std::uint8_t, 25> in{};
+  const wire::MutBytes b(reinterpret_cast<std::byte*>(in.data()), in.size());
+  wire::write_u32(b, 0, t.local_addr.value());
+  wire::write_u16(b, 4, t.local_port);
+  wire::write_u32(b, 6, t.remote_addr.value());
+  wire::write_u16(b, 10, t.remote_port);
+  wire::write_u32(b, 12, client_isn);
+  wire::write_u32(b, 16, static_cast<std::uint32_t>(static_cast<std::uint64_t>(slot) >> 32));
+  wire::write_u32(b, 20, static_cast<std::uint32_t>(slot));
+  wire::write_u8(b, 24, static_cast<std::uint8_t>(mss_index));
+  return static_cast<std::uint32_t>(tcp::siphash24(secret, in)) & 0xffffffu;
+}
+
+}  // namespace
+
+SynCookie make_syn_cookie(const tcp::IsnSecret& secret, const tcp::FourTuple& tuple,
+                          std::uint32_t client_isn, std::uint16_t mss, Time now) {
+  std::uint32_t index = 0;
+  for (std::uint32_t i = 0; i < kCookieMss.size(); ++i) {
+    if (kCookieMss[i] <= mss) {
+      index = i;
+    }
+  }
+  const std::int64_t slot = slot_of(now);
+  const std::uint32_t iss = (hash24(secret, tuple, client_isn, slot, index) << 8) |
+                            (static_cast<std::uint32_t>(slot & 0x3f) << 2) | index;
+  return SynCookie{iss, kCookieMss[index]};
+}
+
+std::optional<std::uint16_t> check_syn_cookie(const tcp::IsnSecret& secret,
+                                              const tcp::FourTuple& tuple, std::uint32_t client_isn,
+                                              std::uint32_t iss, Time now) {
+  const std::uint32_t index = iss & 0x3;
+  const std::int64_t now_slot = slot_of(now);
+  // The newest slot at or before now with these low bits.
+  const std::int64_t age = (now_slot - static_cast<std::int64_t>((iss >> 2) & 0x3f)) & 0x3f;
+  if (age > kCookieMaxAge) {
+    return std::nullopt;
+  }
+  if (hash24(secret, tuple, client_isn, now_slot - age, index) != iss >> 8) {
+    return std::nullopt;
+  }
+  return kCookieMss[index];
+}
+
+}  // namespace phalanx::stack

@@ -1,0 +1,506 @@
+// TCP demultiplexing: segments to connections by 4-tuple in O(1), listeners with a bounded SYN
+// backlog, RST for segments to closed ports (RFC 9293 §3.10.7.1), and the glue between
+// tcp::Connection and the application's TcpHandler: transmit, events, callbacks, timers.
+//
+// SYN floods: a listener holds at most `backlog` half-open connections. A SYN that finds the
+// backlog full is answered with a SYN cookie (syn_cookie.hpp) and no state; the ACK carrying a
+// valid cookie creates the connection. With limits.syn_cookies off, such a SYN evicts the oldest
+// half-open connection instead (Drop::tcp_syn_evicted): memory stays bounded, and a legitimate
+// client, whose ACK follows its SYN within a round trip, still gets through unless the flood
+// sends more than `backlog` SYNs within that round trip.
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "stack/stack_impl.hpp"
+#include "stack/syn_cookie.hpp"
+#include "wire/tcp.hpp"
+
+namespace phalanx::stack {
+
+namespace {
+
+CloseReason to_close_reason(tcp::CloseReason r) {
+  switch (r) {
+    case tcp::CloseReason::reset:
+      return CloseReason::reset_by_peer;
+    case tcp::CloseReason::timeout:
+      return CloseReason::timed_out;
+    case tcp::CloseReason::normal:
+    case tcp::CloseReason::aborted:  // never reported: the application knows
+      return CloseReason::closed;
+  }
+  return CloseReason::closed;
+}
+
+}  // namespace
+
+std::size_t StackImpl::TupleHash::operator()(std::uint64_t key) const {
+  // Keyed with the secret: the 4-tuples are chosen by remote hosts, and an unkeyed hash would let
+  // them aim at one bucket.
+  std::uint64_t x = key ^ seed;
+  x ^= x >> 30;
+  x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27;
+  x *= 0x94d049bb133111ebULL;
+  x ^= x >> 31;
+  return static_cast<std::size_t>(x);
+}
+
+// ---- input ----------------------------------------------------------------------------------
+
+void StackImpl::tcp_input(Time now, const wire::Ipv4View& ip, NextHop from) {
+  auto seg = wire::TcpRepr::parse(ip.payload(), ip.src(), ip.dst());
+  // A header within the datagram, the checksum with the pseudo-header, well-formed options.
+  if (!seg) {
+    switch (seg.error()) {
+      case wire::Error::bad_checksum:
+        counters_.add(Drop::tcp_bad_checksum);
+        break;
+      case wire::Error::bad_option:
+        counters_.add(Drop::tcp_bad_option);
+        break;
+      default:
+        counters_.add(Drop::tcp_malformed);
+        break;
+    }
+    return;
+  }
+  // An existing connection: the common case, one hash lookup.
+  auto it = tuples_.find(tuple_key(ip.src(), seg->src_port, seg->dst_port));
+  if (it != tuples_.end()) {
+    const std::uint32_t index = it->second;
+    Slot& s = slots_[index];
+    if (from.mac) {
+      s.peer_mac = from.mac;
+    }
+    s.conn->on_segment(now, *seg);
+    service(now, index);
+    return;
+  }
+  // A listener: a plain SYN opens a connection (RFC 9293 §3.10.7.2).
+  auto l = listeners_.find(seg->dst_port);
+  if (l != listeners_.end()) {
+    switch (tcp::Connection::classify_for_listen(*seg)) {
+      case tcp::ListenVerdict::accept:
+        tcp_accept(now, *seg, ip.src(), from);
+        return;
+      case tcp::ListenVerdict::drop:
+        counters_.add(Drop::tcp_listener_refused);
+        return;
+      case tcp::ListenVerdict::reset:
+        // An ACK completing a handshake we answered with a cookie.
+        if (config_.limits.syn_cookies && tcp_accept_cookie(now, *seg, ip.src(), from)) {
+          return;
+        }
+        break;
+    }
+  }
+  // CLOSED: answer with RST, except an RST (RFC 9293 §3.10.7.1).
+  counters_.add(Drop::tcp_no_connection);
+  send_tcp_reset(now, *seg, ip.src(), from);
+}
+
+void StackImpl::send_tcp_reset(Time now, const wire::TcpRepr& seg, wire::Ipv4Addr src,
+                               NextHop from) {
+  const std::optional<wire::TcpRepr> rst = tcp::Connection::reset_for(seg);
+  if (!rst || from.to_group) {
+    return;
+  }
+  if (send_ipv4(now, src, wire::ipproto::kTcp, rst->size(), from,
+                [&](wire::MutBytes out) { rst->emit(out, config_.address, src); })) {
+    counters_.add(Counter::tcp_rst_sent);
+  }
+}
+
+void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from) {
+  Listener& l = listeners_.at(syn.dst_port);
+  // Room in the backlog: with cookies, the SYN-ACK carries the state; without, the oldest
+  // half-open connection makes way.
+  if (l.half_open >= l.backlog) {
+    if (config_.limits.syn_cookies) {
+      send_syn_cookie(now, syn, src, from);
+      return;
+    }
+    counters_.add(Drop::tcp_syn_evicted);
+    free_slot(l.oldest);
+  }
+  // Room in the table: a full one makes room only from this listener's own half-open ones.
+  if (tuples_.size() >= config_.limits.max_connections) {
+    if (l.half_open == 0) {
+      counters_.add(Drop::tcp_connection_limit);
+      return;
+    }
+    counters_.add(Drop::tcp_syn_evicted);
+    free_slot(l.oldest);
+  }
+  const std::uint32_t index = alloc_slot();
+  Slot& s = slots_[index];
+  const tcp::FourTuple tuple{config_.address, syn.dst_port, src, syn.src_port};
+  s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn));
+  s.handler = l.handler;
+  s.listen_port = syn.dst_port;
+  s.peer_mac = from.mac;
+  s.half_open = true;
+  s.backlog_prev = l.newest;
+  s.backlog_next = kNoSlot;
+  if (l.newest != kNoSlot) {
+    slots_[l.newest].backlog_next = index;
+  } else {
+    l.oldest = index;
+  }
+  l.newest = index;
+  ++l.half_open;
+  tuples_.emplace(tuple_key(src, syn.src_port, syn.dst_port), index);
+  service(now, index);
+}
+
+std::uint32_t StackImpl::alloc_slot() {
+  if (!free_slots_.empty()) {
+    const std::uint32_t index = free_slots_.back();
+    free_slots_.pop_back();
+    return index;
+  }
+  slots_.emplace_back();  // within the reserved capacity: never moves the others
+  return static_cast<std::uint32_t>(slots_.size() - 1);
+}
+
+void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src,
+                                NextHop from) {
+  const tcp::FourTuple tuple{config_.address, syn.dst_port, src, syn.src_port};
+  const std::uint16_t wanted =
+      std::min<std::uint16_t>(syn.options.mss.value_or(536), config_.tcp.mss);
+  const SynCookie cookie = make_syn_cookie(config_.secret, tuple, syn.seq, wanted, now);
+  // Only MSS: what the cookie cannot remember is not offered (syn_cookie.hpp).
+  wire::TcpRepr synack;
+  synack.src_port = syn.dst_port;
+  synack.dst_port = syn.src_port;
+  synack.seq = cookie.iss;
+  synack.ack = syn.seq + 1;
+  synack.flags = wire::tcpflag::kSyn | wire::tcpflag::kAck;
+  synack.window =
+      static_cast<std::uint16_t>(std::min<std::size_t>(config_.tcp.recv_buffer_size, 0xffff));
+  synack.options.mss = config_.tcp.mss;
+  if (send_ipv4(now, src, wire::ipproto::kTcp, synack.size(), from,
+                [&](wire::MutBytes out) { synack.emit(out, config_.address, src); })) {
+    counters_.add(Counter::syn_cookies_sent);
+  }
+}
+
+bool StackImpl::tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4Addr src,
+                                  NextHop from) {
+  if (ack.has(wire::tcpflag::kSyn)) {
+    return false;
+  }
+  const tcp::FourTuple tuple{config_.address, ack.dst_port, src, ack.src_port};
+  const std::optional<std::uint16_t> mss =
+      check_syn_cookie(config_.secret, tuple, ack.seq - 1, ack.ack - 1, now);
+  if (!mss) {
+    return false;  // forged, stale, or for a connection we evicted: RST as for any stray ACK
+  }
+  if (tuples_.size() >= config_.limits.max_connections) {
+    counters_.add(Drop::tcp_connection_limit);
+    return true;
+  }
+  // Rebuild the SYN the cookie stands for and accept it with the cookie as our ISS; the SYN-ACK
+  // the new connection would send went out already (as the cookie), so it is discarded.
+  wire::TcpRepr syn;
+  syn.src_port = ack.src_port;
+  syn.dst_port = ack.dst_port;
+  syn.seq = ack.seq - 1;
+  syn.flags = wire::tcpflag::kSyn;
+  syn.window = ack.window;
+  syn.options.mss = *mss;
+  const std::uint32_t index = alloc_slot();
+  Slot& s = slots_[index];
+  s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn, tcp::SeqNum{ack.ack - 1}));
+  while (s.conn->poll_transmit(now)) {
+  }
+  s.handler = listeners_.at(ack.dst_port).handler;
+  s.listen_port = ack.dst_port;
+  s.peer_mac = from.mac;
+  tuples_.emplace(tuple_key(src, ack.src_port, ack.dst_port), index);
+  counters_.add(Counter::syn_cookies_accepted);
+  s.conn->on_segment(now, ack);
+  service(now, index);
+  return true;
+}
+
+// ---- per-connection glue --------------------------------------------------------------------
+
+bool StackImpl::emit_segment(Time now, Slot& slot, const wire::TcpRepr& seg) {
+  const tcp::FourTuple& t = slot.conn->tuple();
+  return send_ipv4(now, t.remote_addr, wire::ipproto::kTcp, seg.size(),
+                   NextHop{slot.peer_mac, false},
+                   [&](wire::MutBytes out) { seg.emit(out, t.local_addr, t.remote_addr); });
+}
+
+void StackImpl::service(Time now, std::uint32_t index) {
+  Slot& s = slots_[index];
+  if (s.in_service) {
+    // Re-entered from one of this connection's own callbacks: the running loop goes again.
+    s.again = true;
+    return;
+  }
+  s.in_service = true;
+  do {
+    s.again = false;
+    while (std::optional<wire::TcpRepr> seg = s.conn->poll_transmit(now)) {
+      emit_segment(now, s, *seg);
+    }
+    const tcp::Events events = s.conn->take_events();
+    if (!events.empty()) {
+      deliver_events(index, events);
+    }
+  } while (s.again);
+  s.in_service = false;
+  if (s.conn->state() == tcp::State::closed) {
+    free_slot(index);
+  } else {
+    timers_.schedule(index, s.conn->next_deadline());
+  }
+}
+
+void StackImpl::deliver_events(std::uint32_t index, tcp::Events events) {
+  Slot& s = slots_[index];
+  const ConnectionId id{index, s.generation};
+  if (events.has(tcp::Event::established) && !s.opened && !s.app_done) {
+    s.opened = true;
+    backlog_remove(index);
+    counters_.add(Counter::tcp_accepted);
+    s.handler->on_open(id);
+  }
+  if (!s.opened) {
+    // Closed before the handshake completed (RST, SYN-ACK retries): the application never knew.
+    if (events.has(tcp::Event::closed)) {
+      s.app_done = true;
+    }
+    return;
+  }
+  // All in-order data, in as many pieces as the receive ring holds it.
+  while (!s.app_done && s.conn->recv_available() > 0) {
+    const wire::Bytes data = s.conn->peek();
+    if (data.empty()) {
+      break;
+    }
+    const std::size_t n = data.size();
+    s.handler->on_data(id, data);
+    if (s.app_done) {
+      break;
+    }
+    s.conn->consume(n);
+    s.again = true;  // the window opened: an update may be due
+  }
+  if (!s.app_done && s.blocked && events.has(tcp::Event::writable) && s.conn->send_space() > 0) {
+    s.blocked = false;
+    s.handler->on_writable(id);
+  }
+  if (!s.app_done && events.has(tcp::Event::peer_fin)) {
+    s.handler->on_peer_closed(id);
+  }
+  if (!s.app_done && events.has(tcp::Event::closed)) {
+    s.app_done = true;
+    s.handler->on_closed(
+        id, to_close_reason(s.conn->close_reason().value_or(tcp::CloseReason::normal)));
+  }
+}
+
+void StackImpl::backlog_remove(std::uint32_t index) {
+  Slot& s = slots_[index];
+  if (!s.half_open) {
+    return;
+  }
+  s.half_open = false;
+  auto l = listeners_.find(s.listen_port);
+  if (l == listeners_.end()) {
+    return;
+  }
+  Listener& L = l->second;
+  if (s.backlog_prev != kNoSlot) {
+    slots_[s.backlog_prev].backlog_next = s.backlog_next;
+  } else {
+    L.oldest = s.backlog_next;
+  }
+  if (s.backlog_next != kNoSlot) {
+    slots_[s.backlog_next].backlog_prev = s.backlog_prev;
+  } else {
+    L.newest = s.backlog_prev;
+  }
+  s.backlog_prev = s.backlog_next = kNoSlot;
+  --L.half_open;
+}
+
+void StackImpl::free_slot(std::uint32_t index) {
+  Slot& s = slots_[index];
+  backlog_remove(index);
+  const tcp::FourTuple& t = s.conn->tuple();
+  tuples_.erase(tuple_key(t.remote_addr, t.remote_port, t.local_port));
+  timers_.cancel(index);
+  const std::uint32_t generation = s.generation + 1;
+  s = Slot{};
+  s.generation = generation;
+  free_slots_.push_back(index);
+  counters_.add(Counter::tcp_closed);
+}
+
+// ---- the application's calls ----------------------------------------------------------------
+
+StackImpl::Slot* StackImpl::lookup(ConnectionId id) {
+  if (id.index >= slots_.size()) {
+    counters_.add(Counter::tcp_stale_id);
+    return nullptr;
+  }
+  Slot& s = slots_[id.index];
+  if (s.generation != id.generation || !s.conn || !s.opened || s.app_done) {
+    counters_.add(Counter::tcp_stale_id);
+    return nullptr;
+  }
+  return &s;
+}
+
+const StackImpl::Slot* StackImpl::lookup(ConnectionId id) const {
+  if (id.index >= slots_.size()) {
+    return nullptr;
+  }
+  const Slot& s = slots_[id.index];
+  if (s.generation != id.generation || !s.conn || !s.opened || s.app_done) {
+    return nullptr;
+  }
+  return &s;
+}
+
+bool StackImpl::tcp_listen(std::uint16_t port, TcpHandler* handler, std::size_t backlog) {
+  if (handler == nullptr || listeners_.contains(port)) {
+    return false;
+  }
+  Listener l;
+  l.handler = handler;
+  l.backlog = backlog == 0 ? config_.limits.syn_backlog : backlog;
+  listeners_.emplace(port, l);
+  return true;
+}
+
+bool StackImpl::tcp_unlisten(std::uint16_t port) {
+  auto it = listeners_.find(port);
+  if (it == listeners_.end()) {
+    return false;
+  }
+  // Half-open connections finish their handshake with the handler, outside any backlog.
+  for (std::uint32_t i = it->second.oldest; i != kNoSlot;) {
+    Slot& s = slots_[i];
+    i = s.backlog_next;
+    s.half_open = false;
+    s.backlog_prev = s.backlog_next = kNoSlot;
+  }
+  listeners_.erase(it);
+  return true;
+}
+
+std::size_t StackImpl::tcp_send(ConnectionId id, wire::Bytes data) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return 0;
+  }
+  const std::size_t n = s->conn->send(data);
+  if (n < data.size()) {
+    s->blocked = true;
+  }
+  if (n > 0) {
+    service(now_, id.index);
+  }
+  return n;
+}
+
+std::size_t StackImpl::tcp_send_space(ConnectionId id) const {
+  const Slot* s = lookup(id);
+  return s == nullptr ? 0 : s->conn->send_space();
+}
+
+bool StackImpl::tcp_shutdown(ConnectionId id) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return false;
+  }
+  s->conn->shutdown();
+  service(now_, id.index);
+  return true;
+}
+
+bool StackImpl::tcp_abort(ConnectionId id) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return false;
+  }
+  s->app_done = true;
+  s->conn->abort();
+  service(now_, id.index);  // sends the RST; frees the slot unless a callback of it is running
+  return true;
+}
+
+bool StackImpl::set_nodelay(ConnectionId id, bool on) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return false;
+  }
+  s->conn->set_nodelay(on);
+  service(now_, id.index);
+  return true;
+}
+
+std::optional<TcpInfo> StackImpl::tcp_info(ConnectionId id) const {
+  const Slot* s = lookup(id);
+  if (s == nullptr) {
+    return std::nullopt;
+  }
+  const tcp::FourTuple& t = s->conn->tuple();
+  return TcpInfo{Endpoint{t.local_addr, t.local_port}, Endpoint{t.remote_addr, t.remote_port}};
+}
+
+// ---- invariants -----------------------------------------------------------------------------
+
+void StackImpl::check_invariants() const {
+  auto fail = [](const char* what) {
+    std::fprintf(stderr, "phalanx::stack invariant broken: %s\n", what);
+    std::abort();
+  };
+  std::size_t live = 0;
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (!s.conn) {
+      if (timers_.deadline(i) != kNever) {
+        fail("a free slot has a timer");
+      }
+      continue;
+    }
+    ++live;
+    const tcp::FourTuple& t = s.conn->tuple();
+    auto it = tuples_.find(tuple_key(t.remote_addr, t.remote_port, t.local_port));
+    if (it == tuples_.end() || it->second != i) {
+      fail("a connection is missing from the 4-tuple table");
+    }
+    if (s.conn->state() == tcp::State::closed) {
+      fail("a closed connection was not freed");
+    }
+    if (s.in_service) {
+      fail("service() left in_service set");
+    }
+    s.conn->check_invariants();
+  }
+  if (live != tuples_.size() || live + free_slots_.size() != slots_.size()) {
+    fail("the 4-tuple table, the slots and the free list disagree");
+  }
+  for (const auto& [port, l] : listeners_) {
+    std::size_t n = 0;
+    for (std::uint32_t i = l.oldest; i != kNoSlot; i = slots_[i].backlog_next) {
+      if (!slots_[i].half_open || slots_[i].listen_port != port) {
+        fail("a backlog lists a connection that is not half-open on it");
+      }
+      ++n;
+    }
+    if (n != l.half_open || n > l.backlog) {
+      fail("a backlog's count is wrong or over its bound");
+    }
+  }
+}
+
+}  // namespace phalanx::stack

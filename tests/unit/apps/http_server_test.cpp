@@ -1,0 +1,100 @@
+// HttpServer: the adapter between the stack's TcpHandler callbacks and HttpSession, against a
+// fake transport.
+#include "apps/http_server.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "fake_transport.hpp"
+
+namespace phalanx::apps::http {
+namespace {
+
+using test::bytes;
+using test::FakeTransport;
+
+constexpr ConnectionId kConn{3, 1};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  HttpServerTest() {
+    std::string big;
+    for (int i = 0; i < 20000; ++i) {
+      big += static_cast<char>('a' + i % 26);
+    }
+    big_ = big;
+    files_.add("big.txt", big);
+    files_.add("a.txt", "A");
+  }
+  FakeTransport t_;
+  MemoryFileSource files_;
+  std::string big_;
+};
+
+TEST_F(HttpServerTest, StreamsAsSendSpaceOpens) {
+  SessionLimits limits;
+  limits.chunk_size = 1024;
+  HttpServer server(t_, files_, limits);
+  server.on_open(kConn);
+  t_.conns[kConn].space = 100;
+  server.on_data(kConn, bytes("GET /big.txt HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
+  EXPECT_EQ(t_.conns[kConn].sent.size(), 100u);
+  while (!t_.conns[kConn].shut_down) {
+    const std::size_t before = t_.conns[kConn].sent.size();
+    t_.conns[kConn].space = 1500;
+    server.on_writable(kConn);
+    ASSERT_GT(t_.conns[kConn].sent.size(), before);
+  }
+  const std::string& sent = t_.conns[kConn].sent;
+  const auto body_at = sent.find("\r\n\r\n") + 4;
+  EXPECT_EQ(sent.substr(body_at), big_);
+  EXPECT_NE(sent.find("Connection: close\r\n"), std::string::npos);
+  server.on_closed(kConn, stack::CloseReason::closed);
+  EXPECT_EQ(server.connections(), 0u);
+  EXPECT_EQ(server.counters().sessions.body_bytes, big_.size());
+  EXPECT_EQ(server.counters().sessions.status_2xx, 1u);
+}
+
+TEST_F(HttpServerTest, KeepAliveStaysOpenAndPeerFinShutsDown) {
+  HttpServer server(t_, files_);
+  server.on_open(kConn);
+  server.on_data(kConn, bytes("GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n"));
+  EXPECT_TRUE(t_.conns[kConn].sent.ends_with("\r\n\r\nA"));
+  EXPECT_FALSE(t_.conns[kConn].shut_down);
+  server.on_data(kConn, bytes("GET /a.txt HTTP/1.1\r\n"));
+  server.on_peer_closed(kConn);  // the partial second request is dropped
+  EXPECT_TRUE(t_.conns[kConn].shut_down);
+  EXPECT_EQ(server.counters().sessions.responses, 1u);
+}
+
+TEST_F(HttpServerTest, InputOverflowAborts) {
+  SessionLimits limits;
+  limits.parser.max_queued = 1;
+  limits.max_backlog = 64;
+  HttpServer server(t_, files_, limits);
+  server.on_open(kConn);
+  t_.conns[kConn].space = 0;  // the peer never reads, and keeps sending
+  std::string requests;
+  for (int i = 0; i < 10; ++i) {
+    requests += "GET /a.txt HTTP/1.1\r\nHost: a\r\n\r\n";
+  }
+  server.on_data(kConn, bytes(requests));
+  EXPECT_TRUE(t_.conns[kConn].aborted);
+  EXPECT_EQ(server.connections(), 0u);
+  EXPECT_EQ(server.counters().aborted, 1u);
+  EXPECT_EQ(server.counters().sessions.input_overflow, 1u);
+}
+
+TEST_F(HttpServerTest, BadRequestIsAnsweredThenShutDown) {
+  HttpServer server(t_, files_);
+  server.on_open(kConn);
+  server.on_data(kConn, bytes("BREW /pot HTCPCP/1.0\r\n\r\n"));
+  EXPECT_TRUE(t_.conns[kConn].sent.starts_with("HTTP/1.1 400 Bad Request\r\n"));
+  EXPECT_TRUE(t_.conns[kConn].shut_down);
+  EXPECT_FALSE(t_.conns[kConn].aborted);
+  EXPECT_EQ(server.counters().sessions.parse_errors, 1u);
+}
+
+}  // namespace
+}  // namespace phalanx::apps::http
