@@ -33,16 +33,17 @@ TEST(KeepaliveN, HopelessLossCapsAtTwenty) {
 TEST(LossEstimator, FirstSequenceOnlyRemembered) {
   LossEstimator e;
   EXPECT_TRUE(e.on_sequence(100));
-  EXPECT_EQ(e.p(), 0.0);
+  EXPECT_EQ(e.p(), kInitialLossEstimate);
 }
 
 TEST(LossEstimator, OneGapAddsOneOver128) {
   LossEstimator e;
   e.on_sequence(1);
-  e.on_sequence(3);  // 2 missing
-  EXPECT_DOUBLE_EQ(e.p(), 1.0 / 128);
+  e.on_sequence(3);  // 1 missing
+  const double p1 = kInitialLossEstimate * 127 / 128 + 1.0 / 128;
+  EXPECT_DOUBLE_EQ(e.p(), p1);
   e.on_sequence(4);  // S = 0
-  EXPECT_DOUBLE_EQ(e.p(), 1.0 / 128 * 127 / 128);
+  EXPECT_DOUBLE_EQ(e.p(), p1 * 127 / 128);
 }
 
 TEST(LossEstimator, DuplicatesAndOlderSequencesAreIgnored) {
@@ -62,7 +63,19 @@ TEST(LossEstimator, SequenceWrapsAround) {
   LossEstimator e;
   e.on_sequence(0xffffffffu);
   EXPECT_TRUE(e.on_sequence(0));
-  EXPECT_EQ(e.p(), 0.0);
+  EXPECT_DOUBLE_EQ(e.p(), kInitialLossEstimate * 127 / 128);  // S = 0: no loss across the wrap
+}
+
+// A new follower starts cautious (n = 4: four losses in a row before a false "dead") and a clean
+// link brings it down to n = 2 within a few hundred keepalives.
+TEST(LossEstimator, StartsCautiousAndRelaxesOnACleanLink) {
+  LossEstimator e;
+  EXPECT_EQ(e.n(), 4);
+  std::uint32_t seq = 0;
+  for (int i = 0; i < 300; ++i) {
+    e.on_sequence(seq++);
+  }
+  EXPECT_EQ(e.n(), 2);
 }
 
 TEST(LossEstimator, HugeGapIsBoundedAndPStaysAProbability) {
