@@ -62,26 +62,26 @@ void EchoTcp::on_open(ConnectionId id) {
   streams_.try_emplace(id, buffer_size_);
 }
 
-void EchoTcp::on_data(ConnectionId id, wire::Bytes data) {
+std::size_t EchoTcp::on_data(ConnectionId id, wire::Bytes data) {
   const auto it = streams_.find(id);
   if (it == streams_.end()) {
-    return;
+    return data.size();  // nobody will echo them
   }
   EchoStream& stream = it->second;
+  std::size_t taken = 0;
   // Nothing queued: send straight from the stack's buffer and queue only what it refuses.
   if (stream.buffered() == 0) {
-    const std::size_t sent = transport_.tcp_send(id, data);
-    counters_.bytes_echoed += sent;
-    data = data.subspan(sent);
+    taken = transport_.tcp_send(id, data);
+    counters_.bytes_echoed += taken;
   }
-  if (stream.on_input(data) < data.size()) {
-    // No receive-side pause in the stack: we cannot hold more, and must not drop bytes.
-    ++counters_.overflow_aborts;
-    transport_.tcp_abort(id);
-    streams_.erase(it);
-    return;
+  taken += stream.on_input(data.subspan(taken));
+  if (taken < data.size()) {
+    // Full: the rest waits in the stack (its window closes) until flush() makes room.
+    stream.input_paused = true;
+    ++counters_.receive_pauses;
   }
   flush(id, stream);
+  return taken;
 }
 
 void EchoTcp::on_writable(ConnectionId id) {
@@ -110,8 +110,16 @@ void EchoTcp::flush(ConnectionId id, EchoStream& stream) {
     stream.consume(sent);
     counters_.bytes_echoed += sent;
     if (sent < chunk.size()) {
-      return;  // on_writable() will call again
+      break;  // on_writable() will call again
     }
+  }
+  // Resume once a quarter of the buffer is free, not at every byte: fewer, larger deliveries.
+  if (stream.input_paused && stream.space() >= std::max<std::size_t>(1, stream.capacity() / 4)) {
+    stream.input_paused = false;
+    transport_.tcp_resume_receive(id);
+  }
+  if (stream.buffered() > 0) {
+    return;
   }
   // RFC 862 ends when the caller terminates: after its FIN and our last byte, close our side.
   if (stream.finished() && !stream.shut_down) {

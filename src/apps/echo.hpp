@@ -8,10 +8,11 @@
 // EchoStream is the protocol, pure: bytes in, the same bytes out, through a bounded buffer that
 // absorbs the difference between what the peer sends and what the send side takes. EchoTcp
 // adapts it to stack::TcpHandler: it sends what the stack accepts and keeps the rest, resumes on
-// on_writable(), and after the peer's FIN shuts down once everything is echoed. The stack has no
-// receive-side pause (on_data consumes everything and reopens the window), so a peer that sends
-// faster than it reads fills the buffer; the connection is then aborted (counted), because
-// dropping bytes would no longer be an echo. EchoUdp answers each datagram with the same payload.
+// on_writable(), and after the peer's FIN shuts down once everything is echoed. A peer that
+// sends faster than it reads fills the buffer; on_data() then takes only what fits, the stack
+// keeps the rest in its receive window (which closes, so the peer stops sending), and the
+// adapter resumes receiving once the send side drained some of the buffer. Nothing is dropped
+// and nothing is aborted. EchoUdp answers each datagram with the same payload.
 #pragma once
 
 #include <cstddef>
@@ -43,10 +44,12 @@ class EchoStream {
 
   std::size_t buffered() const { return size_; }
   std::size_t space() const { return capacity_ - size_; }
+  std::size_t capacity() const { return capacity_; }
   bool peer_closed() const { return peer_closed_; }
   // The peer closed and everything it sent was echoed: shut the connection down.
   bool finished() const { return peer_closed_ && size_ == 0; }
-  bool shut_down = false;  // the adapter sent FIN
+  bool shut_down = false;     // the adapter sent FIN
+  bool input_paused = false;  // on_data() left bytes with the stack: resume once space opens
 
  private:
   std::size_t capacity_;
@@ -58,8 +61,10 @@ class EchoStream {
 
 struct EchoCounters {
   std::uint64_t connections = 0;
-  std::uint64_t bytes_echoed = 0;     // TCP bytes accepted by the stack
-  std::uint64_t overflow_aborts = 0;  // buffer full: the peer sends faster than it reads
+  std::uint64_t bytes_echoed = 0;    // TCP bytes accepted by the stack
+  std::uint64_t receive_pauses = 0;  // buffer full: input left in the stack's window
+  // Always 0 since the stack can pause receiving; kept until the status report drops it.
+  std::uint64_t overflow_aborts = 0;
   std::uint64_t datagrams_echoed = 0;
   std::uint64_t datagrams_dropped = 0;  // udp_send refused the answer (queue full, no route)
   std::uint64_t datagrams_refused = 0;  // from a port below 1024: see EchoUdp
@@ -71,7 +76,7 @@ class EchoTcp final : public stack::TcpHandler {
   EchoTcp(Transport& transport, std::size_t buffer_per_connection = 256 * 1024);
 
   void on_open(ConnectionId id) override;
-  void on_data(ConnectionId id, wire::Bytes data) override;
+  std::size_t on_data(ConnectionId id, wire::Bytes data) override;
   void on_writable(ConnectionId id) override;
   void on_peer_closed(ConnectionId id) override;
   void on_closed(ConnectionId id, stack::CloseReason reason) override;
@@ -80,7 +85,7 @@ class EchoTcp final : public stack::TcpHandler {
   std::size_t connections() const { return streams_.size(); }
 
  private:
-  // Sends what the stack takes; shuts down when finished.
+  // Sends what the stack takes; resumes receiving when space opened; shuts down when finished.
   void flush(ConnectionId id, EchoStream& stream);
 
   Transport& transport_;

@@ -25,13 +25,19 @@ void HttpServer::on_open(ConnectionId id) {
   sessions_.try_emplace(id, Connection{HttpSession(files_, limits_)});
 }
 
-void HttpServer::on_data(ConnectionId id, wire::Bytes data) {
+std::size_t HttpServer::on_data(ConnectionId id, wire::Bytes data) {
   const auto it = sessions_.find(id);
   if (it == sessions_.end()) {
-    return;
+    return data.size();  // nobody will read them
   }
-  it->second.session.on_input(data);
-  pump(id, it->second);
+  Connection& c = it->second;
+  const std::size_t taken = c.session.take_input(data);
+  if (taken < data.size()) {
+    c.input_paused = true;
+    ++counters_.input_paused;
+  }
+  pump(id, c);  // may forget c
+  return taken;
 }
 
 void HttpServer::on_writable(ConnectionId id) {
@@ -74,6 +80,10 @@ void HttpServer::pump(ConnectionId id, Connection& c) {
     if (sent < chunk.size()) {
       break;
     }
+  }
+  if (c.input_paused && s.input_room()) {
+    c.input_paused = false;  // answers went out and the parser took held requests
+    transport_.tcp_resume_receive(id);
   }
   switch (s.state()) {
     case SessionState::active:

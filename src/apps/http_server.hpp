@@ -1,7 +1,8 @@
 // The http application (DESIGN §8): one HttpSession per TCP connection, fed by the stack's
 // TcpHandler callbacks and sending through a Transport. All the HTTP is in http_session.hpp;
 // this file only moves bytes and ends connections:
-//   on_data        -> session input; input overflow -> abort (no receive-side pause exists)
+//   on_data        -> session input, as much as it holds; the rest stays in the stack's window
+//                     (receive paused) until answers go out and make room: tcp_resume_receive
 //   on_writable    -> send as much output as the stack's send space takes, in chunks
 //   on_peer_closed -> the session answers what it has, then finishes
 //   session finished -> tcp_shutdown (FIN after the queued data); failed -> tcp_abort
@@ -22,8 +23,9 @@ inline constexpr std::uint16_t kHttpPort = 80;
 
 struct ServerCounters {
   std::uint64_t connections = 0;
-  std::uint64_t aborted = 0;  // sessions that failed (input overflow, short file read)
-  SessionCounters sessions;   // summed over closed sessions
+  std::uint64_t aborted = 0;       // sessions that failed (short file read)
+  std::uint64_t input_paused = 0;  // on_data() left bytes in the window (pipelined backlog full)
+  SessionCounters sessions;        // summed over closed sessions
 };
 
 class HttpServer final : public stack::TcpHandler {
@@ -31,7 +33,7 @@ class HttpServer final : public stack::TcpHandler {
   HttpServer(Transport& transport, FileSource& files, SessionLimits limits = {});
 
   void on_open(ConnectionId id) override;
-  void on_data(ConnectionId id, wire::Bytes data) override;
+  std::size_t on_data(ConnectionId id, wire::Bytes data) override;
   void on_writable(ConnectionId id) override;
   void on_peer_closed(ConnectionId id) override;
   void on_closed(ConnectionId id, stack::CloseReason reason) override;
@@ -47,6 +49,7 @@ class HttpServer final : public stack::TcpHandler {
   struct Connection {
     HttpSession session;
     bool shut_down = false;
+    bool input_paused = false;  // on_data() took less than offered: resume when room opens
   };
   void pump(ConnectionId id, Connection& c);
   void forget(ConnectionId id);

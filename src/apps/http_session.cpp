@@ -152,9 +152,10 @@ HttpSession::HttpSession(FileSource& files, SessionLimits limits)
   }
 }
 
-bool HttpSession::on_input(wire::Bytes in) {
+std::size_t HttpSession::take_input(wire::Bytes in) {
+  const std::size_t offered = in.size();
   if (failed_ || closing_ || peer_closed_ || parser_.stopped()) {
-    return !failed_;  // nobody will read these bytes
+    return offered;  // nobody will read these bytes
   }
   if (backlog_.empty()) {
     const std::size_t n = parser_.feed(in);
@@ -162,17 +163,29 @@ bool HttpSession::on_input(wire::Bytes in) {
     in = in.subspan(n);
   }
   if (in.empty() || parser_.stopped()) {
-    return true;
+    return offered;
   }
   // The parser is full of requests awaiting answers: hold the rest, within bounds.
-  if (backlog_.size() + in.size() > limits_.max_backlog) {
+  const std::size_t room =
+      limits_.max_backlog > backlog_.size() ? limits_.max_backlog - backlog_.size() : 0;
+  const std::size_t n = std::min(room, in.size());
+  backlog_.append(reinterpret_cast<const char*>(in.data()), n);
+  pump_backlog();
+  return offered - (in.size() - n);
+}
+
+bool HttpSession::input_room() const {
+  return failed_ || closing_ || peer_closed_ || parser_.stopped() ||
+         backlog_.size() < limits_.max_backlog;
+}
+
+bool HttpSession::on_input(wire::Bytes in) {
+  if (take_input(in) < in.size()) {
     ++counters_.input_overflow;
     fail();
     return false;
   }
-  backlog_.append(reinterpret_cast<const char*>(in.data()), in.size());
-  pump_backlog();
-  return true;
+  return !failed_;
 }
 
 void HttpSession::pump_backlog() {

@@ -52,9 +52,9 @@ namespace phalanx::apps::http {
 
 struct SessionLimits {
   ParserLimits parser;
-  // Received bytes kept while the parser is full (max_queued requests awaiting answers). The
-  // stack offers no receive-side pause, so input beyond it cannot be held: on_input() says so
-  // and the connection must be aborted.
+  // Received bytes kept while the parser is full (max_queued requests awaiting answers).
+  // take_input() takes no more (the transport keeps the rest in its window); on_input(), for a
+  // transport that cannot pause, fails the session instead.
   std::size_t max_backlog = 64 * 1024;
   std::size_t chunk_size = 16 * 1024;  // file bytes read per FileSource call
   // Keep a request until acknowledge() covers its whole response instead of until it is fully
@@ -75,7 +75,7 @@ struct SessionCounters {
   std::uint64_t status_4xx = 0;
   std::uint64_t status_5xx = 0;
   std::uint64_t parse_errors = 0;    // 400/413/414/431/505 from the parser, then close
-  std::uint64_t input_overflow = 0;  // input beyond max_backlog: the connection must be aborted
+  std::uint64_t input_overflow = 0;  // on_input() beyond max_backlog: the session failed
   std::uint64_t short_read = 0;      // a file shrank or failed mid-body: abort (length was sent)
   std::uint64_t body_bytes = 0;      // file bytes sent
 };
@@ -90,8 +90,15 @@ class HttpSession {
  public:
   explicit HttpSession(FileSource& files, SessionLimits limits = {});
 
-  // Bytes from the peer, in order. Returns false (and the session fails) when they overflow
-  // max_backlog. Input after the peer's FIN, after a closing request or after failure is ignored.
+  // Bytes from the peer, in order, from a transport that can pause (stack::TcpHandler::on_data):
+  // takes what the parser and the backlog (max_backlog) hold and returns how many; the caller
+  // keeps the rest and offers it again once input_room() says so. Input after the peer's FIN,
+  // after a closing request or after failure is taken and ignored.
+  std::size_t take_input(wire::Bytes in);
+  // take_input() would take at least one byte now.
+  bool input_room() const;
+  // Bytes from the peer, for a transport that cannot pause: as take_input(), but bytes it
+  // would leave fail the session (counted as input_overflow) and it returns false.
   bool on_input(wire::Bytes in);
   bool on_input(std::string_view in) {
     return on_input(wire::Bytes(reinterpret_cast<const std::byte*>(in.data()), in.size()));

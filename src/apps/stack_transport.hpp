@@ -18,6 +18,7 @@ class StackTransport final : public Transport {
   std::size_t tcp_send_space(ConnectionId id) const override { return stack_.tcp_send_space(id); }
   bool tcp_shutdown(ConnectionId id) override { return stack_.tcp_shutdown(id); }
   bool tcp_abort(ConnectionId id) override { return stack_.tcp_abort(id); }
+  bool tcp_resume_receive(ConnectionId id) override { return stack_.tcp_resume_receive(id); }
   std::optional<stack::SendError> udp_send(std::uint16_t from_port, stack::Endpoint to,
                                            wire::Bytes payload) override {
     return stack_.udp_send(from_port, to, payload);

@@ -24,6 +24,7 @@ class Transport {
   virtual std::size_t tcp_send_space(ConnectionId id) const = 0;
   virtual bool tcp_shutdown(ConnectionId id) = 0;
   virtual bool tcp_abort(ConnectionId id) = 0;
+  virtual bool tcp_resume_receive(ConnectionId id) = 0;
   virtual std::optional<stack::SendError> udp_send(std::uint16_t from_port, stack::Endpoint to,
                                                    wire::Bytes payload) = 0;
 };

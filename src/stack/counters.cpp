@@ -138,6 +138,10 @@ std::string_view to_string(Counter c) {
       return "tcp_stale_id";
     case Counter::timers_fired:
       return "timers_fired";
+    case Counter::tcp_receive_paused:
+      return "tcp_receive_paused";
+    case Counter::tcp_tx_deferred:
+      return "tcp_tx_deferred";
   }
   return "unknown";
 }

@@ -82,8 +82,10 @@ enum class Counter : std::uint8_t {
   tcp_closed,            // connections whose slot was freed
   tcp_stale_id,          // API calls with a ConnectionId that is no longer open
   timers_fired,          // connection timers that came due
+  tcp_receive_paused,    // on_data() took less than offered: the rest waits in the window
+  tcp_tx_deferred,       // a connection stopped sending at a full transmit ring, to resume
 };
-inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::timers_fired) + 1;
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::tcp_tx_deferred) + 1;
 
 std::string_view to_string(Counter c);
 

@@ -96,6 +96,9 @@ bool Stack::tcp_shutdown(ConnectionId id) {
 bool Stack::tcp_abort(ConnectionId id) {
   return impl_->tcp_abort(id);
 }
+bool Stack::tcp_resume_receive(ConnectionId id) {
+  return impl_->tcp_resume_receive(id);
+}
 bool Stack::set_nodelay(ConnectionId id, bool on) {
   return impl_->set_nodelay(id, on);
 }

@@ -16,7 +16,8 @@
 // out are the same, with source MAC = config.mac and source IP = config.address. The transmit
 // ring is bounded (StackConfig::tx_ring_frames): drain after every call. When the ring fills
 // inside on_timer(), the stack stops early and next_deadline() returns a time already past, so
-// the driver drains and calls on_timer() again.
+// the driver drains and calls on_timer() again. A TCP connection that finds the ring full in
+// any call keeps its segments (nothing is dropped) and goes on the same way, from on_timer().
 //
 // Cluster dispatch (spec FIG. 9): every IPv4 packet to the served address passes the
 // FrameFilter, if one is set, before the stack acts on it. A fragment is reassembled first and
@@ -28,11 +29,12 @@
 //
 // Callbacks and re-entrancy. TcpHandler and UdpHandler callbacks run inside on_frame(),
 // inject(), on_timer() and the tcp_* calls listed below, on the driver's thread. From a callback
-// a handler may call: tcp_send, tcp_send_space, tcp_shutdown, tcp_abort, set_nodelay, tcp_info,
-// udp_send, tcp_listen, tcp_unlisten, udp_bind, udp_unbind — for its own connection or any
-// other. It must not call on_frame, inject, on_timer or drain, nor destroy the Stack. tcp_send,
-// tcp_shutdown and set_nodelay never call back into the handler; tcp_abort never does either
-// (the aborted id is dead on return and gets no on_closed). A handler pointer is borrowed: it
+// a handler may call: tcp_send, tcp_send_space, tcp_shutdown, tcp_abort, tcp_resume_receive,
+// set_nodelay, tcp_info, udp_send, tcp_listen, tcp_unlisten, udp_bind, udp_unbind — for its own
+// connection or any other. It must not call on_frame, inject, on_timer or drain, nor destroy the
+// Stack. tcp_send, tcp_shutdown, tcp_resume_receive and set_nodelay never call back into the
+// handler; tcp_abort never does either (the aborted id is dead on return and gets no on_closed).
+// A handler pointer is borrowed: it
 // must stay valid until its port is unbound / unlistened and every connection it was given has
 // been reported closed or aborted.
 #pragma once
@@ -130,19 +132,33 @@ class FrameFilter {
 // The application side of a TCP connection accepted on a listening port (DESIGN §8). Each
 // connection gets on_open() once, then any of on_data/on_writable/on_peer_closed, then exactly
 // one on_closed() — unless the application aborts it, which ends it silently.
+//
+// Flow control runs both ways through these calls. Sending: tcp_send() takes what fits in the
+// send buffer; once the application has found the buffer full (a short count, or a tcp_send()
+// that filled it exactly, after which tcp_send_space() says 0) on_writable() follows when
+// acknowledged data frees space. Receiving: on_data() returns how many bytes it took; the rest
+// stays in the connection's receive buffer, where it narrows the window the peer may fill (down
+// to zero: the peer then probes), and on_data() pauses until tcp_resume_receive().
 class TcpHandler {
  public:
   virtual ~TcpHandler() = default;
   // The handshake completed (ESTABLISHED). The id stays valid until on_closed() or tcp_abort().
   virtual void on_open(ConnectionId id) = 0;
-  // In-order bytes from the peer, valid only during the call; all of them are consumed (the
-  // window reopens as the call returns).
-  virtual void on_data(ConnectionId id, wire::Bytes data) = 0;
-  // Send space grew after tcp_send() accepted less than asked.
+  // In-order bytes from the peer, valid only during the call. Returns how many it took, from
+  // the front (at most data.size(); more is a handler bug and aborts). Taken bytes leave the
+  // receive buffer and reopen the window. Fewer than offered pauses delivery: the rest, and
+  // whatever arrives after it, waits until the handler calls tcp_resume_receive(id); then
+  // on_data() offers it again from the first byte not taken.
+  virtual std::size_t on_data(ConnectionId id, wire::Bytes data) = 0;
+  // Send space grew after the handler found the send buffer full (see above).
   virtual void on_writable(ConnectionId id) = 0;
-  // The peer sent FIN: no more data will come. The application may still send, then shut down.
+  // The peer sent FIN and every byte before it was taken: no more data will come. The
+  // application may still send, then shut down.
   virtual void on_peer_closed(ConnectionId id) = 0;
   // The connection is over; the id is dead on return. The handler may free its state here.
+  // After a normal close (TIME-WAIT) it comes only once the held bytes were taken and
+  // on_peer_closed() was delivered; after a reset, a timeout, or the end of LAST-ACK it comes at
+  // once and bytes still held are discarded.
   virtual void on_closed(ConnectionId id, CloseReason reason) = 0;
   // Session replication (DESIGN §6) will add snapshot/resume hooks here, with default
   // implementations, so handlers written now keep compiling.
@@ -225,6 +241,11 @@ class Stack {
   std::size_t tcp_send_space(ConnectionId id) const;
   // Sends FIN after the queued data. False for a stale id.
   bool tcp_shutdown(ConnectionId id);
+  // Ends a pause that on_data() started by taking less than offered: delivery resumes with the
+  // held bytes, from the running callback's return when called from one of this connection's
+  // callbacks, else from the next on_timer() (next_deadline() says now). Never calls back
+  // itself. True when the id is open (paused or not); false for a stale id.
+  bool tcp_resume_receive(ConnectionId id);
   // Sends RST and forgets the connection at once; no on_closed() follows. False for a stale id.
   bool tcp_abort(ConnectionId id);
   // Nagle off (true) or on (false). False for a stale id.

@@ -58,6 +58,7 @@ class StackImpl {
   std::size_t tcp_send_space(ConnectionId id) const;
   bool tcp_shutdown(ConnectionId id);
   bool tcp_abort(ConnectionId id);
+  bool tcp_resume_receive(ConnectionId id);
   bool set_nodelay(ConnectionId id, bool on);
   std::optional<TcpInfo> tcp_info(ConnectionId id) const;
   std::size_t tcp_connection_count() const { return tuples_.size(); }
@@ -120,12 +121,17 @@ class StackImpl {
     std::uint32_t generation = 0;
     TcpHandler* handler = nullptr;
     std::uint16_t listen_port = 0;
-    bool half_open = false;   // counted in its listener's backlog
-    bool opened = false;      // on_open() delivered
-    bool app_done = false;    // on_closed() delivered or tcp_abort() called: no more callbacks
-    bool in_service = false;  // service() is running for it (callbacks may re-enter)
-    bool again = false;       // an API call during service() left work for it
-    bool blocked = false;     // tcp_send() accepted less than asked: on_writable() is owed
+    bool half_open = false;      // counted in its listener's backlog
+    bool opened = false;         // on_open() delivered
+    bool app_done = false;       // on_closed() delivered or tcp_abort() called: no more callbacks
+    bool in_service = false;     // service() is running for it (callbacks may re-enter)
+    bool again = false;          // an API call during service() left work for it
+    bool blocked = false;        // the application found the send buffer full: on_writable() owed
+    bool recv_paused = false;    // on_data() took less than offered: no on_data() until resumed
+    bool resume_asked = false;   // tcp_resume_receive() was called during the running on_data()
+    bool redeliver = false;      // held bytes to offer again from the next on_timer()
+    bool peer_fin_owed = false;  // the peer's FIN came: on_peer_closed() once the data is taken
+    bool close_owed = false;     // TIME-WAIT came: on_closed() once the data and FIN are taken
     std::optional<wire::MacAddr> peer_mac;
     std::uint32_t backlog_prev = kNoSlot;
     std::uint32_t backlog_next = kNoSlot;
@@ -144,6 +150,9 @@ class StackImpl {
   void send_tcp_reset(Time now, const wire::TcpRepr& seg, wire::Ipv4Addr src, NextHop from);
   // Transmits, runs the callbacks, re-arms the timer and frees the slot once closed.
   void service(Time now, std::uint32_t index);
+  // Hands the connection's segments to the ring while it has room; false when it stopped at a
+  // full ring with more to send.
+  bool transmit(Time now, Slot& slot);
   void deliver_events(std::uint32_t index, tcp::Events events);
   bool emit_segment(Time now, Slot& slot, const wire::TcpRepr& seg);
   void free_slot(std::uint32_t index);

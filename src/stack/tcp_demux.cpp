@@ -235,6 +235,25 @@ bool StackImpl::emit_segment(Time now, Slot& slot, const wire::TcpRepr& seg) {
                    [&](wire::MutBytes out) { seg.emit(out, t.local_addr, t.remote_addr); });
 }
 
+bool StackImpl::transmit(Time now, Slot& s) {
+  // A segment the ring cannot take would be lost until the retransmission timer found it (an
+  // RTO and a collapsed cwnd for a burst the ring was merely too short for), so the connection
+  // keeps it until the ring has room. A closed connection's last RST is sent or dropped at once:
+  // its slot is freed on return.
+  const bool closed = s.conn->state() == tcp::State::closed;
+  for (;;) {
+    if (tx_.full() && !closed) {
+      counters_.add(Counter::tcp_tx_deferred);
+      return false;
+    }
+    const std::optional<wire::TcpRepr> seg = s.conn->poll_transmit(now);
+    if (!seg) {
+      return true;
+    }
+    emit_segment(now, s, *seg);
+  }
+}
+
 void StackImpl::service(Time now, std::uint32_t index) {
   Slot& s = slots_[index];
   if (s.in_service) {
@@ -243,21 +262,21 @@ void StackImpl::service(Time now, std::uint32_t index) {
     return;
   }
   s.in_service = true;
+  bool deferred = false;
   do {
     s.again = false;
-    while (std::optional<wire::TcpRepr> seg = s.conn->poll_transmit(now)) {
-      emit_segment(now, s, *seg);
-    }
-    const tcp::Events events = s.conn->take_events();
-    if (!events.empty()) {
-      deliver_events(index, events);
-    }
+    deferred = !transmit(now, s) || deferred;
+    deliver_events(index, s.conn->take_events());
   } while (s.again);
   s.in_service = false;
   if (s.conn->state() == tcp::State::closed) {
     free_slot(index);
   } else {
-    timers_.schedule(index, s.conn->next_deadline());
+    // Stopped at a full ring, or data to offer again: due at once, so that the driver drains
+    // and on_timer() goes on where this left off (it waits for ring room before it runs one).
+    const bool due_now = deferred || s.redeliver;
+    s.redeliver = false;
+    timers_.schedule(index, due_now ? now : s.conn->next_deadline());
   }
 }
 
@@ -277,28 +296,57 @@ void StackImpl::deliver_events(std::uint32_t index, tcp::Events events) {
     }
     return;
   }
-  // All in-order data, in as many pieces as the receive ring holds it.
-  while (!s.app_done && s.conn->recv_available() > 0) {
+  if (events.has(tcp::Event::peer_fin)) {
+    s.peer_fin_owed = true;
+  }
+  if (events.has(tcp::Event::closed)) {
+    s.close_owed = true;
+  }
+  // In-order data, in as many pieces as the receive ring holds it, while the application takes
+  // it. What it leaves stays in the ring and narrows the window.
+  while (!s.app_done && !s.recv_paused && s.conn->recv_available() > 0) {
     const wire::Bytes data = s.conn->peek();
     if (data.empty()) {
       break;
     }
-    const std::size_t n = data.size();
-    s.handler->on_data(id, data);
+    s.resume_asked = false;
+    const std::size_t taken = s.handler->on_data(id, data);
     if (s.app_done) {
       break;
     }
-    s.conn->consume(n);
-    s.again = true;  // the window opened: an update may be due
+    if (taken > data.size()) {
+      std::fprintf(stderr, "phalanx::stack: on_data() took %zu of %zu bytes\n", taken, data.size());
+      std::abort();
+    }
+    if (taken > 0) {
+      s.conn->consume(taken);
+      s.again = true;  // the window opened: an update may be due
+    }
+    if (taken < data.size()) {
+      if (s.resume_asked) {
+        // It made room during this very call: the rest is offered again from the next
+        // on_timer(), not in this loop, which a handler that never takes would spin.
+        s.redeliver = true;
+      } else {
+        s.recv_paused = true;
+        counters_.add(Counter::tcp_receive_paused);
+      }
+      break;
+    }
   }
   if (!s.app_done && s.blocked && events.has(tcp::Event::writable) && s.conn->send_space() > 0) {
     s.blocked = false;
     s.handler->on_writable(id);
   }
-  if (!s.app_done && events.has(tcp::Event::peer_fin)) {
+  // The FIN follows the data: only once every byte before it was taken.
+  if (!s.app_done && s.peer_fin_owed && s.conn->recv_available() == 0) {
+    s.peer_fin_owed = false;
     s.handler->on_peer_closed(id);
   }
-  if (!s.app_done && events.has(tcp::Event::closed)) {
+  // TIME-WAIT keeps the connection, and with it the held bytes: on_closed() waits for the
+  // application to take them. CLOSED frees the slot on return: on_closed() now.
+  const bool drained = s.conn->recv_available() == 0 && !s.peer_fin_owed;
+  if (!s.app_done && s.close_owed && (drained || s.conn->state() == tcp::State::closed)) {
     s.app_done = true;
     s.handler->on_closed(
         id, to_close_reason(s.conn->close_reason().value_or(tcp::CloseReason::normal)));
@@ -402,7 +450,10 @@ std::size_t StackImpl::tcp_send(ConnectionId id, wire::Bytes data) {
     return 0;
   }
   const std::size_t n = s->conn->send(data);
-  if (n < data.size()) {
+  // on_writable() is owed once the application has found the buffer full, whether by a short
+  // count or by filling it exactly (then tcp_send_space() says 0 and it waits, as HttpServer
+  // does): either way only a callback can tell it that space opened.
+  if (n < data.size() || s->conn->send_space() == 0) {
     s->blocked = true;
   }
   if (n > 0) {
@@ -434,6 +485,24 @@ bool StackImpl::tcp_abort(ConnectionId id) {
   s->app_done = true;
   s->conn->abort();
   service(now_, id.index);  // sends the RST; frees the slot unless a callback of it is running
+  return true;
+}
+
+bool StackImpl::tcp_resume_receive(ConnectionId id) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return false;
+  }
+  s->resume_asked = true;
+  if (!s->recv_paused) {
+    return true;
+  }
+  s->recv_paused = false;
+  if (s->in_service) {
+    s->again = true;  // the running service() loop delivers when the callback returns
+  } else {
+    timers_.schedule(id.index, now_);  // the next on_timer() delivers (never a call back now)
+  }
   return true;
 }
 

@@ -15,7 +15,9 @@
 //   - on_segment(now, seg) for every segment of its 4-tuple (checksum verified), on_timer(now)
 //     when now >= next_deadline(), and the application calls below;
 //   - after each of these, drain poll_transmit(now) until it returns nullopt, wrapping each
-//     TcpRepr in IPv4 (tuple() gives the addresses), and drain take_events();
+//     TcpRepr in IPv4 (tuple() gives the addresses), and drain take_events(). Output is pulled
+//     from the state, so a driver short of room may stop early and poll again later: nothing
+//     is lost (except in CLOSED, where the slot goes: drain the final RST first);
 //   - re-key its timer wheel with next_deadline();
 //   - free the connection once state() == State::closed and poll_transmit() returned nullopt.
 #pragma once

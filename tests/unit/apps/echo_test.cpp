@@ -107,19 +107,31 @@ TEST(EchoTcp, FinWithNothingPendingShutsDownAtOnce) {
   EXPECT_TRUE(t.conns[kConn].shut_down);
 }
 
-TEST(EchoTcp, OverflowAbortsRatherThanDropBytes) {
+TEST(EchoTcp, FullBufferLeavesInputWithTheStackAndResumesAsItDrains) {
   FakeTransport t;
-  EchoTcp echo(t, 4);
+  EchoTcp echo(t, 8);
   echo.on_open(kConn);
   echo.on_open(kOther);
   t.conns[kConn].space = 0;
-  echo.on_data(kConn, bytes("abcd"));  // fits exactly
+  EXPECT_EQ(echo.on_data(kConn, bytes("abcdefgh")), 8u);  // fits exactly
+  EXPECT_EQ(echo.on_data(kConn, bytes("ijk")), 0u);       // full: the stack keeps it
+  EXPECT_EQ(echo.counters().receive_pauses, 1u);
   EXPECT_FALSE(t.conns[kConn].aborted);
-  echo.on_data(kConn, bytes("e"));
-  EXPECT_TRUE(t.conns[kConn].aborted);
-  EXPECT_EQ(echo.counters().overflow_aborts, 1u);
-  EXPECT_EQ(echo.connections(), 1u);  // no on_closed follows an abort: forgotten at once
-  echo.on_data(kOther, bytes("ok"));  // the other connection is untouched
+  EXPECT_EQ(t.conns[kConn].resumes, 0);
+  t.conns[kConn].space = 1;
+  echo.on_writable(kConn);  // 1 byte of room: below a quarter of the buffer, still paused
+  EXPECT_EQ(t.conns[kConn].resumes, 0);
+  t.conns[kConn].space = 1;
+  echo.on_writable(kConn);  // 2 bytes of room: resume
+  EXPECT_EQ(t.conns[kConn].resumes, 1);
+  EXPECT_EQ(echo.on_data(kConn, bytes("ijk")), 2u);  // the stack offers the rest again
+  t.conns[kConn].space = 100;
+  echo.on_writable(kConn);
+  EXPECT_EQ(t.conns[kConn].resumes, 2);
+  EXPECT_EQ(echo.on_data(kConn, bytes("k")), 1u);
+  EXPECT_EQ(t.conns[kConn].sent, "abcdefghijk");  // nothing lost, nothing reordered
+  EXPECT_EQ(echo.counters().overflow_aborts, 0u);
+  EXPECT_EQ(echo.on_data(kOther, bytes("ok")), 2u);  // the other connection is untouched
   EXPECT_EQ(t.conns[kOther].sent, "ok");
 }
 

@@ -18,6 +18,7 @@ class FakeTransport final : public Transport {
     std::size_t space = 65536;  // what tcp_send accepts now
     bool shut_down = false;
     bool aborted = false;
+    int resumes = 0;  // tcp_resume_receive calls
   };
   struct Datagram {
     std::uint16_t from_port;
@@ -46,6 +47,10 @@ class FakeTransport final : public Transport {
   }
   bool tcp_abort(ConnectionId id) override {
     conns[id].aborted = true;
+    return true;
+  }
+  bool tcp_resume_receive(ConnectionId id) override {
+    ++conns[id].resumes;
     return true;
   }
   std::optional<stack::SendError> udp_send(std::uint16_t from_port, stack::Endpoint to,

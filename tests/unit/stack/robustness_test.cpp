@@ -30,8 +30,9 @@ class Sink : public UdpHandler, public TcpHandler {
     stack_.udp_send(port, from, p);
   }
   void on_open(ConnectionId) override {}
-  void on_data(ConnectionId id, wire::Bytes d) override { stack_.tcp_send(id, d); }
-  void on_writable(ConnectionId) override {}
+  // An echo that takes only what it can send back: receiving pauses and resumes with sending.
+  std::size_t on_data(ConnectionId id, wire::Bytes d) override { return stack_.tcp_send(id, d); }
+  void on_writable(ConnectionId id) override { stack_.tcp_resume_receive(id); }
   void on_peer_closed(ConnectionId id) override { stack_.tcp_shutdown(id); }
   void on_closed(ConnectionId, CloseReason) override {}
 

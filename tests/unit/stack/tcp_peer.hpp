@@ -23,7 +23,7 @@
 namespace phalanx::stack::test {
 
 struct PeerOptions {
-  std::size_t rcv_buffer = 6 << 20;  // Linux grows tcp_rmem up to 6 MB by default
+  std::size_t rcv_buffer = 6 << 20;      // Linux grows tcp_rmem up to 6 MB by default
   std::size_t read_per_tick = SIZE_MAX;  // the application's reads; SIZE_MAX: reads at once
   std::uint32_t ack_every = 2;           // data segments per ACK (RFC 9293 §3.8.6.3)
   Duration delayed_ack = std::chrono::milliseconds(40);
@@ -52,6 +52,8 @@ class TcpPeer {
     rcv_nxt_ = synack.seq + 1;
     right_edge_ = rcv_nxt_;
     snd_scale_ = synack.options.window_scale.value_or(0);
+    snd_una_ = synack.ack;
+    snd_wnd_ = synack.window;  // a SYN's window is never scaled
     transmit(segment(wire::tcpflag::kAck));
   }
 
@@ -92,7 +94,6 @@ class TcpPeer {
     const Time end = h_.now() + limit;
     while (!done()) {
       if (h_.now() >= end) {
-        fprintf(stderr, "DBG now=%lld end=%lld\n", (long long)h_.now().count(), (long long)end.count());
         return false;
       }
       step();
@@ -109,7 +110,7 @@ class TcpPeer {
   std::uint64_t out_of_order() const { return out_of_order_; }
   std::uint32_t window_advertised() const { return advertised_; }
   // All data and our FIN (if any) acknowledged by the stack.
-  bool all_acked() const { return snd_una_ == snd_nxt_; }
+  bool all_acked() const { return fin_sent_ == fin_queued_ && snd_una_ == snd_nxt_; }
 
  private:
   wire::TcpRepr segment(std::uint8_t flags) {
@@ -130,20 +131,29 @@ class TcpPeer {
   }
 
   // Linux-like: the window grows with what arrived (twice the bytes received, from 64 KiB) up
-  // to the buffer, less what the application has not read.
+  // to the buffer, less what the application has not read; under an MSS of room it is zero
+  // (receiver SWS avoidance), and it never shrinks below what was offered.
   std::uint16_t window_field() {
     const std::size_t grown = std::min(o_.rcv_buffer, std::size_t{65535} + 2 * received_total_);
-    const std::size_t free = grown > unread_.size() ? grown - unread_.size() : 0;
-    advertised_ = static_cast<std::uint32_t>(std::min<std::size_t>(free, 0xffffu << kScale));
+    std::size_t free = grown > unread_.size() ? grown - unread_.size() : 0;
+    if (free < 1460) {
+      free = 0;
+    }
+    const std::uint32_t offered = right_edge_ - rcv_nxt_;
+    free = std::max<std::size_t>(free, offered);
+    free = std::min<std::size_t>(free, std::size_t{0xffff} << kScale);
+    // Rounded down to the scale: the edge may seem to move left by less than 1 << kScale
+    // (RFC 7323 §2.4); we still accept up to the edge offered before.
+    advertised_ = static_cast<std::uint32_t>((free >> kScale) << kScale);
     return static_cast<std::uint16_t>(advertised_ >> kScale);
   }
 
   void transmit(const wire::TcpRepr& r) {
     h_.send(ip_frame(Ip{.src = kClientIp, .protocol = wire::ipproto::kTcp},
                      bytes(tcp(kClientIp, kOurIp, r))));
-    const auto len = static_cast<std::uint32_t>(
-        r.payload.size() + (r.has(wire::tcpflag::kSyn) ? 1 : 0) +
-        (r.has(wire::tcpflag::kFin) ? 1 : 0));
+    const auto len =
+        static_cast<std::uint32_t>(r.payload.size() + (r.has(wire::tcpflag::kSyn) ? 1 : 0) +
+                                   (r.has(wire::tcpflag::kFin) ? 1 : 0));
     if (static_cast<std::int32_t>(r.seq + len - snd_nxt_) > 0) {
       snd_nxt_ = r.seq + len;
     }
@@ -222,10 +232,12 @@ class TcpPeer {
     const std::size_t n = std::min(o_.read_per_tick, unread_.size());
     app_.append(unread_.begin(), unread_.begin() + static_cast<long>(n));
     unread_.erase(unread_.begin(), unread_.begin() + static_cast<long>(n));
-    if (n > 0 && last_window_ < 4 * 1460) {
-      // A window update once reading reopened a small window (RFC 9293 §3.8.6.2.2).
-      const std::uint16_t before = static_cast<std::uint16_t>(last_window_ >> kScale);
-      if (window_field() > before) {
+    if (n > 0 && !fin_received_) {
+      // A window update once reading at least doubled the window (Linux tcp_cleanup_rbuf; none
+      // after the peer's FIN).
+      const std::uint32_t now_open = right_edge_ - rcv_nxt_;
+      const std::uint32_t would_open = std::uint32_t{window_field()} << kScale;
+      if (would_open >= 1460 && would_open >= 2 * now_open) {
         transmit(segment(wire::tcpflag::kAck));
       }
     }

@@ -112,13 +112,14 @@ class EchoHandler : public TcpHandler {
       stack_.tcp_send(id, as_bytes(greeting));
     }
   }
-  void on_data(ConnectionId id, wire::Bytes data) override {
+  std::size_t on_data(ConnectionId id, wire::Bytes data) override {
     received.append(reinterpret_cast<const char*>(data.data()), data.size());
     if (abort_on_data) {
       EXPECT_TRUE(stack_.tcp_abort(id));
-      return;
+      return 0;
     }
     EXPECT_EQ(stack_.tcp_send(id, data), data.size());
+    return data.size();
   }
   void on_writable(ConnectionId) override { ++writable; }
   void on_peer_closed(ConnectionId id) override {
@@ -324,7 +325,7 @@ class BulkSender : public TcpHandler {
  public:
   BulkSender(Stack& stack, std::string blob) : stack_(stack), blob_(std::move(blob)) {}
   void on_open(ConnectionId id) override { push(id); }
-  void on_data(ConnectionId, wire::Bytes) override {}
+  std::size_t on_data(ConnectionId, wire::Bytes data) override { return data.size(); }
   void on_writable(ConnectionId id) override {
     ++writable;
     push(id);
@@ -383,6 +384,76 @@ TEST(Tcp, BulkSendWithBackpressureArrivesWhole) {
   EXPECT_TRUE(got == blob);
   EXPECT_GT(app.partial_sends, 0u);
   EXPECT_GT(app.writable, 0);
+  h.stack().check_invariants();
+}
+
+// Takes at most `budget` bytes, then leaves the rest with the stack.
+class BudgetReader : public TcpHandler {
+ public:
+  void on_open(ConnectionId id) override { last = id; }
+  std::size_t on_data(ConnectionId, wire::Bytes data) override {
+    ++calls;
+    const std::size_t n = std::min(data.size(), budget);
+    budget -= n;
+    got.append(reinterpret_cast<const char*>(data.data()), n);
+    return n;
+  }
+  void on_writable(ConnectionId) override {}
+  void on_peer_closed(ConnectionId) override { ++peer_closed; }
+  void on_closed(ConnectionId, CloseReason) override { ++closed; }
+  ConnectionId last;
+  std::size_t budget = 0;
+  std::string got;
+  int calls = 0;
+  int peer_closed = 0;
+  int closed = 0;
+};
+
+TEST(Tcp, ReceivePauseClosesTheWindowAndResumeDeliversTheRestBeforeTheFin) {
+  StackConfig config = default_config();
+  config.tcp.recv_buffer_size = 4096;
+  Harness h(config);
+  BudgetReader app;
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  c.connect();
+  std::string sent;
+  for (int i = 0; i < 4096; ++i) {
+    sent += static_cast<char>('a' + i % 26);
+  }
+  // The application takes 1000 bytes, then nothing: the rest fills the receive buffer.
+  app.budget = 1000;
+  for (std::size_t at = 0; at < sent.size(); at += 1024) {
+    c.send(kAck | kPsh, sent.substr(at, 1024));
+  }
+  EXPECT_EQ(app.got, sent.substr(0, 1000));
+  EXPECT_EQ(app.calls, 1);  // paused: no offer per segment
+  EXPECT_EQ(h.counters().count(Counter::tcp_receive_paused), 1u);
+  // What does not fit is trimmed; the ACK says the window is what the held bytes leave.
+  c.send(kAck | kPsh, std::string(2000, 'z'));
+  h.advance(milliseconds(50));  // the delayed ACK
+  wire::TcpRepr ack = c.recv();
+  while (h.pending() > 0) {
+    ack = c.recv();
+  }
+  EXPECT_EQ(ack.ack, 1001u + 4096u + 1000u);
+  EXPECT_EQ(ack.window, 0u);
+  // The FIN waits behind the held bytes.
+  wire::TcpRepr fin = c.segment(kFin | kAck);
+  fin.seq = ack.ack;
+  c.send(fin);
+  h.clear();
+  EXPECT_EQ(app.peer_closed, 0);
+  // Resumed from outside a callback: nothing is delivered inside the call, everything at the
+  // next on_timer(), then the FIN.
+  app.budget = 1 << 20;
+  EXPECT_TRUE(h.stack().tcp_resume_receive(app.last));
+  EXPECT_EQ(app.got.size(), 1000u);
+  EXPECT_LE(h.stack().next_deadline(), h.now());
+  h.advance(milliseconds(0));
+  EXPECT_EQ(app.got, sent + std::string(1000, 'z'));
+  EXPECT_EQ(app.peer_closed, 1);
+  EXPECT_TRUE(h.stack().tcp_resume_receive(app.last));  // not paused: harmless
   h.stack().check_invariants();
 }
 
