@@ -32,8 +32,11 @@ struct MemberSection {
 
 // [link]: the AF_PACKET rings.
 struct LinkSection {
-  std::size_t rx_block_size = std::size_t{1} << 17;
-  std::size_t rx_blocks = 64;
+  // Small blocks: a block reaches us when full or after rx_block_timeout, and a stream of ACKs
+  // fills a 128 KiB block only after the timeout, delaying every ACK (and the data it clocks
+  // out) by up to a timer tick. 8 KiB holds ~50 ACKs or 5 full frames; same 8 MiB in all.
+  std::size_t rx_block_size = std::size_t{1} << 13;
+  std::size_t rx_blocks = 1024;
   std::chrono::milliseconds rx_block_timeout{1};
   std::size_t tx_frames = 512;
   bool qdisc_bypass = false;

@@ -275,6 +275,12 @@ bool PacketLink::send(wire::Bytes frame) {
   }
   std::byte* slot = tx_.base + tx_.next * tx_.frame_size;
   auto* hdr = reinterpret_cast<tpacket2_hdr*>(slot);
+  if (load_status(hdr->tp_status) != TP_STATUS_AVAILABLE && tx_queued_ > 0) {
+    // The ring has wrapped onto frames we queued: hand them to the kernel now. On a virtual
+    // device (veth) it sends them before returning, so the slot is free again; without this
+    // a batch longer than the ring would lose its tail and cost the connection a recovery.
+    flush();
+  }
   if (load_status(hdr->tp_status) != TP_STATUS_AVAILABLE) {
     ++counters_.tx_ring_full;  // still queued or in flight: the ring has wrapped
     return false;

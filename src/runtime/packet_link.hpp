@@ -25,8 +25,8 @@ namespace phalanx::runtime {
 
 struct PacketLinkOptions {
   std::string interface;
-  std::size_t rx_block_size = std::size_t{1} << 17;  // bytes; a multiple of the page size
-  std::size_t rx_block_count = 64;
+  std::size_t rx_block_size = std::size_t{1} << 13;  // bytes; a multiple of the page size
+  std::size_t rx_block_count = 1024;
   std::chrono::milliseconds rx_block_timeout{1};
   std::size_t tx_frame_count = 512;  // slots in the TX ring (rounded up to whole blocks)
   // Skip the qdisc layer on send (PACKET_QDISC_BYPASS): faster, but local taps (tcpdump on

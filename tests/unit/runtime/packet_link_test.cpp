@@ -200,6 +200,22 @@ TEST_F(PacketLinkTest, TheRingWrapsManyTimes) {
   EXPECT_EQ(a_->counters().tx_ring_full, 0u);
 }
 
+TEST_F(PacketLinkTest, ABatchLongerThanTheRingIsNotCut) {
+  // The stack may hand over more frames between two flushes than the TX ring has slots (512):
+  // send() passes the queued ones to the kernel instead of refusing the rest.
+  constexpr std::uint32_t kCount = 1200;
+  for (std::uint32_t i = 0; i < kCount; ++i) {
+    ASSERT_TRUE(a_->send(test_frame(b_->mac(), a_->mac(), i))) << i;
+  }
+  a_->flush();
+  const auto got = receive(*b_, kCount);
+  ASSERT_EQ(got.size(), kCount);
+  for (std::uint32_t i = 0; i < kCount; ++i) {
+    ASSERT_EQ(got[i], test_frame(b_->mac(), a_->mac(), i)) << i;
+  }
+  EXPECT_EQ(a_->counters().tx_ring_full, 0u);
+}
+
 TEST_F(PacketLinkTest, RefusesFramesLongerThanTheMtu) {
   EXPECT_FALSE(a_->send(Frame(1515, std::byte{0})));
   EXPECT_EQ(a_->counters().tx_too_big, 1u);
