@@ -29,7 +29,7 @@ test-asan: bootstrap
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPHALANX_SANITIZE=ON \
 	  -DPHALANX_BENCH=OFF
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
-	PHALANX_SIM_SEEDS=20 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
+	PHALANX_SIM_SEEDS=8 ctest --test-dir $(ASAN_BUILD) --output-on-failure -j $(JOBS)
 
 format-check: bootstrap
 	scripts/check-format
