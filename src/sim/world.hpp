@@ -289,7 +289,6 @@ class World {
   Time last_disturbance_{0};
   std::vector<Flow> flows_;
   std::size_t active_flows_ = 0;
-  std::uint32_t next_client_ = 0;
   std::uint64_t next_frame_id_ = 0;
   std::array<Time, filter::kWorksetCount> last_traffic_;
   std::array<Time, filter::kWorksetCount> traffic_since_;
