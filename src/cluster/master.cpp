@@ -251,29 +251,38 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
   }
 }
 
-void Member::Impl::master_on_assign_ack(Time now, Ipv4Addr from, const WorkAssignAck& ack) {
-  (void)now;
+std::vector<WorksetId> Member::Impl::take_acked(Ipv4Addr from,
+                                                const std::vector<std::uint16_t>& worksets,
+                                                std::map<Ipv4Addr, PendingWork>& pending) {
+  std::vector<WorksetId> acked;
   if (!followers.contains(from)) {
     ++counters.rx_ignored;
-    return;
+    return acked;
   }
-  const MemberId id = id_of(from);
-  for (std::uint16_t v : ack.worksets) {
-    const auto ws = WorksetId::from_wire(v);
-    if (!ws) {
-      continue;
+  const auto it = pending.find(from);
+  for (std::uint16_t v : worksets) {
+    if (const auto ws = WorksetId::from_wire(v)) {
+      if (it != pending.end()) {
+        it->second.worksets.erase(v);
+      }
+      acked.push_back(*ws);
     }
-    if (auto it = pending_assign.find(from); it != pending_assign.end()) {
-      it->second.worksets.erase(v);
-    }
-    if (table.state(*ws) == WorksetState::assigned_unacked && table.owner(*ws) == id) {
-      table.ack(*ws);
-      release_held(*ws, from);  // FIG. 9 941-943
-    } else if (table.state(*ws) == WorksetState::unassigned) {
+  }
+  return acked;
+}
+
+void Member::Impl::master_on_assign_ack(Time /*now*/, Ipv4Addr from, const WorkAssignAck& ack) {
+  const std::vector<WorksetId> acked = take_acked(from, ack.worksets, pending_assign);
+  const MemberId id = acked.empty() ? MemberId::none() : id_of(from);
+  for (WorksetId ws : acked) {
+    if (table.state(ws) == WorksetState::assigned_unacked && table.owner(ws) == id) {
+      table.ack(ws);
+      release_held(ws, from);  // FIG. 9 941-943
+    } else if (table.state(ws) == WorksetState::unassigned) {
       // It serves it now (a late ack after we released it): adopt rather than have it and the
       // next owner both serve it until our keepalive sorts it out.
-      table.assign(*ws, id);
-      table.ack(*ws);
+      table.assign(ws, id);
+      table.ack(ws);
     } else {
       ++counters.rx_ignored;  // a duplicate, or about a workset that has moved on since
     }
@@ -281,21 +290,11 @@ void Member::Impl::master_on_assign_ack(Time now, Ipv4Addr from, const WorkAssig
 }
 
 void Member::Impl::master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDeassignAck& ack) {
-  if (!followers.contains(from)) {
-    ++counters.rx_ignored;
-    return;
-  }
-  const MemberId id = id_of(from);
-  for (std::uint16_t v : ack.worksets) {
-    const auto ws = WorksetId::from_wire(v);
-    if (!ws) {
-      continue;
-    }
-    if (auto it = pending_deassign.find(from); it != pending_deassign.end()) {
-      it->second.worksets.erase(v);
-    }
-    if (table.state(*ws) == WorksetState::moving && table.owner(*ws) == id) {
-      complete_move(now, *ws);
+  const std::vector<WorksetId> acked = take_acked(from, ack.worksets, pending_deassign);
+  const MemberId id = acked.empty() ? MemberId::none() : id_of(from);
+  for (WorksetId ws : acked) {
+    if (table.state(ws) == WorksetState::moving && table.owner(ws) == id) {
+      complete_move(now, ws);
     }
   }
 }

@@ -80,6 +80,11 @@ struct Member::Impl {
   void master_on_message(Time now, const Message& m);
   void master_on_join_request(Time now, Ipv4Addr from, const JoinRequest& jr);
   void master_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
+  // The valid workset ids of an acknowledgement from a known follower, each taken off
+  // `pending`; nothing (counted rx_ignored) when `from` is not a follower.
+  std::vector<filter::WorksetId> take_acked(Ipv4Addr from,
+                                            const std::vector<std::uint16_t>& worksets,
+                                            std::map<Ipv4Addr, PendingWork>& pending);
   void master_on_assign_ack(Time now, Ipv4Addr from, const WorkAssignAck& ack);
   void master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDeassignAck& ack);
   void master_timers(Time now);
