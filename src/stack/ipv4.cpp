@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "stack/gso.hpp"
 #include "stack/stack_impl.hpp"
 #include "wire/arp.hpp"
 #include "wire/checksum.hpp"
@@ -114,29 +115,50 @@ std::optional<wire::Ipv4Addr> StackImpl::route(wire::Ipv4Addr dst) const {
 }
 
 wire::Ipv4Repr StackImpl::ipv4_header(wire::Ipv4Addr dst, std::uint8_t protocol,
-                                      std::size_t payload_len) {
+                                      std::size_t payload_len, std::size_t pieces) {
   wire::Ipv4Repr r;
   r.src = config_.address;
   r.dst = dst;
   r.protocol = protocol;
   r.ttl = config_.limits.ttl;
-  r.ident = ident_++;
-  // TCP sizes its segments to the MTU and wants to hear if a path is narrower (RFC 1191); ICMP
-  // and UDP may be fragmented on the way.
-  r.dont_fragment = protocol == wire::ipproto::kTcp &&
-                    wire::Ipv4View::kMinHeaderSize + payload_len <= config_.limits.mtu;
+  r.ident = ident_;
+  ident_ = static_cast<std::uint16_t>(ident_ + pieces);
+  // TCP sizes its segments to the MTU (or the link cuts them to it: pieces > 1) and wants to
+  // hear if a path is narrower (RFC 1191); ICMP and UDP may be fragmented on the way.
+  r.dont_fragment =
+      protocol == wire::ipproto::kTcp &&
+      (pieces > 1 || wire::Ipv4View::kMinHeaderSize + payload_len <= config_.limits.mtu);
   r.payload_len = static_cast<std::uint16_t>(payload_len);
   return r;
 }
 
-wire::MutBytes StackImpl::begin_frame(wire::MacAddr dst, std::uint16_t ethertype) {
-  const wire::MutBytes slot = tx_.reserve();
+wire::MutBytes StackImpl::begin_frame(wire::MacAddr dst, std::uint16_t ethertype,
+                                      std::size_t bytes) {
+  const wire::MutBytes slot = tx_.reserve(bytes);
   if (slot.empty()) {
     counters_.add(Drop::tx_queue_full);
     return {};
   }
   wire::EthernetRepr{dst, config_.mac, std::nullopt, ethertype}.emit(slot);
   return slot;
+}
+
+bool StackImpl::tx_room_for_segment() const {
+  const std::size_t largest =
+      config_.limits.offload_max != 0 ? config_.limits.offload_max : config_.limits.mtu;
+  return tx_.has_room(wire::EthernetView::kHeaderSize + largest);
+}
+
+bool StackImpl::queue_pieces_for_arp(Time now, wire::Ipv4Addr next_hop, wire::Bytes datagram,
+                                     std::uint16_t gso_size) {
+  const std::size_t n = gso_pieces(datagram, gso_size);
+  std::vector<std::byte> piece(config_.limits.mtu);
+  bool queued = n > 0;
+  for (std::size_t i = 0; i < n && queued; ++i) {
+    const std::size_t len = gso_piece(datagram, gso_size, i, piece);
+    queued = queue_for_arp(now, next_hop, wire::Bytes(piece.data(), len));
+  }
+  return queued;
 }
 
 bool StackImpl::queue_for_arp(Time now, wire::Ipv4Addr next_hop, wire::Bytes datagram) {

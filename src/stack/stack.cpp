@@ -39,6 +39,10 @@ const StackConfig& validated(const StackConfig& c) {
       l.icmp_errors_per_second == 0 || l.ttl == 0) {
     bad_config("a limit is zero, out of range, or the MTU is below 576");
   }
+  if (l.offload_max != 0 && (l.offload_max <= l.mtu || l.offload_max > 0xffff ||
+                             l.tx_ring_frames * l.mtu < 4 * l.offload_max)) {
+    bad_config("offload_max must exceed the MTU, be at most 65535, and fit the ring four times");
+  }
   if (l.arp_cache_entries <= l.arp_pending_packets || l.arp_max_requests == 0) {
     bad_config("arp_cache_entries must exceed arp_pending_packets; arp_max_requests >= 1");
   }
@@ -145,6 +149,10 @@ StackImpl::StackImpl(const StackConfig& config, TxRing& tx)
   // Segments must fit one frame: IPv4 and TCP headers without options take 40 bytes.
   config_.tcp.mss =
       std::min<std::uint16_t>(config_.tcp.mss, static_cast<std::uint16_t>(config_.limits.mtu - 40));
+  // Offloaded segments must fit one datagram: 20 bytes of IPv4 header, up to 60 of TCP.
+  config_.tcp.max_offload_payload =
+      config_.limits.offload_max == 0 ? 0
+                                      : static_cast<std::uint32_t>(config_.limits.offload_max - 80);
   const StackLimits& l = config_.limits;
   icmp_interval_ns_ = std::chrono::nanoseconds(std::chrono::seconds(1)).count() /
                       static_cast<std::int64_t>(l.icmp_errors_per_second);

@@ -44,8 +44,11 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <type_traits>
+#include <vector>
 
 #include "stack/counters.hpp"
+#include "stack/gso.hpp"
 #include "stack/tx_ring.hpp"
 #include "stack/types.hpp"
 #include "tcp/config.hpp"
@@ -85,6 +88,11 @@ struct StackLimits {
   std::uint16_t mtu = 1500;           // IPv4 bytes per frame; larger datagrams are
                                       // fragmented (ICMP, UDP) or segmented (TCP)
   std::uint8_t ttl = 64;              // of every datagram sent
+  // Segmentation offload: when non-zero, a TCP segment of new data may leave in one IPv4
+  // datagram of up to this many bytes, marked TxMeta::gso_size, for the link (Linux GSO, a NIC's
+  // TSO) to cut into MTU-sized frames. At most 65535 and above the MTU; the transmit ring
+  // (tx_ring_frames * MTU) must hold four of them. 0: every frame fits the MTU.
+  std::size_t offload_max = 0;
 };
 
 struct StackConfig {
@@ -209,11 +217,23 @@ class Stack {
   // call is harmless), never late.
   Time next_deadline() const;
 
-  // Calls tx(wire::Bytes) for every frame to send, in order; each span is valid only during its
-  // call, and tx must not call back into the stack. No allocation.
+  // Calls tx(wire::Bytes, TxMeta) for every frame to send, in order; each span is valid only
+  // during its call, and tx must not call back into the stack. A tx that takes only wire::Bytes
+  // gets segments marked for offload (StackLimits::offload_max) already cut, by gso.hpp. No
+  // allocation after the first offloaded segment.
   template <class F>
   void drain(F&& tx) {
-    tx_.drain(tx);
+    if constexpr (std::is_invocable_v<F&, wire::Bytes, TxMeta>) {
+      tx_.drain(tx);
+    } else {
+      tx_.drain([&](wire::Bytes frame, TxMeta meta) {
+        if (meta.gso_size == 0) {
+          tx(frame);
+        } else {
+          for_each_gso_frame(frame, meta.gso_size, gso_scratch_, tx);
+        }
+      });
+    }
   }
   std::size_t pending_frames() const { return tx_.size(); }
 
@@ -273,6 +293,7 @@ class Stack {
 
  private:
   TxRing tx_;
+  std::vector<std::byte> gso_scratch_;
   std::unique_ptr<StackImpl> impl_;
 };
 

@@ -83,11 +83,21 @@ class StackImpl {
   void ipv4_deliver(Time now, const wire::Ipv4View& ip, NextHop from);
   // Sends a datagram of `payload_len` bytes written by `write` into the span it is given.
   // False when it was dropped (counted).
+  // With an Offload, a TCP segment past the MTU goes out whole for the link to cut (TxMeta).
+  struct Offload {
+    std::uint16_t gso_size = 0;  // 0: none
+    std::size_t pieces = 1;      // the link makes of it
+  };
   template <class W>
   bool send_ipv4(Time now, wire::Ipv4Addr dst, std::uint8_t protocol, std::size_t payload_len,
-                 NextHop hop, W&& write);
-  // The header for an outgoing datagram (a fresh identification each).
-  wire::Ipv4Repr ipv4_header(wire::Ipv4Addr dst, std::uint8_t protocol, std::size_t payload_len);
+                 NextHop hop, W&& write, Offload offload = {});
+  // The header for an outgoing datagram (a fresh identification each; an offloaded one takes
+  // one per piece).
+  wire::Ipv4Repr ipv4_header(wire::Ipv4Addr dst, std::uint8_t protocol, std::size_t payload_len,
+                             std::size_t pieces = 1);
+  // A datagram marked for offload that must wait for ARP: cut here, each piece queued.
+  bool queue_pieces_for_arp(Time now, wire::Ipv4Addr next_hop, wire::Bytes datagram,
+                            std::uint16_t gso_size);
   bool on_link(wire::Ipv4Addr a) const;
   // Transmits a whole datagram (fragmenting it past the MTU) to `mac`.
   bool transmit_datagram(wire::MacAddr mac, wire::Bytes datagram);
@@ -95,8 +105,11 @@ class StackImpl {
   std::optional<wire::Ipv4Addr> route(wire::Ipv4Addr dst) const;
   // Hands a datagram in scratch_ to ARP for `next_hop`.
   bool queue_for_arp(Time now, wire::Ipv4Addr next_hop, wire::Bytes datagram);
-  // Reserves a tx slot and writes the Ethernet header; empty (and counted) when the ring is full.
-  wire::MutBytes begin_frame(wire::MacAddr dst, std::uint16_t ethertype);
+  // Reserves room for a frame of `bytes` (default: one MTU) and writes the Ethernet header;
+  // empty (and counted) when the ring is full.
+  wire::MutBytes begin_frame(wire::MacAddr dst, std::uint16_t ethertype, std::size_t bytes = 0);
+  // Whether a TCP segment fits the ring now: one of the largest a connection may send.
+  bool tx_room_for_segment() const;
 
   // ---- icmp.cpp ----
   void icmp_input(Time now, const wire::Ipv4View& ip, NextHop from);
@@ -198,7 +211,7 @@ namespace phalanx::stack {
 
 template <class W>
 bool StackImpl::send_ipv4(Time now, wire::Ipv4Addr dst, std::uint8_t protocol,
-                          std::size_t payload_len, NextHop hop, W&& write) {
+                          std::size_t payload_len, NextHop hop, W&& write, Offload offload) {
   constexpr std::size_t kEth = wire::EthernetView::kHeaderSize;
   constexpr std::size_t kIp = wire::Ipv4View::kMinHeaderSize;
   const std::size_t total = kIp + payload_len;
@@ -216,18 +229,20 @@ bool StackImpl::send_ipv4(Time now, wire::Ipv4Addr dst, std::uint8_t protocol,
     }
     mac = arp_.lookup(now, *next_hop);
   }
-  const wire::Ipv4Repr header = ipv4_header(dst, protocol, payload_len);
-  if (mac && total <= config_.limits.mtu) {
-    // The common case: written straight into its transmit slot.
-    const wire::MutBytes frame = begin_frame(*mac, wire::ethertype::kIpv4);
+  const bool cut = offload.gso_size > 0 && total > config_.limits.mtu;
+  const std::size_t pieces = cut ? offload.pieces : 1;
+  const wire::Ipv4Repr header = ipv4_header(dst, protocol, payload_len, pieces);
+  if (mac && (total <= config_.limits.mtu || cut)) {
+    // The common case: written straight into the transmit ring.
+    const wire::MutBytes frame = begin_frame(*mac, wire::ethertype::kIpv4, kEth + total);
     if (frame.empty()) {
       return false;
     }
     const wire::MutBytes datagram = frame.subspan(kEth, total);
     header.emit(datagram);
     write(datagram.subspan(kIp));
-    tx_.commit(kEth + total);
-    counters_.add(Counter::frames_out);
+    tx_.commit(kEth + total, TxMeta{cut ? offload.gso_size : std::uint16_t{0}});
+    counters_.add(Counter::frames_out, pieces);
     return true;
   }
   // Built aside: it must be fragmented, or wait for ARP.
@@ -235,6 +250,9 @@ bool StackImpl::send_ipv4(Time now, wire::Ipv4Addr dst, std::uint8_t protocol,
   const wire::MutBytes datagram(scratch_);
   header.emit(datagram);
   write(datagram.subspan(kIp));
+  if (cut) {  // and no MAC yet
+    return queue_pieces_for_arp(now, *next_hop, datagram, offload.gso_size);
+  }
   if (mac) {
     return transmit_datagram(*mac, datagram);
   }

@@ -230,9 +230,19 @@ bool StackImpl::tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4
 
 bool StackImpl::emit_segment(Time now, Slot& slot, const wire::TcpRepr& seg) {
   const tcp::FourTuple& t = slot.conn->tuple();
-  return send_ipv4(now, t.remote_addr, wire::ipproto::kTcp, seg.size(),
-                   NextHop{slot.peer_mac, false},
-                   [&](wire::MutBytes out) { seg.emit(out, t.local_addr, t.remote_addr); });
+  // A segment of more than one MSS piece (tcp::Config::max_offload_payload) goes to the link
+  // whole, its checksum left for the link to finish per piece.
+  const std::size_t mss = slot.conn->tcb().snd_mss;
+  const std::size_t piece = mss > seg.options.size() ? mss - seg.options.size() : 1;
+  Offload offload;
+  auto checksum = wire::TcpRepr::Checksum::full;
+  if (seg.payload.size() > piece) {
+    offload = {static_cast<std::uint16_t>(piece), (seg.payload.size() + piece - 1) / piece};
+    checksum = wire::TcpRepr::Checksum::partial;
+  }
+  return send_ipv4(
+      now, t.remote_addr, wire::ipproto::kTcp, seg.size(), NextHop{slot.peer_mac, false},
+      [&](wire::MutBytes out) { seg.emit(out, t.local_addr, t.remote_addr, checksum); }, offload);
 }
 
 bool StackImpl::transmit(Time now, Slot& s) {
@@ -242,7 +252,7 @@ bool StackImpl::transmit(Time now, Slot& s) {
   // its slot is freed on return.
   const bool closed = s.conn->state() == tcp::State::closed;
   for (;;) {
-    if (tx_.full() && !closed) {
+    if (!tx_room_for_segment() && !closed) {
       counters_.add(Counter::tcp_tx_deferred);
       return false;
     }

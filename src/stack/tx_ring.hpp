@@ -1,10 +1,14 @@
-// The transmit ring: a fixed number of fixed-size frame slots in one allocation made at start.
-// The stack writes each outgoing frame straight into a slot (reserve, write, commit); the driver
-// drains the committed frames in order. Nothing is allocated per frame. When the ring is full the
-// frame is not sent and the caller counts Drop::tx_queue_full.
+// The transmit queue: frames waiting for the driver's next drain(), in one byte buffer and one
+// table of frame entries, both allocated at start. The stack writes each outgoing frame straight
+// into the buffer (reserve, write, commit); drain() hands them all out in order and empties the
+// queue, so the buffer fills from its start between drains and never wraps. Nothing is allocated
+// per frame. When there is no room the frame is not sent and the caller counts
+// Drop::tx_queue_full.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
@@ -12,59 +16,90 @@
 
 namespace phalanx::stack {
 
+// How a frame from drain() is to be sent.
+struct TxMeta {
+  // 0: a complete frame, sent as it is. Otherwise an IPv4 TCP segment longer than one MSS for
+  // the link to cut into pieces of gso_size payload bytes each (segmentation offload: Linux GSO,
+  // a NIC's TSO; stack/gso.hpp does the same in software). Its TCP checksum field holds only
+  // the pseudo-header sum (wire::TcpRepr::Checksum::partial).
+  std::uint16_t gso_size = 0;
+};
+
 class TxRing {
  public:
-  TxRing(std::size_t slots, std::size_t slot_size)
-      : slot_size_(slot_size), buffer_(slots * slot_size), lengths_(slots, 0) {
-    if (slots == 0 || slot_size == 0) {
+  // At most `frames` frames of `frame_size` bytes each; a larger frame (reserve(n)) uses the
+  // room of several.
+  TxRing(std::size_t frames, std::size_t frame_size)
+      : frame_size_((frame_size + kAlign - 1) & ~(kAlign - 1)), buffer_(frames * frame_size_) {
+    if (frames == 0 || frame_size == 0) {
       std::abort();  // a config bug: the stack could never send
     }
+    entries_.reserve(frames);
+    max_frames_ = frames;
   }
 
-  std::size_t capacity() const { return lengths_.size(); }
-  std::size_t size() const { return count_; }
-  std::size_t free_slots() const { return capacity() - count_; }
-  bool full() const { return count_ == capacity(); }
-  std::size_t slot_size() const { return slot_size_; }
+  std::size_t capacity() const { return max_frames_; }
+  std::size_t size() const { return entries_.size(); }
+  std::size_t slot_size() const { return frame_size_; }
+  // Frames of slot_size() bytes that still fit.
+  std::size_t free_slots() const {
+    return std::min(max_frames_ - entries_.size(), (buffer_.size() - used_) / frame_size_);
+  }
+  bool full() const { return free_slots() == 0; }
+  // Whether a frame of `bytes` bytes fits.
+  bool has_room(std::size_t bytes) const {
+    return entries_.size() < max_frames_ && buffer_.size() - used_ >= bytes;
+  }
 
-  // The next free slot, slot_size() bytes, to write a frame into; empty when the ring is full.
-  // Nothing is queued until commit(); a second reserve() without commit() returns the same slot.
-  wire::MutBytes reserve() {
-    if (full()) {
+  // Room for the next frame, `bytes` long (default: slot_size()); empty when it does not fit.
+  // Nothing is queued until commit(); a second reserve() without commit() returns the same room.
+  wire::MutBytes reserve(std::size_t bytes = 0) {
+    if (bytes == 0) {
+      bytes = frame_size_;
+    }
+    if (!has_room(bytes)) {
       return {};
     }
-    return {buffer_.data() + index(head_ + count_) * slot_size_, slot_size_};
+    reserved_ = bytes;
+    return {buffer_.data() + used_, bytes};
   }
 
-  // Queues the first `length` bytes of the slot reserve() returned. Committing without a
-  // reservation or beyond the slot is a caller bug.
-  void commit(std::size_t length) {
-    if (full() || length > slot_size_) {
+  // Queues the first `length` bytes of the room reserve() returned. Committing without a
+  // reservation or beyond it is a caller bug.
+  void commit(std::size_t length, TxMeta meta = {}) {
+    if (length > reserved_) {
       std::abort();
     }
-    lengths_[index(head_ + count_)] = length;
-    ++count_;
+    entries_.push_back({used_, length, meta});
+    used_ += (length + kAlign - 1) & ~(kAlign - 1);
+    reserved_ = 0;
   }
 
-  // Calls tx(wire::Bytes) for each queued frame in order, then frees its slot. The span is valid
-  // only during the call. tx must not call back into the stack.
+  // Calls tx(wire::Bytes, TxMeta) for each queued frame in order, then empties the queue. A span
+  // is valid only during its call. tx must not call back into the stack.
   template <class F>
   void drain(F&& tx) {
-    while (count_ > 0) {
-      tx(wire::Bytes(buffer_.data() + head_ * slot_size_, lengths_[head_]));
-      head_ = index(head_ + 1);
-      --count_;
+    for (const Entry& e : entries_) {
+      tx(wire::Bytes(buffer_.data() + e.offset, e.length), e.meta);
     }
+    entries_.clear();
+    used_ = 0;
   }
 
  private:
-  std::size_t index(std::size_t i) const { return i % lengths_.size(); }
+  static constexpr std::size_t kAlign = 64;  // each frame starts on a cache line
+  struct Entry {
+    std::size_t offset;
+    std::size_t length;
+    TxMeta meta;
+  };
 
-  std::size_t slot_size_;
+  std::size_t frame_size_;
+  std::size_t max_frames_ = 0;
   std::vector<std::byte> buffer_;
-  std::vector<std::size_t> lengths_;
-  std::size_t head_ = 0;
-  std::size_t count_ = 0;
+  std::vector<Entry> entries_;
+  std::size_t used_ = 0;
+  std::size_t reserved_ = 0;
 };
 
 }  // namespace phalanx::stack

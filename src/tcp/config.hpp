@@ -78,6 +78,12 @@ struct Config {
   CongestionAlgorithm congestion = CongestionAlgorithm::new_reno;
   std::uint32_t initial_cwnd_segments = 10;
 
+  // Segmentation offload (TSO/GSO): the largest payload one segment from poll_transmit() may
+  // carry. A longer segment than the MSS leaves only with new data, never in recovery, and the
+  // link cuts it into pieces of tcb().snd_mss less the segment's option bytes each, copying the
+  // header (PSH and FIN stay on the last piece), as Linux GSO and NIC TSO do. 0: one MSS.
+  std::uint32_t max_offload_payload = 0;
+
   // Out-of-order data kept in at most this many separate ranges (bounded reassembly).
   std::size_t max_ooo_ranges = 16;
 

@@ -76,17 +76,27 @@ std::optional<wire::TcpRepr> Connection::make_segment(Time now, SeqNum seq, std:
   }
 
   // Payload: bytes of the send buffer from `seq`, cut at the MSS less this segment's options
-  // and at the ring's wrap point.
+  // (or a multiple of it, for offload) and at the ring's wrap point.
+  std::size_t pieces = 1;
   if (max_payload > 0 && !syn) {
     const SeqNum first = buf_seq();
     if (first <= seq && seq < data_end()) {
-      const std::size_t cap = tcb_.snd_mss > r.options.size() ? tcb_.snd_mss - r.options.size() : 1;
+      const std::size_t piece =
+          tcb_.snd_mss > r.options.size() ? tcb_.snd_mss - r.options.size() : 1;
+      std::size_t cap = piece;
+      if (max_payload > piece && config_.max_offload_payload > piece) {
+        cap = config_.max_offload_payload / piece * piece;  // for the link to cut (offload)
+      }
       r.payload = send_buf_.contiguous(seq_len(first, seq), std::min(max_payload, cap));
+      pieces = std::max<std::size_t>(1, (r.payload.size() + piece - 1) / piece);
     }
   }
   const auto len = static_cast<std::uint32_t>(r.payload.size());
   if ((flags & kFin) != 0 && !(tcb_.fin_queued && seq + len == fin_seq_)) {
     r.flags &= static_cast<std::uint8_t>(~kFin);  // cut short: the FIN goes with a later one
+  }
+  if ((flags & kPsh) != 0 && len < max_payload && !syn) {
+    r.flags &= static_cast<std::uint8_t>(~kPsh);  // and the PSH, which marks the data's end
   }
 
   if ((flags & kAck) != 0) {
@@ -114,7 +124,7 @@ std::optional<wire::TcpRepr> Connection::make_segment(Time now, SeqNum seq, std:
   if (tcb_.snd_max < end) {
     tcb_.snd_max = end;
   }
-  ++counters_.segments_out;
+  counters_.segments_out += pieces;
   return r;
 }
 
@@ -236,8 +246,11 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
   const std::uint32_t flight = pipe();
   const std::uint32_t cwnd_room = cc_->cwnd() > flight ? cc_->cwnd() - flight : 0;
   const std::uint32_t mss = effective_mss();
-  const std::uint32_t len = std::min({avail, mss, usable, cwnd_room});
   const bool is_new = tcb_.snd_max <= seq;
+  // With offload, new data goes in one segment of whole MSS pieces (the tail may be short).
+  const std::uint32_t burst =
+      is_new && config_.max_offload_payload > mss ? config_.max_offload_payload / mss * mss : mss;
+  std::uint32_t len = std::min({avail, burst, usable, cwnd_room});
 
   auto arm_persist = [&] {
     if (timers_.retransmit == kNever && timers_.persist == kNever) {
@@ -272,6 +285,11 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
   if (len == avail && len < mss && is_new && !tcb_.nodelay && !fin_pending &&
       tcb_.snd_una != tcb_.snd_max) {
     return std::nullopt;  // Nagle: one small segment in flight at a time
+  }
+  if (len > mss && (len < avail || (is_new && !tcb_.nodelay && !fin_pending))) {
+    // A short last piece waits as a segment of its own would: cut by the window or cwnd (the
+    // sender SWS rule above), or at the end of the data while full pieces are in flight (Nagle).
+    len -= len % mss;
   }
   std::uint8_t flags = kAck;
   if (seq + len == end) {

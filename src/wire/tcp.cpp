@@ -166,7 +166,7 @@ Result<TcpRepr> TcpRepr::parse(Bytes b, Ipv4Addr src, Ipv4Addr dst) {
   return r;
 }
 
-void TcpRepr::emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst) const {
+void TcpRepr::emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst, Checksum checksum) const {
   const std::size_t opts = options.size();
   if (opts > TcpOptions::kMaxSize || size() > 0xffff) {
     std::abort();
@@ -187,9 +187,10 @@ void TcpRepr::emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst) const {
   write_u16(out, TcpView::kChecksum, 0);
   write_u16(out, TcpView::kUrgent, urgent);
   options.emit(out.subspan(TcpView::kMinHeaderSize, opts));
+  const std::uint32_t pseudo = checksum::pseudo_header(src, dst, ipproto::kTcp, length);
   write_u16(out, TcpView::kChecksum,
-            checksum::compute(Bytes(out.data(), length),
-                              checksum::pseudo_header(src, dst, ipproto::kTcp, length)));
+            checksum == Checksum::partial ? static_cast<std::uint16_t>(pseudo)
+                                          : checksum::compute(Bytes(out.data(), length), pseudo));
 }
 
 }  // namespace phalanx::wire

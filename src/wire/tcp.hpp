@@ -176,10 +176,15 @@ struct TcpRepr {
   std::size_t header_size() const { return TcpView::kMinHeaderSize + options.size(); }
   std::size_t size() const { return header_size() + payload.size(); }
 
+  // How emit() fills the checksum field. `partial` writes only the pseudo-header sum (folded,
+  // not complemented) for the kernel or NIC to finish over the segment: Linux's
+  // CHECKSUM_PARTIAL, which segmentation offload requires.
+  enum class Checksum : std::uint8_t { full, partial };
+
   // Writes header, options and payload into `out` (at least size() bytes; the payload may already
-  // be in place) with the checksum computed. Options longer than 40 bytes or a segment longer
-  // than 65535 bytes are caller bugs and abort.
-  void emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst) const;
+  // be in place) with the checksum filled as `checksum` says. Options longer than 40 bytes or a
+  // segment longer than 65535 bytes are caller bugs and abort.
+  void emit(MutBytes out, Ipv4Addr src, Ipv4Addr dst, Checksum checksum = Checksum::full) const;
 
   bool operator==(const TcpRepr& o) const {
     return src_port == o.src_port && dst_port == o.dst_port && seq == o.seq && ack == o.ack &&

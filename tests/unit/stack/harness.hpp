@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -209,14 +210,37 @@ class Harness {
   std::size_t pending() const { return out_.size(); }
   void clear() { out_.clear(); }
 
+  // Takes what the stack sends; a segment marked for offload is cut here, as a link would.
   void collect() {
-    stack_->drain([&](wire::Bytes f) { out_.emplace_back(f.begin(), f.end()); });
+    stack_->drain([&](wire::Bytes f, TxMeta m) {
+      if (on_drain) {
+        on_drain(f, m);
+      }
+      if (m.gso_size == 0) {
+        keep(f);
+      } else {
+        for_each_gso_frame(f, m.gso_size, gso_scratch_, [&](wire::Bytes piece) { keep(piece); });
+      }
+    });
   }
+
+  // When set: every frame the stack sends is also appended here (offloaded ones cut).
+  std::vector<Frame>* tap = nullptr;
+  // When set: sees each frame as drain() hands it out, before any cut.
+  std::function<void(wire::Bytes, TxMeta)> on_drain;
 
  private:
   std::unique_ptr<Stack> stack_;
   Time now_ = seconds(1);
   std::deque<Frame> out_;
+  std::vector<std::byte> gso_scratch_;
+
+  void keep(wire::Bytes f) {
+    out_.emplace_back(f.begin(), f.end());
+    if (tap != nullptr) {
+      tap->emplace_back(f.begin(), f.end());
+    }
+  }
 };
 
 }  // namespace phalanx::stack::test

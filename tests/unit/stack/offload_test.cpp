@@ -1,0 +1,262 @@
+// Segmentation offload (StackLimits::offload_max): the transmit queue's variable-sized frames,
+// the software cut of stack/gso.hpp, the marked segments the stack hands a link that offloads,
+// and the proof that offload changes nothing on the wire: a stack with it, cut in software,
+// sends byte for byte the frames of a stack without it.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "apps/file_source.hpp"
+#include "apps/http_server.hpp"
+#include "apps/stack_transport.hpp"
+#include "harness.hpp"
+#include "stack/gso.hpp"
+#include "stack/tx_ring.hpp"
+#include "tcp_peer.hpp"
+#include "wire/checksum.hpp"
+
+namespace phalanx::stack::test {
+namespace {
+
+using wire::Ipv4View;
+using wire::TcpView;
+
+// ---- TxRing ---------------------------------------------------------------------------------
+
+TEST(TxRing, FramesOfAnySizeLeaveInOrderWithTheirMeta) {
+  TxRing ring(8, 1500);
+  EXPECT_EQ(ring.free_slots(), 8u);
+  wire::MutBytes a = ring.reserve();
+  ASSERT_EQ(a.size(), ring.slot_size());
+  a[0] = std::byte{1};
+  ring.commit(60);
+  wire::MutBytes b = ring.reserve(5000);  // the room of four frames
+  ASSERT_EQ(b.size(), 5000u);
+  b[0] = std::byte{2};
+  ring.commit(4000, TxMeta{1448});
+  EXPECT_EQ(ring.size(), 2u);
+  EXPECT_EQ(ring.free_slots(), 5u);  // 64 + 4032 of 8 * 1536 bytes taken
+  std::vector<std::pair<std::size_t, std::uint16_t>> seen;
+  ring.drain([&](wire::Bytes f, TxMeta m) {
+    seen.emplace_back(f.size(), m.gso_size);
+    EXPECT_EQ(f[0], std::byte(seen.size()));
+  });
+  EXPECT_EQ(seen, (std::vector<std::pair<std::size_t, std::uint16_t>>{{60, 0}, {4000, 1448}}));
+  EXPECT_EQ(ring.size(), 0u);
+  EXPECT_EQ(ring.free_slots(), 8u);  // drained: all the room is back
+}
+
+TEST(TxRing, BoundedByFramesAndByBytes) {
+  TxRing by_frames(2, 1500);
+  by_frames.reserve(64);
+  by_frames.commit(64);
+  by_frames.reserve(64);
+  by_frames.commit(64);
+  EXPECT_TRUE(by_frames.full());
+  EXPECT_TRUE(by_frames.reserve(64).empty());
+  TxRing by_bytes(4, 1500);
+  EXPECT_FALSE(by_bytes.has_room(4 * 1536 + 1));
+  EXPECT_TRUE(by_bytes.reserve(4 * 1536 + 1).empty());
+  by_bytes.reserve(3 * 1536);
+  by_bytes.commit(3 * 1536);
+  EXPECT_EQ(by_bytes.free_slots(), 1u);
+  EXPECT_FALSE(by_bytes.has_room(1537));
+}
+
+// ---- the software cut -------------------------------------------------------------------------
+
+// An IPv4 TCP datagram of `payload` bytes, options `opts`, checksum partial as the stack marks it.
+Frame super_segment(std::size_t payload, std::uint8_t flags, bool timestamps = true) {
+  std::vector<std::byte> data(payload);
+  for (std::size_t i = 0; i < payload; ++i) {
+    data[i] = std::byte(i * 7 + 3);
+  }
+  wire::TcpRepr t;
+  t.src_port = 80;
+  t.dst_port = 40000;
+  t.seq = 0xfffff000;  // the pieces wrap the sequence space
+  t.ack = 77;
+  t.flags = flags;
+  t.window = 1000;
+  if (timestamps) {
+    t.options.timestamps = wire::TcpTimestamps{5, 6};
+  }
+  t.payload = data;
+  wire::Ipv4Repr ip;
+  ip.src = kOurIp;
+  ip.dst = kClientIp;
+  ip.protocol = wire::ipproto::kTcp;
+  ip.ttl = 64;
+  ip.ident = 0xfffe;
+  ip.dont_fragment = true;
+  ip.payload_len = static_cast<std::uint16_t>(t.size());
+  Frame d(Ipv4View::kMinHeaderSize + t.size());
+  ip.emit(d);
+  t.emit(wire::MutBytes(d).subspan(Ipv4View::kMinHeaderSize), ip.src, ip.dst,
+         wire::TcpRepr::Checksum::partial);
+  return d;
+}
+
+TEST(GsoCut, PiecesAreWholeSegmentsAsLinuxGsoMakesThem) {
+  using namespace wire::tcpflag;
+  const Frame d = super_segment(3 * 1448 + 100, kAck | kPsh | kFin | kCwr);
+  ASSERT_EQ(gso_pieces(bytes(d), 1448), 4u);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < 4; ++i) {
+    Frame out(1500);
+    const std::size_t len = gso_piece(bytes(d), 1448, i, out);
+    out.resize(len);
+    auto ip = Ipv4View::parse(bytes(out));
+    ASSERT_TRUE(ip) << "piece " << i;  // length and header checksum checked
+    EXPECT_EQ(ip->ident(), static_cast<std::uint16_t>(0xfffe + i));
+    EXPECT_TRUE(ip->dont_fragment());
+    auto tcp = wire::TcpRepr::parse(ip->payload(), ip->src(), ip->dst());
+    ASSERT_TRUE(tcp) << "piece " << i;  // the TCP checksum verifies
+    EXPECT_EQ(tcp->seq, static_cast<std::uint32_t>(0xfffff000 + i * 1448));
+    EXPECT_EQ(tcp->payload.size(), i < 3 ? 1448u : 100u);
+    EXPECT_EQ(tcp->options.timestamps, (wire::TcpTimestamps{5, 6}));
+    EXPECT_EQ(tcp->has(kFin) || tcp->has(kPsh), i == 3);
+    EXPECT_EQ(tcp->has(kCwr), i == 0);
+    EXPECT_TRUE(tcp->has(kAck));
+    EXPECT_EQ(tcp->payload[0], std::byte((i * 1448) * 7 + 3));
+    total += tcp->payload.size();
+  }
+  EXPECT_EQ(total, 3 * 1448 + 100u);
+}
+
+TEST(GsoCut, RefusesWhatIsNotTcpOverIpv4) {
+  Frame d = super_segment(3000, wire::tcpflag::kAck);
+  EXPECT_EQ(gso_pieces(bytes(d), 0), 0u);
+  EXPECT_EQ(gso_pieces(wire::Bytes(d.data(), 30), 1448), 0u);  // total length disagrees
+  d[Ipv4View::kProtocol] = std::byte{wire::ipproto::kUdp};
+  EXPECT_EQ(gso_pieces(bytes(d), 1448), 0u);
+  EXPECT_EQ(gso_pieces(wire::Bytes{}, 1448), 0u);
+  const Frame empty = super_segment(0, wire::tcpflag::kAck);
+  EXPECT_EQ(gso_pieces(bytes(empty), 1448), 0u);
+}
+
+// ---- the stack ----------------------------------------------------------------------------------
+
+StackConfig offload_config() {
+  StackConfig c = default_config();
+  c.limits.offload_max = 65535;
+  return c;
+}
+
+// Incompressible, reproducible content (xorshift64*, STYLE 9).
+std::string random_bytes(std::size_t n, std::uint64_t seed) {
+  std::string out(n, '\0');
+  std::uint64_t s = seed;
+  for (std::size_t i = 0; i < n; ++i) {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    out[i] = static_cast<char>((s * 2685821657736338717ULL) >> 56);
+  }
+  return out;
+}
+
+std::string body_of(const std::string& stream) {
+  const std::size_t at = stream.find("\r\n\r\n");
+  return at == std::string::npos ? std::string() : stream.substr(at + 4);
+}
+
+// A stack serving one file over http, and everything it sent for one download by TcpPeer.
+struct Download {
+  explicit Download(const StackConfig& config, const std::string& file) : h(config) {
+    files.add("file", file);
+    EXPECT_TRUE(h.stack().tcp_listen(80, &server));
+    h.tap = &sent;
+    h.on_drain = [this](wire::Bytes, TxMeta m) { marked += m.gso_size != 0 ? 1 : 0; };
+  }
+  std::string fetch(std::size_t size) {
+    TcpPeer peer(h, 80);
+    peer.connect();
+    peer.write("GET /file HTTP/1.1\r\nHost: t\r\n\r\n");
+    EXPECT_TRUE(peer.run([&] { return body_of(peer.received()).size() >= size || peer.reset(); },
+                         std::chrono::seconds(10)));
+    EXPECT_FALSE(peer.reset());
+    return body_of(peer.received());
+  }
+
+  Harness h;
+  apps::MemoryFileSource files;
+  apps::StackTransport transport{h.stack()};
+  apps::http::HttpServer server{transport, files};
+  std::vector<Frame> sent;
+  std::size_t marked = 0;
+};
+
+std::string describe(const Frame& f) {
+  auto eth = wire::EthernetView::parse(bytes(f));
+  if (!eth) {
+    return "not Ethernet";
+  }
+  auto ip = Ipv4View::parse(eth->payload());
+  if (!ip) {
+    return "not IPv4";
+  }
+  auto t = wire::TcpRepr::parse(ip->payload(), ip->src(), ip->dst());
+  if (!t) {
+    return "not TCP";
+  }
+  return "id " + std::to_string(ip->ident()) + " seq " + std::to_string(t->seq) + " ack " +
+         std::to_string(t->ack) + " flags " + std::to_string(t->flags) + " win " +
+         std::to_string(t->window) + " len " + std::to_string(t->payload.size());
+}
+
+TEST(StackOffload, OnTheWireNothingChanges) {
+  const std::string file = random_bytes(3 << 20, 42);
+  Download with(offload_config(), file);
+  Download without(default_config(), file);
+  EXPECT_TRUE(with.fetch(file.size()) == file);
+  EXPECT_TRUE(without.fetch(file.size()) == file);
+  ASSERT_GT(with.sent.size(), 2000u);
+  ASSERT_EQ(with.sent.size(), without.sent.size());
+  for (std::size_t i = 0; i < with.sent.size(); ++i) {
+    ASSERT_TRUE(with.sent[i] == without.sent[i]) << "frame " << i << " differs:\n"
+                                                 << describe(with.sent[i]) << "\n"
+                                                 << describe(without.sent[i]);
+  }
+  EXPECT_EQ(with.h.counters().total_drops(), 0u);
+  // The offloading stack really did hand out fewer, larger segments.
+  EXPECT_GT(with.marked, 100u);
+  EXPECT_EQ(without.marked, 0u);
+}
+
+TEST(StackOffload, ALinkThatOffloadsGetsMarkedSegments) {
+  const std::string file = random_bytes(1 << 20, 7);
+  Download d(offload_config(), file);
+  std::size_t marked = 0;
+  std::size_t plain = 0;
+  d.h.on_drain = [&](wire::Bytes f, TxMeta m) {
+    auto eth = wire::EthernetView::parse(f);
+    ASSERT_TRUE(eth);
+    const wire::Bytes datagram = eth->payload();
+    if (m.gso_size == 0) {
+      ++plain;
+      EXPECT_LE(f.size(), 1514u);
+      return;
+    }
+    ++marked;
+    EXPECT_EQ(m.gso_size, 1448);  // MSS 1460 less 12 bytes of timestamps
+    ASSERT_GT(datagram.size(), 1500u);
+    // Ipv4View::parse checks the header checksum and the total length.
+    auto ip = Ipv4View::parse(datagram);
+    ASSERT_TRUE(ip);
+    EXPECT_LE(ip->total_length(), 65535);
+    EXPECT_TRUE(ip->dont_fragment());
+    const wire::Bytes seg = ip->payload();
+    EXPECT_EQ(
+        wire::read_u16(seg, TcpView::kChecksum),
+        static_cast<std::uint16_t>(wire::checksum::pseudo_header(
+            ip->src(), ip->dst(), wire::ipproto::kTcp, static_cast<std::uint16_t>(seg.size()))));
+    EXPECT_GE(gso_pieces(datagram, m.gso_size), 2u);
+  };
+  EXPECT_TRUE(d.fetch(file.size()) == file);
+  EXPECT_GT(marked, 10u);
+  EXPECT_GE(plain, 1u);  // the handshake, and ACKs
+}
+
+}  // namespace
+}  // namespace phalanx::stack::test
