@@ -30,6 +30,7 @@ stack::StackConfig cluster_stack_config(const Config& config, const ClusterEnvir
   StandaloneEnvironment senv;
   senv.interface_mac = env.interface_mac;
   senv.mtu = env.mtu;
+  senv.offload_max = env.offload_max;
   senv.secret = env.secret;
   stack::StackConfig s = stack_config(served, senv);
   // Unicast/multicast: ARP binds the cluster IP to the shared cluster MAC. Forwarding: to the
@@ -417,7 +418,7 @@ void ClusterNode::drain(const FrameSink& sink) {
     control_(m.to, m.bytes);
   }
   control_out_.clear();
-  stack_->drain([&](wire::Bytes frame) {
+  stack_->drain([&](wire::Bytes frame, stack::TxMeta meta) {
     constexpr std::size_t kArp = EthernetView::kHeaderSize;
     if (frame.size() >= kArp + wire::ArpView::kSize &&
         wire::read_u16(frame, EthernetView::kType) == wire::ethertype::kArp &&
@@ -429,13 +430,13 @@ void ClusterNode::drain(const FrameSink& sink) {
       scratch_.assign(frame.begin(), frame.end());
       config_.member.address.write(scratch_, kArp + wire::ArpView::kSenderIp);
       ++counters_.arp_requests_rewritten;
-      sink(scratch_);
+      sink(scratch_, {});
       return;
     }
-    sink(frame);
+    sink(frame, meta);
   });
   for (const auto& f : tx_) {
-    sink(f);
+    sink(f, {});
   }
   tx_.clear();
 }

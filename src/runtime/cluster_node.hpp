@@ -64,6 +64,7 @@ namespace phalanx::runtime {
 struct ClusterEnvironment {
   wire::MacAddr interface_mac;  // member.mac defaults to it
   unsigned mtu = 1500;
+  std::size_t offload_max = 0;    // as in StandaloneEnvironment
   tcp::IsnSecret secret;          // drawn from getrandom()
   std::uint64_t incarnation = 0;  // drawn from getrandom() at every start
 };

@@ -106,6 +106,9 @@ void read_link(TomlSection s, LinkSection& l) {
   if (auto v = s.boolean("promiscuous")) {
     l.promiscuous = *v;
   }
+  if (auto v = s.boolean("offload")) {
+    l.offload = *v;
+  }
   s.finish();
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 
 #include "runtime/frame.hpp"
+#include "stack/tx_ring.hpp"
 #include "wire/bytes.hpp"
 
 namespace phalanx::runtime {
@@ -24,9 +25,17 @@ class Link {
   // delivered; 0 when none waited. Never blocks.
   virtual std::size_t receive(const FrameHandler& on_frame, std::size_t max_frames) = 0;
 
-  // Queues one complete Ethernet frame. Returns false, and counts why, when the frame cannot be
-  // queued (queue full, frame too big); the frame is then dropped. Never blocks.
-  virtual bool send(wire::Bytes frame) = 0;
+  // Queues one Ethernet frame. A frame marked for segmentation offload (meta.gso_size, from a
+  // stack with StackLimits::offload_max) is cut into MTU-sized frames by the kernel or NIC, or
+  // by the link itself. Returns false, and counts why, when the frame cannot be queued (queue
+  // full, frame too big); the frame is then dropped. Never blocks.
+  virtual bool send(wire::Bytes frame, stack::TxMeta meta) = 0;
+  bool send(wire::Bytes frame) { return send(frame, {}); }
+
+  // The largest IPv4 datagram send() takes marked for offload and hands on whole (the kernel
+  // cuts it); 0 when the link cuts in software, which saves nothing: then leave
+  // StackLimits::offload_max at 0.
+  virtual std::size_t offload_max() const { return 0; }
 
   // Hands every queued frame to the kernel. Never blocks; failures are counted.
   virtual void flush() = 0;

@@ -57,6 +57,10 @@ CounterList named_counters(const PacketLinkCounters& c) {
       {"drop.tx_ring_full", c.tx_ring_full},
       {"drop.tx_too_big", c.tx_too_big},
       {"tx_send_errors", c.tx_send_errors},
+      {"tx_offloaded", c.tx_offloaded},
+      {"tx_offload_errors", c.tx_offload_errors},
+      {"tx_cut_here", c.tx_cut_here},
+      {"drop.tx_not_tcp", c.tx_not_tcp},
   };
 }
 

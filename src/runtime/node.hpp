@@ -8,6 +8,7 @@
 
 #include "runtime/clock.hpp"
 #include "runtime/frame.hpp"
+#include "stack/tx_ring.hpp"
 #include "wire/bytes.hpp"
 
 namespace phalanx::runtime {
@@ -16,7 +17,8 @@ inline constexpr Time kNoDeadline = Time::max();
 
 class Node {
  public:
-  using FrameSink = std::function<void(wire::Bytes)>;
+  // A frame to send, and how (stack::TxMeta: segmentation offload).
+  using FrameSink = std::function<void(wire::Bytes, stack::TxMeta)>;
 
   virtual ~Node() = default;
 

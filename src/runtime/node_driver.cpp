@@ -53,8 +53,8 @@ void NodeDriver::on_timer(Time now) {
 }
 
 void NodeDriver::pump() {
-  node_.drain([this](wire::Bytes frame) {
-    if (link_.send(frame)) {
+  node_.drain([this](wire::Bytes frame, stack::TxMeta meta) {
+    if (link_.send(frame, meta)) {
       ++counters_.frames_out;
     } else {
       ++counters_.frames_not_sent;

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "runtime/error.hpp"
 #include "runtime/link.hpp"
@@ -35,6 +36,10 @@ struct PacketLinkOptions {
   // Receive every frame on the wire, not only those to the interface's MAC, broadcast and the
   // multicast groups added with add_membership() (for the unicast-cluster-MAC mode).
   bool promiscuous = false;
+  // Segmentation offload: frames marked TxMeta::gso_size go to the kernel whole, through a third
+  // socket with PACKET_VNET_HDR, and Linux GSO or the NIC's TSO cuts them. When the kernel
+  // refuses the socket option, offload_max() is 0.
+  bool offload = true;
 };
 
 // Monotonic counts since open(). Every frame not delivered or not sent has a counter.
@@ -51,6 +56,10 @@ struct PacketLinkCounters {
   std::uint64_t tx_ring_full = 0;    // no free slot: the kernel has not sent the older frames
   std::uint64_t tx_too_big = 0;      // longer than a slot or the interface MTU allows
   std::uint64_t tx_send_errors = 0;  // sendto() failed; the frames stay queued for the next flush
+  std::uint64_t tx_offloaded = 0;    // frames handed to the kernel to cut (GSO/TSO)
+  std::uint64_t tx_offload_errors = 0;  // the kernel refused one: cut here instead
+  std::uint64_t tx_cut_here = 0;        // frames marked for offload and cut in user space
+  std::uint64_t tx_not_tcp = 0;         // marked for offload but not an IPv4 TCP segment
 };
 
 class PacketLink final : public Link {
@@ -65,8 +74,12 @@ class PacketLink final : public Link {
 
   int fd() const override { return rx_fd_.get(); }
   std::size_t receive(const FrameHandler& on_frame, std::size_t max_frames) override;
-  bool send(wire::Bytes frame) override;
+  using Link::send;
+  bool send(wire::Bytes frame, stack::TxMeta meta) override;
   void flush() override;
+  std::size_t offload_max() const override { return offload_fd_.valid() ? 65535 : 0; }
+  // Why offload is off although the options asked for it; empty when it is on or not asked.
+  const std::string& offload_error() const { return offload_error_; }
 
   // Also receive frames sent to the multicast MAC `mac` (the cluster MAC in multicast mode).
   // Fails when the MAC is not a multicast address or the kernel refuses.
@@ -95,6 +108,10 @@ class PacketLink final : public Link {
   PacketLink() = default;
   Status open_rx(const PacketLinkOptions& options);
   Status open_tx(const PacketLinkOptions& options);
+  // The offload socket; on failure offload stays off (offload_max() 0) and the reason is returned.
+  Status open_offload(const PacketLinkOptions& options);
+  bool send_ring(wire::Bytes frame);
+  bool send_offloaded(wire::Bytes frame, std::uint16_t gso_size);
   Status membership(int op, int type, const wire::MacAddr* mac);
   void deliver_block(std::byte* block, const FrameHandler& on_frame, std::size_t& delivered);
 
@@ -104,6 +121,9 @@ class PacketLink final : public Link {
   unsigned mtu_ = 0;
   UniqueFd rx_fd_;
   UniqueFd tx_fd_;
+  UniqueFd offload_fd_;
+  std::vector<std::byte> cut_scratch_;
+  std::string offload_error_;
   Ring rx_;
   Ring tx_;
   std::size_t tx_queued_ = 0;  // filled since the last successful flush

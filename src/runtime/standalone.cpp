@@ -19,6 +19,10 @@ stack::StackConfig stack_config(const Config& config, const StandaloneEnvironmen
   s.limits.max_connections = config.tcp.max_connections;
   s.limits.syn_backlog = config.tcp.syn_backlog;
   s.limits.mtu = static_cast<std::uint16_t>(std::min(env.mtu, 9000u));
+  // Offload pays only when the kernel cuts: one trip through the stack below per 64 KB.
+  if (env.offload_max > s.limits.mtu && s.limits.tx_ring_frames * s.limits.mtu >= 4 * 65535) {
+    s.limits.offload_max = std::min<std::size_t>(env.offload_max, 65535);
+  }
   s.tcp = config.tcp.tcp;
   s.tcp.isn_secret = env.secret;
   return s;

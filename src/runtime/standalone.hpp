@@ -22,6 +22,7 @@ namespace phalanx::runtime {
 struct StandaloneEnvironment {
   wire::MacAddr interface_mac;  // member.mac defaults to it
   unsigned mtu = 1500;          // the interface's
+  std::size_t offload_max = 0;  // the link's Link::offload_max(), if [link] offload is on
   tcp::IsnSecret secret;        // drawn from getrandom()
 };
 

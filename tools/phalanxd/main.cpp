@@ -67,6 +67,14 @@ void dump(std::string_view why, PacketLink& link, const NodeDriver& driver,
   log_counters(fmt::format("{} stack", why), member.counters());
 }
 
+// [link] offload asked for and refused: the member works, at a higher cost per byte.
+void warn_offload(const Config& config, const PacketLink& link) {
+  if (config.link.offload && link.offload_max() == 0) {
+    spdlog::warn("{}: segmentation offload unavailable ({}); cutting TCP segments in user space",
+                 link.interface(), link.offload_error());
+  }
+}
+
 PacketLinkOptions link_options(const Config& config) {
   PacketLinkOptions options;
   options.interface = config.member.interface;
@@ -76,6 +84,7 @@ PacketLinkOptions link_options(const Config& config) {
   options.tx_frame_count = config.link.tx_frames;
   options.qdisc_bypass = config.link.qdisc_bypass;
   options.promiscuous = config.link.promiscuous;
+  options.offload = config.link.offload;
   return options;
 }
 
@@ -172,6 +181,8 @@ int serve_cluster(const Config& config) {
   ClusterEnvironment env;
   env.interface_mac = (*link)->mac();
   env.mtu = (*link)->mtu();
+  env.offload_max = (*link)->offload_max();
+  warn_offload(config, **link);
   if (auto s = fill_random(std::as_writable_bytes(std::span(env.secret.key))); !s) {
     spdlog::critical("ISN secret: {}", s.error().message);
     return kExitEnvironment;
@@ -226,8 +237,9 @@ int serve_cluster(const Config& config) {
     spdlog::critical("{}", s.error().message);
     return kExitEnvironment;
   }
-  spdlog::info("member of {}: {} (MAC {}, MTU {}), status on {}", cluster.name, describe(config),
-               member.mac().to_string(), (*link)->mtu(), cluster.status_socket);
+  spdlog::info("member of {}: {} (MAC {}, MTU {}, offload {}), status on {}", cluster.name,
+               describe(config), member.mac().to_string(), (*link)->mtu(),
+               (*link)->offload_max() > 0 ? "on" : "off", cluster.status_socket);
   if (auto s = (*loop)->run(); !s) {
     spdlog::critical("{}", s.error().message);
     return kExitEnvironment;
@@ -286,6 +298,8 @@ int serve(const Config& config) {
   StandaloneEnvironment env;
   env.interface_mac = (*link)->mac();
   env.mtu = (*link)->mtu();
+  env.offload_max = (*link)->offload_max();
+  warn_offload(config, **link);
   if (auto s = fill_random(std::as_writable_bytes(std::span(env.secret.key))); !s) {
     spdlog::critical("ISN secret: {}", s.error().message);
     return kExitEnvironment;
@@ -309,8 +323,9 @@ int serve(const Config& config) {
     spdlog::critical("{}", s.error().message);
     return kExitEnvironment;
   }
-  spdlog::info("serving {} (MAC {}, MTU {})", describe(config),
-               config.member.mac.value_or((*link)->mac()).to_string(), (*link)->mtu());
+  spdlog::info("serving {} (MAC {}, MTU {}, offload {})", describe(config),
+               config.member.mac.value_or((*link)->mac()).to_string(), (*link)->mtu(),
+               (*link)->offload_max() > 0 ? "on" : "off");
   if (auto s = (*loop)->run(); !s) {
     spdlog::critical("{}", s.error().message);
     return kExitEnvironment;

@@ -53,7 +53,7 @@ class FakeLink final : public Link {
     }
     return n;
   }
-  bool send(wire::Bytes frame) override {
+  bool send(wire::Bytes frame, stack::TxMeta) override {
     log_.push_back("send " + std::to_string(std::to_integer<int>(frame[0])));
     sent.emplace_back(frame.begin(), frame.end());
     return true;
@@ -93,7 +93,7 @@ class FakeNode final : public Node {
   }
   void drain(const FrameSink& sink) override {
     for (const auto& f : out_) {
-      sink(wire::Bytes(f));
+      sink(wire::Bytes(f), {});
     }
     out_.clear();
   }
