@@ -357,7 +357,7 @@ int Member::Impl::master_keepalive_n() const {
   }
   int n = kMinKeepaliveN;
   for (const auto& [a, f] : followers) {
-    n = std::max(n, f.loss.n());  // the worst follower's
+    n = std::max(n, f.loss.n(interval()));  // the worst follower's
   }
   return n;
 }

@@ -639,7 +639,7 @@ TEST(Member, FollowerKeepaliveFromAStrangerIsAnsweredWithExitCluster) {
 TEST(Member, AdaptiveKeepaliveGrowsUnderLossAndIsAnnounced) {
   Harness h;
   h.form({1, 2});
-  EXPECT_EQ(h.m(1).keepalive_n(), 4);  // kInitialLossEstimate: cautious until measured
+  EXPECT_EQ(h.m(1).keepalive_n(), 6);  // kInitialLossEstimate: cautious until measured
   int seen = 0;
   h.drop = [&seen](const Packet& p, Ipv4Addr) {
     return p.msg.type() == MessageType::follower_keepalive && ++seen % 3 == 0;
