@@ -1,13 +1,16 @@
 // A byte ring with a capacity fixed at construction: the send and receive buffers of a
 // connection. Offsets are logical, from the oldest byte. Bytes beyond size() may be written in
 // place (out-of-order data) and committed later, so reassembly needs no other storage.
+//
+// The storage is not initialised: the kernel backs a page only once a byte in it is written, so
+// a connection that moves little costs little memory however large its buffers are.
 #pragma once
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 #include "wire/bytes.hpp"
 
@@ -16,9 +19,10 @@ namespace phalanx::tcp {
 class RingBuffer {
  public:
   RingBuffer() = default;
-  explicit RingBuffer(std::size_t capacity) : storage_(capacity) {}
+  explicit RingBuffer(std::size_t capacity)
+      : storage_(std::make_unique_for_overwrite<std::byte[]>(capacity)), capacity_(capacity) {}
 
-  std::size_t capacity() const { return storage_.size(); }
+  std::size_t capacity() const { return capacity_; }
   std::size_t size() const { return size_; }
   std::size_t free() const { return capacity() - size_; }
   bool empty() const { return size_ == 0; }
@@ -41,7 +45,7 @@ class RingBuffer {
     while (done < data.size()) {
       const std::size_t pos = index(off + done);
       const std::size_t n = std::min(data.size() - done, capacity() - pos);
-      std::memcpy(storage_.data() + pos, data.data() + done, n);
+      std::memcpy(storage_.get() + pos, data.data() + done, n);
       done += n;
     }
   }
@@ -70,7 +74,7 @@ class RingBuffer {
     }
     const std::size_t pos = index(off);
     const std::size_t n = std::min({max_len, size_ - off, capacity() - pos});
-    return {storage_.data() + pos, n};
+    return {storage_.get() + pos, n};
   }
 
   // Copies up to out.size() bytes from logical offset `off`; returns the count.
@@ -95,7 +99,8 @@ class RingBuffer {
  private:
   std::size_t index(std::size_t off) const { return (head_ + off) % capacity(); }
 
-  std::vector<std::byte> storage_;
+  std::unique_ptr<std::byte[]> storage_;
+  std::size_t capacity_ = 0;
   std::size_t head_ = 0;
   std::size_t size_ = 0;
 };
