@@ -272,16 +272,16 @@ class Member:
         check(self.alive(), f"phalanxd died {what} (rc {self.proc.popen.returncode}); log tail:\n"
               f"{self.output()[-3000:]}")
 
-    def counters(self, timeout: float = 5) -> dict:
-        """Send SIGHUP and return the counters of the new 'SIGHUP stack:' line (only non-zero
-        counters are logged: a missing name means 0)."""
+    def counters(self, timeout: float = 5, which: str = "stack") -> dict:
+        """Send SIGHUP and return the counters of the new 'SIGHUP <which>:' line (stack, link
+        or loop; only non-zero counters are logged: a missing name means 0)."""
         self.check_alive("before SIGHUP")
         before = self.output().count("SIGHUP stack:")
         os.kill(self.pid, signal.SIGHUP)
         ok = self.lab.wait_for(lambda: self.output().count("SIGHUP stack:") > before,
                                timeout=timeout)
         check(ok, f"phalanxd logged no counters within {timeout} s of SIGHUP")
-        line = [ln for ln in self.output().splitlines() if "SIGHUP stack:" in ln][-1]
+        line = [ln for ln in self.output().splitlines() if f"SIGHUP {which}:" in ln][-1]
         return {k: int(v) for k, v in re.findall(r"([\w.]+)=(\d+)", line)}
 
     def diagnose(self) -> str:

@@ -6,9 +6,13 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/ethtool.h>
+#include <linux/sockios.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,7 +25,10 @@
 
 #include "runtime/checksum_fixup.hpp"
 #include "runtime/unique_fd.hpp"
+#include "stack/gso.hpp"
 #include "wire/checksum.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
 
 namespace phalanx::runtime {
 namespace {
@@ -97,11 +104,13 @@ class PacketLinkTest : public testing::Test {
     }
   }
 
-  std::unique_ptr<PacketLink> open_in(const std::string& ns, const std::string& ifname) {
+  std::unique_ptr<PacketLink> open_in(const std::string& ns, const std::string& ifname,
+                                      bool offload = true) {
     std::unique_ptr<PacketLink> link;
     in_netns(ns, [&] {
       PacketLinkOptions options;
       options.interface = ifname;
+      options.offload = offload;
       auto l = PacketLink::open(options);
       if (!l.ok()) {
         ADD_FAILURE() << l.error().message;
@@ -270,6 +279,108 @@ TEST_F(PacketLinkTest, FlagsChecksumsTheLocalSenderLeftToHardware) {
   EXPECT_FALSE(wire::checksum::verify(udp(), pseudo)) << "left to hardware: not yet valid";
   ASSERT_TRUE(complete_l4_checksum(frame));
   EXPECT_TRUE(wire::checksum::verify(udp(), pseudo));
+}
+
+// `ethtool -K IF tso off tx off` through SIOCETHTOOL, inside `ns`: the kernel then cuts an
+// offloaded frame itself (GSO) and fills in the checksums, so the peer sees what a NIC would
+// put on the wire.
+void software_offload_only(const std::string& ns, const std::string& ifname) {
+  in_netns(ns, [&] {
+    UniqueFd s(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+    ASSERT_TRUE(s.valid());
+    for (std::uint32_t cmd : {std::uint32_t{ETHTOOL_STSO}, std::uint32_t{ETHTOOL_STXCSUM}}) {
+      ethtool_value v{cmd, 0};
+      ifreq ifr{};
+      std::snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname.c_str());
+      ifr.ifr_data = reinterpret_cast<char*>(&v);
+      ASSERT_EQ(::ioctl(s.get(), SIOCETHTOOL, &ifr), 0) << "SIOCETHTOOL " << cmd;
+    }
+  });
+}
+
+// An IPv4 TCP segment of `payload` bytes (timestamps on) as the stack marks it for offload:
+// DF set, the TCP checksum field holding the pseudo-header sum only.
+Frame offloadable_segment(wire::MacAddr dst, wire::MacAddr src, std::size_t payload) {
+  std::vector<std::byte> data(payload);
+  for (std::size_t i = 0; i < payload; ++i) {
+    data[i] = std::byte(i * 13 + 1);
+  }
+  wire::TcpRepr t;
+  t.src_port = 80;
+  t.dst_port = 40000;
+  t.seq = 0xffffff00;
+  t.ack = 1;
+  t.flags = wire::tcpflag::kAck | wire::tcpflag::kPsh;
+  t.window = 512;
+  t.options.timestamps = wire::TcpTimestamps{100, 200};
+  t.payload = data;
+  wire::Ipv4Repr ip;
+  ip.src = wire::Ipv4Addr(198, 18, 0, 1);
+  ip.dst = wire::Ipv4Addr(198, 18, 0, 2);
+  ip.protocol = wire::ipproto::kTcp;
+  ip.ttl = 64;
+  ip.ident = 0xfff0;
+  ip.dont_fragment = true;
+  ip.payload_len = static_cast<std::uint16_t>(t.size());
+  Frame f(14 + 20 + t.size());
+  wire::MutBytes b(f);
+  dst.write(b, 0);
+  src.write(b, 6);
+  wire::write_u16(b, 12, 0x0800);
+  ip.emit(b.subspan(14));
+  t.emit(b.subspan(34), ip.src, ip.dst, wire::TcpRepr::Checksum::partial);
+  return f;
+}
+
+// The frames stack/gso.hpp makes of `frame`: what the peer must receive.
+std::vector<Frame> cut_in_software(const Frame& frame, std::uint16_t gso_size) {
+  std::vector<Frame> out;
+  std::vector<std::byte> scratch;
+  stack::for_each_gso_frame(wire::Bytes(frame), gso_size, scratch, [&](wire::Bytes piece) {
+    out.emplace_back(piece.begin(), piece.end());
+  });
+  return out;
+}
+
+TEST_F(PacketLinkTest, TheKernelCutsAnOffloadedSegmentAsTheSoftwareCutDoes) {
+  software_offload_only(ns_a_, "phrta");
+  ASSERT_EQ(a_->offload_max(), 65535u) << a_->offload_error();
+  const Frame before = test_frame(b_->mac(), a_->mac(), 1);
+  const Frame segment = offloadable_segment(b_->mac(), a_->mac(), 40 * 1448 + 100);
+  ASSERT_TRUE(a_->send(before));  // queued in the ring: must still arrive first
+  ASSERT_TRUE(a_->send(segment, stack::TxMeta{1448}));
+  a_->flush();
+  std::vector<FrameMeta> metas;
+  const std::vector<Frame> got = receive(*b_, 42, &metas);
+  const std::vector<Frame> expected = cut_in_software(segment, 1448);
+  ASSERT_EQ(expected.size(), 41u);
+  ASSERT_EQ(got.size(), 42u);
+  EXPECT_EQ(got[0], before);
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(got[i + 1], expected[i]) << "piece " << i;
+  }
+  EXPECT_EQ(a_->counters().tx_offloaded, 1u);
+  EXPECT_EQ(a_->counters().tx_cut_here, 0u);
+}
+
+TEST_F(PacketLinkTest, WithoutOffloadTheLinkCutsInUserSpace) {
+  std::unique_ptr<PacketLink> plain = open_in(ns_a_, "phrta", false);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->offload_max(), 0u);
+  const Frame segment = offloadable_segment(b_->mac(), plain->mac(), 3 * 1448);
+  ASSERT_TRUE(plain->send(segment, stack::TxMeta{1448}));
+  plain->flush();
+  std::vector<FrameMeta> metas;
+  EXPECT_EQ(receive(*b_, 3, &metas), cut_in_software(segment, 1448));
+  EXPECT_EQ(plain->counters().tx_cut_here, 3u);
+  EXPECT_EQ(plain->counters().tx_offloaded, 0u);
+}
+
+TEST_F(PacketLinkTest, AMarkedFrameThatIsNotTcpIsDroppedAndCounted) {
+  Frame frame = offloadable_segment(b_->mac(), a_->mac(), 3 * 1448);
+  frame[14 + 9] = std::byte{17};  // UDP
+  EXPECT_FALSE(a_->send(frame, stack::TxMeta{1448}));
+  EXPECT_EQ(a_->counters().tx_not_tcp, 1u);
 }
 
 // A measurement, not a check: run with --gtest_also_run_disabled_tests. One thread sends bursts
