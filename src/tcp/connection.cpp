@@ -84,6 +84,7 @@ Connection::Connection(const Config& config, const FourTuple& tuple, Time now, S
   tcb_.snd_una = iss;
   tcb_.snd_nxt = iss;
   tcb_.snd_max = iss;
+  tcb_.snd_sml = iss;
   tcb_.nodelay = config.nodelay;
   tcb_.no_options = config.no_options;
   tcb_.ws_requested = config.window_scaling && !config.no_options;
@@ -209,6 +210,7 @@ Connection Connection::restore(const Config& config, const InitialState& initial
   t.snd_una = e.snd_nxt;
   t.snd_nxt = e.snd_nxt;
   t.snd_max = e.snd_nxt;
+  t.snd_sml = e.snd_nxt;
   t.snd_wl1 = e.snd_wl1;
   t.snd_wl2 = e.snd_wl2;
   t.snd_wnd = e.snd_wnd;

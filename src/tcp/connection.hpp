@@ -9,7 +9,8 @@
 //   RFC 6582  NewReno fast recovery;  RFC 5681 congestion control;  RFC 8312 CUBIC
 //   RFC 6298  retransmission timer;  RFC 6528 initial sequence numbers
 //   RFC 5961  blind RST/SYN/data injection: challenge ACKs
-//   RFC 1122  delayed ACK (4.2.3.2), keepalive (4.2.3.6), Nagle (4.2.3.4)
+//   RFC 1122  delayed ACK (4.2.3.2), keepalive (4.2.3.6), Nagle (4.2.3.4; Minshall's variant,
+//             as Linux)
 //
 // How the stack drives a connection:
 //   - on_segment(now, seg) for every segment of its 4-tuple (checksum verified), on_timer(now)

@@ -282,13 +282,17 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
       return std::nullopt;
     }
   }
-  if (len == avail && len < mss && is_new && !tcb_.nodelay && !fin_pending &&
-      tcb_.snd_una != tcb_.snd_max) {
-    return std::nullopt;  // Nagle: one small segment in flight at a time
+  // Nagle (RFC 1122 4.2.3.4) in Linux's form, Minshall's variant: a sub-MSS segment waits only
+  // while an earlier sub-MSS segment is unacknowledged. The classic rule (wait while anything is
+  // unacknowledged) holds the tail of every response until the peer's delayed ACK, up to 40 ms.
+  const bool nagle = is_new && !tcb_.nodelay && !fin_pending && tcb_.snd_una < tcb_.snd_sml &&
+                     tcb_.snd_sml <= tcb_.snd_nxt;
+  if (len == avail && len < mss && nagle) {
+    return std::nullopt;
   }
-  if (len > mss && (len < avail || (is_new && !tcb_.nodelay && !fin_pending))) {
+  if (len > mss && (len < avail || nagle)) {
     // A short last piece waits as a segment of its own would: cut by the window or cwnd (the
-    // sender SWS rule above), or at the end of the data while full pieces are in flight (Nagle).
+    // sender SWS rule above), or by Nagle.
     len -= len % mss;
   }
   std::uint8_t flags = kAck;
@@ -301,6 +305,9 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
   auto s = make_segment(now, seq, flags, len);
   const std::uint32_t sent = static_cast<std::uint32_t>(s->payload.size());
   tcb_.snd_nxt = seq + sent + (s->has(kFin) ? 1 : 0);
+  if (sent % mss != 0) {
+    tcb_.snd_sml = seq + sent;  // ends in a sub-MSS segment (or piece)
+  }
   if (!is_new) {
     ++counters_.retransmits;
     if (rtt_timing_ && seq <= rtt_seq_) {

@@ -40,6 +40,7 @@ struct Tcb {
   SeqNum snd_una;                // oldest unacknowledged sequence number
   SeqNum snd_nxt;                // next sequence number to send (rewinds to snd_una on RTO)
   SeqNum snd_max;                // highest sequence number sent + 1
+  SeqNum snd_sml;                // end of the last sub-MSS segment sent (Nagle, Minshall's rule)
   SeqNum snd_wl1;                // segment sequence number of the last window update
   SeqNum snd_wl2;                // segment acknowledgment number of the last window update
   std::uint32_t snd_wnd = 0;     // peer's window in bytes (scaled)

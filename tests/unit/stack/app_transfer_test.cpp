@@ -169,6 +169,25 @@ class EchoTransfer : public ::testing::Test {
   apps::EchoTcp echo_;
 };
 
+// Three full segments and a short tail, to a Linux-like peer that ACKs every second segment at
+// once and delays the ACK of an odd one by 40 ms. Classic Nagle held the tail until that delayed
+// ACK; Minshall's rule (Linux's) sends it at once, as no earlier short segment is unacknowledged.
+TEST_F(EchoTransfer, TheTailOfAReplyDoesNotWaitForADelayedAck) {
+  const std::string data = random_bytes(3 * 1448 + 100, 0x7a11);
+  PeerOptions o;
+  o.port = 40008;
+  o.ack_every = 2;
+  o.delayed_ack = std::chrono::milliseconds(40);
+  TcpPeer peer(h_, apps::kEchoPort, o);
+  peer.connect();
+  const Time start = h_.now();
+  peer.write(data);
+  ASSERT_TRUE(peer.run([&] { return peer.received().size() >= data.size() || peer.reset(); },
+                       std::chrono::seconds(1)));
+  EXPECT_TRUE(peer.received() == data);
+  EXPECT_LT(h_.now() - start, std::chrono::milliseconds(10));
+}
+
 // 4 MB sent as fast as the window allows to a peer that reads 16 KiB per millisecond: its
 // buffer fills, then ours, then the echo buffer; the echo pauses receiving, our window closes,
 // and the peer waits. Every byte comes back, in order, and the connection closes cleanly.

@@ -28,9 +28,23 @@ TEST(Data, SegmentsAtTheMss) {
   h.app_send(chars(2500));
   h.recv(seg().seq(1001).ack(5001).win(10000).data(chars(1000)));
   h.recv(seg().seq(2001).ack(5001).win(10000).data(chars(1000)));
-  h.recv_nothing();  // Nagle: the 500-byte tail waits while full segments are unacked
-  h.send(seg().seq(5001).ack(3001).win(10000));
+  // Nagle in Minshall's form: no earlier small segment is unacknowledged, so the tail goes now
+  // instead of waiting for the peer's (possibly delayed) ACK of the full ones.
   h.recv(seg().psh().seq(3001).ack(5001).win(10000).data(chars(500)));
+  h.recv_nothing();
+}
+
+TEST(Data, NagleHoldsASecondSmallSegmentUntilTheFirstIsAcked) {
+  Harness h = Harness::established(plain_config());
+  h.app_send(chars(1500));
+  h.recv(seg().seq(1001).ack(5001).win(10000).data(chars(1000)));
+  h.recv(seg().psh().seq(2001).ack(5001).win(10000).data(chars(500)));
+  h.app_send(chars(300));
+  h.recv_nothing();
+  h.send(seg().seq(5001).ack(2001).win(10000));  // the full segment only
+  h.recv_nothing();
+  h.send(seg().seq(5001).ack(2501).win(10000));  // now the small one
+  h.recv(seg().psh().seq(2501).ack(5001).win(10000).data(chars(300)));
 }
 
 TEST(Data, SendIsBoundedByTheBuffer) {

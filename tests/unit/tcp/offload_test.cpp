@@ -34,13 +34,21 @@ TEST(Offload, ALimitNotAMultipleOfTheMssIsRoundedDown) {
   h.recv(seg().psh().seq(7001).ack(5001).win(10000).data(chars(1000)));
 }
 
-TEST(Offload, NagleHoldsAShortTailAsItWouldASegmentOfItsOwn) {
+TEST(Offload, TheTailIsTheLastPieceWhenNagleAllowsIt) {
   Harness h = Harness::established(offload_config());
   h.app_send(chars(2500));
-  h.recv(seg().seq(1001).ack(5001).win(10000).data(chars(2000)));
+  h.recv(seg().psh().seq(1001).ack(5001).win(10000).data(chars(2500)));
+}
+
+TEST(Offload, NagleHoldsAShortTailAsItWouldASegmentOfItsOwn) {
+  Harness h = Harness::established(offload_config());
+  h.app_send("a");
+  h.recv(seg().psh().seq(1001).ack(5001).win(10000).data("a"));  // a small segment unacked
+  h.app_send(chars(2500));
+  h.recv(seg().seq(1002).ack(5001).win(10000).data(chars(2000)));
   h.recv_nothing();
-  h.send(seg().seq(5001).ack(3001).win(10000));
-  h.recv(seg().psh().seq(3001).ack(5001).win(10000).data(chars(500)));
+  h.send(seg().seq(5001).ack(1002).win(10000));
+  h.recv(seg().psh().seq(3002).ack(5001).win(10000).data(chars(500)));
 }
 
 TEST(Offload, WithNodelayTheTailIsTheLastPiece) {
