@@ -81,13 +81,13 @@ class StackImpl {
   void ipv4_input(Time now, const wire::EthernetView& eth, bool filtered);
   // A whole (unfragmented or reassembled) datagram to the served address, header checked.
   void ipv4_deliver(Time now, const wire::Ipv4View& ip, NextHop from);
-  // Sends a datagram of `payload_len` bytes written by `write` into the span it is given.
-  // False when it was dropped (counted).
-  // With an Offload, a TCP segment past the MTU goes out whole for the link to cut (TxMeta).
+  // A TCP segment past the MTU that goes out whole for the link to cut (TxMeta::gso_size).
   struct Offload {
     std::uint16_t gso_size = 0;  // 0: none
     std::size_t pieces = 1;      // the link makes of it
   };
+  // Sends a datagram of `payload_len` bytes written by `write` into the span it is given, whole
+  // when `offload` says so. False when it was dropped (counted).
   template <class W>
   bool send_ipv4(Time now, wire::Ipv4Addr dst, std::uint8_t protocol, std::size_t payload_len,
                  NextHop hop, W&& write, Offload offload = {});
