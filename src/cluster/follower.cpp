@@ -45,14 +45,19 @@ void Member::Impl::send_follower_keepalive(Time now) {
 
 void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
                                                 const MasterKeepalive& ka) {
+  // Another master while ours is alive: not ours to judge (the masters tie-break between them).
+  // If ours falls silent, that one is the master to join, whatever its term.
+  const bool other = !master || m.sender != *master;
+  if (other) {
+    other_master_heard = now;
+  }
   // Replication moves forward only: a keepalive of an older term than ours is stale (counted,
   // ignored). Our watchdog still runs, so a dead master is noticed all the same.
   if (m.epoch < epoch) {
     ++counters.rx_stale_epoch;
     return;
   }
-  // Another master while ours is alive: not ours to judge (the masters tie-break between them).
-  if (!master || m.sender != *master) {
+  if (other) {
     ++counters.rx_other_master;
     return;
   }

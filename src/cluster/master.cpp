@@ -26,10 +26,10 @@ using filter::WorksetState;
 // its own worksets stay; the old master's are released (it is dead, or we would not be here),
 // and those that carried traffic are reassigned at once; the other owners are on probation for T:
 // they keep their worksets if they rejoin in time (claiming them), lose them otherwise.
-void Member::Impl::enter_master(Time now) {
+void Member::Impl::enter_master(Time now, std::string_view why) {
   epoch = std::max(max_epoch_seen, epoch) + 1;
   max_epoch_seen = epoch;
-  transition(Role::master, now, "no answer to MasterOffer; epoch " + std::to_string(epoch));
+  transition(Role::master, now, std::string(why) + "; epoch " + std::to_string(epoch));
   master = config.address;
   members = {config.address};
   followers.clear();

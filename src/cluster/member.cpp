@@ -317,14 +317,30 @@ void Member::Impl::run_timers(Time now) {
     case Role::offering:
       // FIG. 6 619: silence for master_offer_wait after the offer.
       if (now >= role_deadline) {
-        enter_master(now);
+        enter_master(now, "no answer to MasterOffer");
       }
       break;
     case Role::follower:
       // FIG. 8I: master watchdog; silent for longer than T -> rejoin, keeping our worksets.
       if (now - master_heard > watchdog(follow_interval)) {
         ++counters.master_lost;
+        // Not while another master is heard (ours lost a tie-break): that one is joined.
+        const bool other_master =
+            other_master_heard && now - *other_master_heard <= follow_interval;
+        const bool successor = next_in_line() && !other_master;
         enter_joining(now, "master watchdog expired");
+        if (successor) {
+          // Every survivor has the member list, so the next master is known: the lowest
+          // address after the lost one. It takes over at once instead of asking and offering
+          // (join timeout + offer wait, 130 ms); its offer keeps the others from competing, and
+          // they find it as they rejoin. If it is gone too, they elect as FIG. 6 says. A member
+          // that merely lost its own link is a master of one, as it would be after the offer,
+          // and loses the tie-break when the link returns.
+          ++counters.successions;
+          transition(Role::offering, now, "next in line");
+          send(std::nullopt, MasterOffer{1});
+          enter_master(now, "succeeds " + (last_master ? last_master->to_string() : "?"));
+        }
         break;
       }
       if (now >= next_keepalive) {
@@ -360,6 +376,16 @@ void Member::Impl::after_call(Time now) {
 }
 
 // --- joining / offering (FIG. 6) ------------------------------------------------------------
+
+bool Member::Impl::next_in_line() const {
+  std::optional<Ipv4Addr> lowest;
+  for (Ipv4Addr a : members) {
+    if ((!master || a != *master) && (!lowest || a < *lowest)) {
+      lowest = a;
+    }
+  }
+  return lowest == config.address;
+}
 
 void Member::Impl::enter_joining(Time now, std::string_view why) {
   if (role == Role::follower) {

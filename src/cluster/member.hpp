@@ -129,6 +129,7 @@ struct MemberCounters {
   std::uint64_t followers_declared_dead = 0;
   std::uint64_t members_left = 0;  // master: ExitCluster from a member, or a restart
   std::uint64_t master_lost = 0;   // follower's master watchdog expired
+  std::uint64_t successions = 0;   // ... and this member, next in line, took over at once
   std::uint64_t tie_breaks_won = 0;
   std::uint64_t tie_breaks_lost = 0;
   std::uint64_t worksets_moved = 0;

@@ -59,6 +59,8 @@ struct Member::Impl {
 
   // --- member.cpp: joining / offering (FIG. 6) ----------------------------------------------
   void enter_joining(Time now, std::string_view why);
+  // The lowest address in the member list after the master we follow: the one to succeed it.
+  bool next_in_line() const;
   void send_join_request(Time now);
   void enter_offering(Time now);
   void on_joining_deadline(Time now);
@@ -75,7 +77,7 @@ struct Member::Impl {
 
   // --- master.cpp (FIG. 8A-8F) and assignment.cpp (FIG. 9, 8D)
   // --------------------------------------------------------
-  void enter_master(Time now);
+  void enter_master(Time now, std::string_view why);
   void step_down(Time now, std::string_view why);
   void master_on_message(Time now, const Message& m);
   void master_on_join_request(Time now, Ipv4Addr from, const JoinRequest& jr);
@@ -143,6 +145,7 @@ struct Member::Impl {
 
   // follower
   Time master_heard{};
+  std::optional<Time> other_master_heard;  // a MasterKeepalive not from our master
   Duration follow_interval{};
   int follow_n = kMinKeepaliveN;
   std::uint32_t follower_seq = 0;  // per incarnation, never reset: strictly increasing

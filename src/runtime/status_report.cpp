@@ -107,6 +107,7 @@ nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   counters["cluster.followers_declared_dead"] = mc.followers_declared_dead;
   counters["cluster.members_left"] = mc.members_left;
   counters["cluster.master_lost"] = mc.master_lost;
+  counters["cluster.successions"] = mc.successions;
   counters["cluster.tie_breaks_won"] = mc.tie_breaks_won;
   counters["cluster.tie_breaks_lost"] = mc.tie_breaks_lost;
   counters["cluster.worksets_moved"] = mc.worksets_moved;

@@ -32,6 +32,14 @@ struct NextHop {
   bool to_group = false;
 };
 
+// A TCP segment past the MTU that goes out whole for the link to cut (TxMeta::gso_size).
+// (Outside StackImpl: clang refuses a nested type's default initializers in its default
+// arguments.)
+struct Offload {
+  std::uint16_t gso_size = 0;  // 0: none
+  std::size_t pieces = 1;      // the link makes of it
+};
+
 class StackImpl {
  public:
   StackImpl(const StackConfig& config, TxRing& tx);
@@ -81,11 +89,6 @@ class StackImpl {
   void ipv4_input(Time now, const wire::EthernetView& eth, bool filtered);
   // A whole (unfragmented or reassembled) datagram to the served address, header checked.
   void ipv4_deliver(Time now, const wire::Ipv4View& ip, NextHop from);
-  // A TCP segment past the MTU that goes out whole for the link to cut (TxMeta::gso_size).
-  struct Offload {
-    std::uint16_t gso_size = 0;  // 0: none
-    std::size_t pieces = 1;      // the link makes of it
-  };
   // Sends a datagram of `payload_len` bytes written by `write` into the span it is given, whole
   // when `offload` says so. False when it was dropped (counted).
   template <class W>

@@ -579,6 +579,46 @@ TEST(Member, MasterCrashSurvivorBecomesMasterWithNextEpochAndKeepsFollowersWorks
   EXPECT_EQ(h.node(3).app->left, std::vector<Ipv4Addr>{addr(1)});
 }
 
+// The survivors know the member list, so the next master is known: the lowest surviving
+// address takes over as soon as its watchdog expires, without the join timeout and offer wait.
+TEST(Member, TheNextInLineSucceedsTheMasterAtOnce) {
+  Harness h;
+  h.form({1, 2, 3, 4});
+  for (std::uint16_t ws = 0; ws < 40; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(100ms);
+  h.crash(1);
+  // Silence for T (+ the watchdog slack) is the detection; no election round follows.
+  h.run_for(h.timings.failure_interval + h.timings.watchdog_slack + 10ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{2});
+  EXPECT_EQ(h.m(2).counters().successions, 1u);
+  EXPECT_EQ(h.m(3).counters().successions, 0u);
+  h.run_for(20ms);
+  for (int n : {3, 4}) {
+    EXPECT_EQ(h.m(n).role(), Role::follower) << n;
+    EXPECT_EQ(h.m(n).master(), addr(2)) << n;
+  }
+  for (std::uint16_t ws = 0; ws < 40; ++ws) {
+    const auto owner = h.owner_addr(2, WorksetId{ws});
+    ASSERT_TRUE(owner) << ws;
+    EXPECT_NE(*owner, addr(1)) << ws;
+  }
+}
+
+// The next in line died with the master: the others elect as FIG. 6 says (join, offer, wait).
+TEST(Member, WithoutTheNextInLineTheSurvivorsElect) {
+  Harness h;
+  h.form({1, 2, 3});
+  h.crash(1);
+  h.crash(2);
+  h.run_for(h.timings.failure_interval + h.timings.watchdog_slack + 10ms);
+  EXPECT_TRUE(h.masters().empty());
+  h.run_for(h.timings.join_timeout + h.timings.master_offer_wait + 10ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{3});
+  EXPECT_EQ(h.m(3).counters().successions, 0u);
+}
+
 TEST(Member, NewMasterReleasesWorksetsOfAMemberThatDoesNotRejoin) {
   Harness h;
   h.form({1, 2, 3});
