@@ -64,8 +64,14 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
 }
 
 // The master loses a tie-break or is told to exit (FIG. 8A 821, FIG. 6 641): it keeps only its own
-// worksets (assigned, as a follower's must be), drops what it held and rejoins.
+// worksets (assigned, as a follower's must be), drops what it held and rejoins. Its followers are
+// told (ExitCluster naming itself, as when it leaves) so that they rejoin the winner now rather
+// than after their watchdog: meanwhile the winner, which may have admitted them too, would
+// declare them dead.
 void Member::Impl::step_down(Time now, std::string_view why) {
+  if (!followers.empty()) {
+    send(std::nullopt, ExitCluster{config.address, std::string(why)});
+  }
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     const WorksetId ws{i};
     if (table.state(ws) != WorksetState::unassigned && !owns(ws) &&

@@ -449,6 +449,33 @@ TEST(Member, TieBreakMoreMembersWins) {
   EXPECT_EQ(h.m(2).members().size(), 3u);
 }
 
+// The loser of a tie-break tells its followers (ExitCluster naming itself): they rejoin the
+// winner at once instead of after their master watchdog, while the winner, which may have
+// admitted them in the meantime, would have declared them dead.
+TEST(Member, TheLoserOfATieBreakSendsItsFollowersToTheWinner) {
+  Harness h;
+  const auto side_a = [](Ipv4Addr a) { return a == addr(1) || a == addr(2); };
+  h.drop = [&](const Packet& p, Ipv4Addr to) { return side_a(p.from) != side_a(to); };
+  h.form({3, 4, 5});
+  h.add(1);
+  h.add(2);
+  h.start(1);
+  h.run_for(300ms);
+  h.start(2);
+  h.run_for(300ms);
+  ASSERT_EQ(h.masters(), (std::vector<int>{1, 3}));
+  ASSERT_EQ(h.m(2).master(), addr(1));
+  h.drop = nullptr;
+  h.run_for(60ms);  // well under T
+  EXPECT_EQ(h.masters(), std::vector<int>{3});
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(2).master(), addr(3));
+  EXPECT_EQ(h.m(2).counters().master_lost, 0u);  // told, not timed out
+  h.run_for(h.timings.failure_interval * 2);
+  EXPECT_EQ(h.m(3).counters().followers_declared_dead, 0u);
+  EXPECT_EQ(h.m(3).members().size(), 5u);
+}
+
 TEST(Member, TieBreakEqualMembersLowerAddressWins) {
   Harness h;
   h.drop = [](const Packet&, Ipv4Addr) { return true; };  // 1 and 2 cannot hear each other
