@@ -16,25 +16,6 @@
 namespace phalanx::stack::test {
 namespace {
 
-// Incompressible, reproducible content (xorshift64*, STYLE 9).
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::string out(n, '\0');
-  std::uint64_t s = seed;
-  for (std::size_t i = 0; i < n; ++i) {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    out[i] = static_cast<char>((s * 2685821657736338717ULL) >> 56);
-  }
-  return out;
-}
-
-// The body of the one response in `stream`, or what arrived of it.
-std::string body_of(const std::string& stream) {
-  const std::size_t at = stream.find("\r\n\r\n");
-  return at == std::string::npos ? std::string() : stream.substr(at + 4);
-}
-
 class HttpTransfer : public ::testing::Test {
  protected:
   static constexpr std::size_t kFileSize = 1 << 20;  // four default send buffers

@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "stack/stack.hpp"
@@ -47,6 +48,25 @@ inline StackConfig default_config() {
 
 inline wire::Bytes bytes(const Frame& f) {
   return {f.data(), f.size()};
+}
+
+// Incompressible, reproducible content (xorshift64*, STYLE 9).
+inline std::string random_bytes(std::size_t n, std::uint64_t seed) {
+  std::string out(n, '\0');
+  std::uint64_t s = seed;
+  for (std::size_t i = 0; i < n; ++i) {
+    s ^= s >> 12;
+    s ^= s << 25;
+    s ^= s >> 27;
+    out[i] = static_cast<char>((s * 2685821657736338717ULL) >> 56);
+  }
+  return out;
+}
+
+// The body of the one HTTP response in `stream`, or what arrived of it.
+inline std::string body_of(const std::string& stream) {
+  const std::size_t at = stream.find("\r\n\r\n");
+  return at == std::string::npos ? std::string() : stream.substr(at + 4);
 }
 
 // ---- builders ----------------------------------------------------------------------------------

@@ -143,24 +143,6 @@ StackConfig offload_config() {
   return c;
 }
 
-// Incompressible, reproducible content (xorshift64*, STYLE 9).
-std::string random_bytes(std::size_t n, std::uint64_t seed) {
-  std::string out(n, '\0');
-  std::uint64_t s = seed;
-  for (std::size_t i = 0; i < n; ++i) {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    out[i] = static_cast<char>((s * 2685821657736338717ULL) >> 56);
-  }
-  return out;
-}
-
-std::string body_of(const std::string& stream) {
-  const std::size_t at = stream.find("\r\n\r\n");
-  return at == std::string::npos ? std::string() : stream.substr(at + 4);
-}
-
 // A stack serving one file over http, and everything it sent for one download by TcpPeer.
 struct Download {
   explicit Download(const StackConfig& config, const std::string& file) : h(config) {
