@@ -10,13 +10,15 @@
 //   loop:
 //     stack.on_frame(now, frame);          // for every frame received on the LAN interface
 //     stack.on_timer(now);                 // whenever now >= stack.next_deadline()
-//     stack.drain([&](wire::Bytes f) { send(f); });   // after every call above
+//     stack.drain([&](wire::Bytes f, TxMeta m) { send(f, m); });  // after every call above
 //
 // Frames in are Ethernet II without FCS and without an 802.1Q tag (AF_PACKET strips it); frames
-// out are the same, with source MAC = config.mac and source IP = config.address. The transmit
-// ring is bounded (StackConfig::tx_ring_frames): drain after every call. When the ring fills
-// inside on_timer(), the stack stops early and next_deadline() returns a time already past, so
-// the driver drains and calls on_timer() again. A TCP connection that finds the ring full in
+// out are the same, with source MAC = config.mac and source IP = config.address. With
+// StackLimits::offload_max a frame out may be a TCP segment for the link to cut (TxMeta); a
+// sink taking only wire::Bytes gets it cut already. The transmit ring is bounded
+// (StackConfig::tx_ring_frames): drain after every call. When the ring fills inside on_timer(),
+// the stack stops early and next_deadline() returns a time already past, so the driver drains
+// and calls on_timer() again. A TCP connection that finds the ring full in
 // any call keeps its segments (nothing is dropped) and goes on the same way, from on_timer().
 //
 // Cluster dispatch (spec FIG. 9): every IPv4 packet to the served address passes the
