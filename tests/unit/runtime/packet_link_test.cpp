@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -26,6 +27,7 @@
 #include "runtime/checksum_fixup.hpp"
 #include "runtime/unique_fd.hpp"
 #include "stack/gso.hpp"
+#include "testutil.hpp"
 #include "wire/checksum.hpp"
 #include "wire/ipv4.hpp"
 #include "wire/tcp.hpp"
@@ -298,37 +300,16 @@ void software_offload_only(const std::string& ns, const std::string& ifname) {
   });
 }
 
-// An IPv4 TCP segment of `payload` bytes (timestamps on) as the stack marks it for offload:
-// DF set, the TCP checksum field holding the pseudo-header sum only.
+// An Ethernet frame carrying test::offloadable_datagram().
 Frame offloadable_segment(wire::MacAddr dst, wire::MacAddr src, std::size_t payload) {
-  std::vector<std::byte> data(payload);
-  for (std::size_t i = 0; i < payload; ++i) {
-    data[i] = std::byte(i * 13 + 1);
-  }
-  wire::TcpRepr t;
-  t.src_port = 80;
-  t.dst_port = 40000;
-  t.seq = 0xffffff00;
-  t.ack = 1;
-  t.flags = wire::tcpflag::kAck | wire::tcpflag::kPsh;
-  t.window = 512;
-  t.options.timestamps = wire::TcpTimestamps{100, 200};
-  t.payload = data;
-  wire::Ipv4Repr ip;
-  ip.src = wire::Ipv4Addr(198, 18, 0, 1);
-  ip.dst = wire::Ipv4Addr(198, 18, 0, 2);
-  ip.protocol = wire::ipproto::kTcp;
-  ip.ttl = 64;
-  ip.ident = 0xfff0;
-  ip.dont_fragment = true;
-  ip.payload_len = static_cast<std::uint16_t>(t.size());
-  Frame f(14 + 20 + t.size());
+  const std::vector<std::byte> d =
+      phalanx::test::offloadable_datagram(payload, wire::tcpflag::kAck | wire::tcpflag::kPsh);
+  Frame f(14 + d.size());
   wire::MutBytes b(f);
   dst.write(b, 0);
   src.write(b, 6);
   wire::write_u16(b, 12, 0x0800);
-  ip.emit(b.subspan(14));
-  t.emit(b.subspan(34), ip.src, ip.dst, wire::TcpRepr::Checksum::partial);
+  std::copy(d.begin(), d.end(), f.begin() + 14);
   return f;
 }
 

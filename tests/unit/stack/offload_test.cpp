@@ -65,36 +65,8 @@ TEST(TxRing, BoundedByFramesAndByBytes) {
 
 // ---- the software cut -------------------------------------------------------------------------
 
-// An IPv4 TCP datagram of `payload` bytes, options `opts`, checksum partial as the stack marks it.
-Frame super_segment(std::size_t payload, std::uint8_t flags, bool timestamps = true) {
-  std::vector<std::byte> data(payload);
-  for (std::size_t i = 0; i < payload; ++i) {
-    data[i] = std::byte(i * 7 + 3);
-  }
-  wire::TcpRepr t;
-  t.src_port = 80;
-  t.dst_port = 40000;
-  t.seq = 0xfffff000;  // the pieces wrap the sequence space
-  t.ack = 77;
-  t.flags = flags;
-  t.window = 1000;
-  if (timestamps) {
-    t.options.timestamps = wire::TcpTimestamps{5, 6};
-  }
-  t.payload = data;
-  wire::Ipv4Repr ip;
-  ip.src = kOurIp;
-  ip.dst = kClientIp;
-  ip.protocol = wire::ipproto::kTcp;
-  ip.ttl = 64;
-  ip.ident = 0xfffe;
-  ip.dont_fragment = true;
-  ip.payload_len = static_cast<std::uint16_t>(t.size());
-  Frame d(Ipv4View::kMinHeaderSize + t.size());
-  ip.emit(d);
-  t.emit(wire::MutBytes(d).subspan(Ipv4View::kMinHeaderSize), ip.src, ip.dst,
-         wire::TcpRepr::Checksum::partial);
-  return d;
+Frame super_segment(std::size_t payload, std::uint8_t flags) {
+  return phalanx::test::offloadable_datagram(payload, flags);
 }
 
 TEST(GsoCut, PiecesAreWholeSegmentsAsLinuxGsoMakesThem) {
