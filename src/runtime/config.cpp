@@ -410,6 +410,10 @@ Result<Config> parse_config(std::string_view text, std::string_view source) {
 }
 
 Result<Config> load_config(const std::string& path) {
+  // An ifstream opens a directory and reads it as an empty file; say what is wrong instead.
+  if (std::error_code ec; std::filesystem::is_directory(path, ec)) {
+    return errno_error(path, EISDIR);
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     return errno_error(path);

@@ -284,7 +284,10 @@ void Checkers::liveness(const World& w) {
   if (masters.size() != 1) {
     std::string who;
     for (std::size_t s : masters) {
-      who += " " + addr(w.address(s));
+      // Not `" " + addr(...)`: g++ 12 at -O3 reports a false -Wrestrict inside libstdc++ for
+      // that form (GCC PR 105329), which -Werror turns into a broken Release build.
+      who += ' ';
+      who += addr(w.address(s));
     }
     violate(now, std::to_string(masters.size()) + " masters (" + (who.empty() ? " none" : who) +
                      " ) " + ms(now - w.last_disturbance()) + " after the last disturbance");

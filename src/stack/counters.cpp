@@ -62,6 +62,8 @@ std::string_view to_string(Drop d) {
       return "drop.icmp_unsupported";
     case Drop::icmp_rate_limited:
       return "drop.icmp_rate_limited";
+    case Drop::icmp_dest_limited:
+      return "drop.icmp_dest_rate_limited";
     case Drop::udp_malformed:
       return "drop.udp_malformed";
     case Drop::udp_bad_checksum:

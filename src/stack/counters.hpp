@@ -40,6 +40,7 @@ enum class Drop : std::uint8_t {
   icmp_bad_checksum,     // ICMP checksum does not verify
   icmp_unsupported,      // an ICMP type we do not act on (echo reply, errors, ...)
   icmp_rate_limited,     // an ICMP error we would have sent, over the rate limit
+  icmp_dest_limited,     // ... over its destination's own rate limit
   udp_malformed,         // UDP header truncated or its length field inconsistent
   udp_bad_checksum,      // UDP checksum does not verify
   udp_no_listener,       // no socket bound to the destination port (port unreachable sent)

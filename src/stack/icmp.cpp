@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "filter/workset.hpp"
 #include "stack/stack_impl.hpp"
 #include "wire/checksum.hpp"
 #include "wire/icmp.hpp"
@@ -48,16 +49,24 @@ void StackImpl::icmp_input(Time now, const wire::Ipv4View& ip, NextHop from) {
   }
 }
 
-bool StackImpl::icmp_error_allowed(Time now) {
-  const std::int64_t elapsed = (now - icmp_last_).count();
-  icmp_last_ = now;
-  if (elapsed > 0) {
-    icmp_credit_ns_ = std::min(icmp_burst_ns_, icmp_credit_ns_ + elapsed);
+bool StackImpl::icmp_error_allowed(Time now, wire::Ipv4Addr to) {
+  // A destination new to its slot takes it over with a full bucket (Linux's inetpeer entries
+  // come and go the same way); the table's size bounds the memory whatever the sources.
+  IcmpDestination& d = icmp_destinations_[filter::fmix64(to.value()) % icmp_destinations_.size()];
+  if (d.addr != to) {
+    d = {to, TokenBucket(config_.limits.icmp_error_interval_per_destination,
+                         config_.limits.icmp_errors_per_destination_burst, now)};
   }
-  if (icmp_credit_ns_ < icmp_interval_ns_) {
+  // The global allowance first, as Linux; a refusal there spends nothing of the destination's.
+  if (!icmp_all_.can_take(now)) {
+    counters_.add(Drop::icmp_rate_limited);
     return false;
   }
-  icmp_credit_ns_ -= icmp_interval_ns_;
+  if (!d.bucket.take(now)) {
+    counters_.add(Drop::icmp_dest_limited);
+    return false;
+  }
+  icmp_all_.take(now);
   return true;
 }
 
@@ -73,8 +82,7 @@ void StackImpl::send_unreachable(Time now, const wire::Ipv4View& offending, std:
       return;
     }
   }
-  if (!icmp_error_allowed(now)) {
-    counters_.add(Drop::icmp_rate_limited);
+  if (!icmp_error_allowed(now, offending.src())) {
     return;
   }
   // As much of the offending datagram as fits in 576 bytes (RFC 1812 §4.3.2.3); at least its

@@ -36,7 +36,10 @@ const StackConfig& validated(const StackConfig& c) {
   const StackLimits& l = c.limits;
   if (l.mtu < 576 || l.max_connections == 0 || l.max_connections >= TimerWheel::kNil ||
       l.tx_ring_frames == 0 || l.syn_backlog == 0 || l.reassembly_datagrams == 0 ||
-      l.icmp_errors_per_second == 0 || l.ttl == 0) {
+      l.icmp_errors_per_second == 0 || l.icmp_error_burst == 0 ||
+      l.icmp_errors_per_destination_burst == 0 ||
+      l.icmp_error_interval_per_destination <= Duration::zero() || l.icmp_destinations == 0 ||
+      l.ttl == 0) {
     bad_config("a limit is zero, out of range, or the MTU is below 576");
   }
   if (l.offload_max != 0 && (l.offload_max <= l.mtu || l.offload_max > 0xffff ||
@@ -154,10 +157,9 @@ StackImpl::StackImpl(const StackConfig& config, TxRing& tx)
       config_.limits.offload_max == 0 ? 0
                                       : static_cast<std::uint32_t>(config_.limits.offload_max - 80);
   const StackLimits& l = config_.limits;
-  icmp_interval_ns_ = std::chrono::nanoseconds(std::chrono::seconds(1)).count() /
-                      static_cast<std::int64_t>(l.icmp_errors_per_second);
-  icmp_burst_ns_ = icmp_interval_ns_ * static_cast<std::int64_t>(l.icmp_error_burst);
-  icmp_credit_ns_ = icmp_burst_ns_;
+  icmp_all_ = TokenBucket(Duration(std::chrono::seconds(1)) / l.icmp_errors_per_second,
+                          l.icmp_error_burst, Time{0});
+  icmp_destinations_.resize(l.icmp_destinations);
   slots_.reserve(l.max_connections);
   free_slots_.reserve(l.max_connections);
   tuples_.reserve(l.max_connections);

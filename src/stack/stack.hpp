@@ -73,9 +73,15 @@ struct StackLimits {
   std::size_t reassembly_datagrams = 64;   // incomplete datagrams at once
   Duration reassembly_timeout = std::chrono::seconds(30);
 
-  // ICMP errors (port unreachable): a token bucket, RFC 1812 §4.3.2.8.
+  // ICMP errors (port unreachable): a token bucket, RFC 1812 §4.3.2.8, for all destinations
+  // together; and, as Linux (icmp_ratelimit), one per destination so that one host cannot draw
+  // them all. Per-destination buckets live in a fixed table of icmp_destinations slots (a new
+  // destination takes its slot over: memory stays bounded whatever the sources).
   std::uint32_t icmp_error_burst = 50;
   std::uint32_t icmp_errors_per_second = 1000;
+  std::uint32_t icmp_errors_per_destination_burst = 6;
+  Duration icmp_error_interval_per_destination = std::chrono::seconds(1);
+  std::size_t icmp_destinations = 256;
 
   // TCP.
   std::size_t max_connections = 16384;  // all states, TIME-WAIT included

@@ -13,6 +13,7 @@
 #include "stack/reassembly.hpp"
 #include "stack/stack.hpp"
 #include "stack/timer_wheel.hpp"
+#include "stack/token_bucket.hpp"
 #include "stack/tx_ring.hpp"
 #include "tcp/connection.hpp"
 #include "wire/addr.hpp"
@@ -118,7 +119,8 @@ class StackImpl {
   void icmp_input(Time now, const wire::Ipv4View& ip, NextHop from);
   // Destination unreachable (code) about `offending` (the datagram as received), rate-limited.
   void send_unreachable(Time now, const wire::Ipv4View& offending, std::uint8_t code, NextHop to);
-  bool icmp_error_allowed(Time now);
+  // Spends an ICMP error from the global and the destination's allowance, or counts the refusal.
+  bool icmp_error_allowed(Time now, wire::Ipv4Addr to);
 
   // ---- udp.cpp ----
   void udp_input(Time now, const wire::Ipv4View& ip, NextHop from);
@@ -187,11 +189,14 @@ class StackImpl {
   Reassembler reassembler_;
   std::vector<std::byte> scratch_;  // datagrams that need fragmenting or must wait for ARP
 
-  // ICMP error token bucket: credit in nanoseconds, one error costs interval_.
-  std::int64_t icmp_credit_ns_ = 0;
-  std::int64_t icmp_interval_ns_ = 0;
-  std::int64_t icmp_burst_ns_ = 0;
-  Time icmp_last_{0};
+  // ICMP error rate limits (StackLimits): all destinations, then one bucket per destination in
+  // a direct-mapped table.
+  struct IcmpDestination {
+    wire::Ipv4Addr addr;
+    TokenBucket bucket;
+  };
+  TokenBucket icmp_all_;
+  std::vector<IcmpDestination> icmp_destinations_;
 
   std::unordered_map<std::uint16_t, UdpHandler*> udp_ports_;
   // The source of the packet being processed, so that a reply sent from a callback goes back

@@ -9,9 +9,11 @@ is removed on the way out (Lab is a context manager; the CLI-made lab is in a fi
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -253,13 +255,24 @@ def check_cli(name: str, other: Lab) -> None:
     check(other.ping("client1", other.ip("member1"), count=1)[1] == 1, "other lab broken")
     cli("loss", "--name", name, "--node", "nosuch", "--percent", "5", check_rc=2)
     cli("status", "--name", "no-such-lab", check_rc=2)
-    p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", CLI,
-                        "up", "--name", "x", "--members", "1"], capture_output=True, text=True)
-    check(p.returncode == 2 and "root" in p.stderr, f"non-root: {p.returncode} {p.stderr}")
+    check_non_root_refused()
     cli("down", "--name", name)
     check(not lab_netns(name), f"down left {lab_netns(name)}")
     check("nothing" in cli("down", "--name", name).stdout, "second down not idempotent")
     log("cli: up/status/exec/errors/down ok, labs coexist and are isolated")
+
+
+def check_non_root_refused() -> None:
+    """An unprivileged user is told that the lab needs root. The checkout may sit where that
+    user cannot read (a clone in /root, mode 700), so it runs a world-readable copy of the tool."""
+    with tempfile.TemporaryDirectory(prefix="phalanx-lab-nonroot.") as tmp:
+        os.chmod(tmp, 0o755)
+        for f in ("phalanx-lab", "lab.py"):
+            shutil.copy(LAB_DIR / f, tmp)
+        p = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            str(Path(tmp) / "phalanx-lab"), "up", "--name", "x", "--members", "1"],
+                           capture_output=True, text=True, cwd=tmp)
+    check(p.returncode == 2 and "root" in p.stderr, f"non-root: {p.returncode} {p.stderr}")
 
 
 def check_half_built(name: str) -> None:

@@ -134,6 +134,15 @@ TEST(ConfigTest, MissingFile) {
   EXPECT_EQ(c.error().message, "/nonexistent/phalanx.toml: No such file or directory");
 }
 
+TEST(ConfigTest, DirectoryIsNotAConfigFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "phrt_config_dir_test";
+  std::filesystem::create_directories(dir);
+  auto c = load_config(dir.string());
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().message, dir.string() + ": Is a directory");
+}
+
 // Each case: a file that must be rejected, and the exact message.
 struct BrokenCase {
   const char* description;

@@ -115,6 +115,38 @@ TEST(Udp, PortUnreachableIsRateLimited) {
   EXPECT_EQ(h.counters().drops(Drop::icmp_rate_limited), 4u);
 }
 
+// As Linux (icmp_ratelimit, inet_peer_xrlim_allow): one client cannot draw the whole global
+// allowance; each destination has its own small bucket.
+TEST(Udp, PortUnreachableIsRateLimitedPerDestination) {
+  StackConfig c = default_config();
+  c.limits.icmp_error_burst = 1000;
+  c.limits.icmp_errors_per_second = 1000;
+  c.limits.icmp_errors_per_destination_burst = 6;
+  c.limits.icmp_error_interval_per_destination = seconds(1);
+  Harness h(c);
+  const wire::Ipv4Addr other{198, 18, 0, 77};
+  const Frame from_client = ip_frame(Ip{}, bytes(udp(kClientIp, 40000, kOurIp, 9, bytes(kHello))));
+  for (int i = 0; i < 100; ++i) {
+    h.send(from_client);
+  }
+  EXPECT_EQ(h.counters().count(Counter::icmp_unreachables), 6u);
+  EXPECT_EQ(h.counters().drops(Drop::icmp_dest_limited), 94u);
+  EXPECT_EQ(h.counters().drops(Drop::icmp_rate_limited), 0u);
+  // Another destination has its own bucket.
+  Ip ip_other;
+  ip_other.src = other;
+  const Frame from_other = ip_frame(ip_other, bytes(udp(other, 40000, kOurIp, 9, bytes(kHello))));
+  for (int i = 0; i < 10; ++i) {
+    h.send(from_other);
+  }
+  EXPECT_EQ(h.counters().count(Counter::icmp_unreachables), 12u);
+  // One more per second for the first.
+  h.advance(seconds(1));
+  h.send(from_client);
+  h.send(from_client);
+  EXPECT_EQ(h.counters().count(Counter::icmp_unreachables), 13u);
+}
+
 TEST(Udp, BadDatagramsAreCounted) {
   Harness h;
   Echo echo(h.stack());
