@@ -6,6 +6,7 @@ Needs root. Exit 0 on success; on failure prints what broke and exits 1. Every l
 is removed on the way out (Lab is a context manager; the CLI-made lab is in a finally).
 """
 
+import ipaddress
 import json
 import os
 import re
@@ -140,7 +141,13 @@ def check_kernel_silent(lab: Lab) -> None:
     # Frames to the cluster MAC are flooded to every port, so clients see each other's
     # probes: look only at what members send.
     from_members = " or ".join(f"ether src {lab.mac(m)}" for m in lab.members)
-    answer = f"({from_members}) and (arp[6:2] = 2 or icmp or tcp[tcpflags] & tcp-rst != 0)"
+    # ARP replies about the cluster IP or the stack address only: a client's kernel re-checks
+    # its entries for the members' own addresses (unicast probes) whenever they go stale, and
+    # the members' kernels rightly answer those.
+    ours = " or ".join(f"arp[14:4] = {int(ipaddress.ip_address(a))}"
+                       for a in (cip, lab.stack_ip(m1)))
+    answer = (f"({from_members}) and ((arp[6:2] = 2 and ({ours})) or icmp"
+              " or tcp[tcpflags] & tcp-rst != 0)")
     silent = lab.capture(c1, answer, direction="in")
     silent2 = lab.capture(c2, answer, direction="in")
     seen = lab.capture(m1, f"host {cip} or host {lab.stack_ip(m1)}")
