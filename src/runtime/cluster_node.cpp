@@ -122,6 +122,10 @@ void ClusterNode::start(Time now) {
 }
 
 void ClusterNode::on_control(Time now, wire::Bytes datagram) {
+  // The driver may pass a datagram's arrival time (replaying a queue after a pause); time never
+  // goes backwards for the member or the stack.
+  now = std::max(now, latest_);
+  latest_ = now;
   stack_->on_timer(now);  // the stack's notion of now, for what the output may inject
   member_->on_control(now, datagram);
   take_member_output(now);
@@ -162,6 +166,7 @@ void ClusterNode::take_member_output(Time now) {
 // --- data plane -------------------------------------------------------------------------------
 
 void ClusterNode::on_frame(Time now, wire::Bytes frame, FrameMeta meta) {
+  latest_ = std::max(latest_, now);
   ++counters_.frames_in;
   if (frame.size() < EthernetView::kHeaderSize) {
     ++counters_.kernel_frames;
@@ -506,6 +511,7 @@ void ClusterNode::expire_pending(Time now) {
 }
 
 void ClusterNode::on_timer(Time now) {
+  latest_ = std::max(latest_, now);
   if (member_->next_deadline() <= now) {
     member_->on_timer(now);
     take_member_output(now);

@@ -147,7 +147,8 @@ class ClusterNode final : public Node, private stack::FrameFilter {
 
   // Starts the control plane (JoinRequest).
   void start(Time now);
-  // One datagram from the control channel.
+  // One datagram from the control channel. `now` may be when it arrived (earlier than the
+  // latest time the node was given: it is then taken as that latest time).
   void on_control(Time now, wire::Bytes datagram);
   // Clean shutdown: ExitCluster, so the master reassigns our worksets at once.
   void leave(Time now);
@@ -219,6 +220,7 @@ class ClusterNode final : public Node, private stack::FrameFilter {
   ControlSink control_;
 
   cluster::Role role_ = cluster::Role::joining;
+  Time latest_{};                // the latest `now` given to any call
   bool relaying_ = false;        // the frame in the stack now was relayed (its load is counted)
   bool member_touched_ = false;  // the filter called the member: take its output afterwards
   std::vector<cluster::Outgoing> control_out_;
