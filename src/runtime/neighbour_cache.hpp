@@ -10,8 +10,10 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <vector>
 
@@ -25,7 +27,12 @@ class NeighbourCache {
   enum class Learned : std::uint8_t { inserted, refreshed, replaced, refused };
 
   // `slots` must be a power of two.
-  NeighbourCache(std::size_t slots, Time hold) : slots_(slots), mask_(slots - 1), hold_(hold) {}
+  NeighbourCache(std::size_t slots, Time hold)
+      : slots_(slots), shift_(64 - static_cast<unsigned>(std::countr_zero(slots))), hold_(hold) {
+    if (slots < 2 || !std::has_single_bit(slots)) {
+      std::abort();  // a caller bug
+    }
+  }
 
   Learned learn(Time now, wire::Ipv4Addr ip, wire::MacAddr mac) {
     Slot& s = slots_[index(ip)];
@@ -71,13 +78,12 @@ class NeighbourCache {
   };
 
   std::size_t index(wire::Ipv4Addr ip) const {
-    // Fibonacci hashing: neighbouring addresses land far apart.
-    return static_cast<std::size_t>((std::uint64_t{ip.value()} * 0x9e3779b97f4a7c15ull) >> 32) &
-           mask_;
+    // Fibonacci hashing, top bits of the product: neighbouring addresses land far apart.
+    return static_cast<std::size_t>((std::uint64_t{ip.value()} * 0x9e3779b97f4a7c15ull) >> shift_);
   }
 
   std::vector<Slot> slots_;
-  std::size_t mask_;
+  unsigned shift_;
   Time hold_;
   std::size_t size_ = 0;
 };
