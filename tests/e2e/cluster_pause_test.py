@@ -2,12 +2,14 @@
 """E2E, issue 9 part 5: a paused member must not split the brain.
 3 members (multicast mode, T = 200 ms), 1 client running 36 slow downloads (paced by the
 client, ~7 s each, one source port per connection, so spread over the worksets). During them:
-SIGSTOP a follower for 1 s, SIGCONT; then SIGSTOP the master for 1 s, SIGCONT.
+SIGSTOP a follower for 1 s, SIGCONT; then SIGSTOP the master for 1 s, SIGCONT. Rebalancing
+is off (see main()).
 A download served by the member being paused (owners read just before each pause) may fail;
 every other one must complete byte-exact, and the client's capture must show no RST for it.
 Prints `figure:` lines. About 30 s."""
 import json
 import os
+import re
 import signal
 import sys
 import time
@@ -83,8 +85,12 @@ def pause(cl: ClusterLab, member: str, seconds: float) -> None:
 
 
 def main() -> int:
+    # Rebalancing is off for the test: without session replication (DESIGN §6, not yet built)
+    # a workset moved to balance load takes its live connections with it (the new owner resets
+    # them), pause or not; the member that comes back from a pause owns nothing and would draw
+    # worksets at the next rebalance.
     with ClusterLab(f"cps{os.getpid() % 10000}", members=3, clients=1,
-                    failure_interval_ms=T_MS) as cl:
+                    failure_interval_ms=T_MS, rebalance_period_ms=600_000) as cl:
         try:
             sha = cl.make_file("big.bin", SIZE)
             cl.start_all()
@@ -120,12 +126,10 @@ def main() -> int:
                       {p for p, o in before2.items() if o == master2}
             rst_ports = set()
             for ln in lines:
-                # "... 198.18.x.1.80 > 198.18.x.101.41000: Flags [R] ..."
-                try:
-                    dst = ln.split(" > ")[1].split(":")[0]
-                    rst_ports.add(int(dst.rsplit(".", 1)[1]))
-                except (IndexError, ValueError):
-                    pass
+                # "... > ...: 198.18.x.1.80 > 198.18.x.101.41000: Flags [R.] ..."
+                m = re.search(r"\.80 > [\d.]+\.(\d+): Flags \[R", ln)
+                if m:
+                    rst_ports.add(int(m.group(1)))
             failed = {p: r["err"] for p, r in results.items() if not r["ok"]}
             views = cl.views()
             for m in cl.members:
