@@ -18,7 +18,10 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cluster_harness import ClusterLab, log  # noqa: E402
 
-T_MS = 200
+# 400 ms rather than the default 200: on a loaded test machine (five builds on two cores) the
+# lab's bridge alone delayed keepalives past 200 ms now and then, and a failover before any
+# pause makes the run say nothing. A 1 s pause is still 2.5 T.
+T_MS = 400
 SIZE = 2 * 1024 * 1024
 RATE = 300 * 1024  # bytes per second per download
 PORTS = list(range(41000, 41000 + 36 * 13, 13))
@@ -35,7 +38,7 @@ def one(port):
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
-        s.settimeout(20)
+        s.settimeout(8)
         s.bind(("", port))
         s.connect((ip, 80))
         s.sendall(f"GET /{path} HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n".encode())
@@ -58,6 +61,7 @@ def one(port):
         r["ok"] = True
     except Exception as e:
         r["err"] = repr(e)
+    r["t_end"] = time.monotonic()
     with lock:
         res.append(r)
 ts = [threading.Thread(target=one, args=(p,)) for p in ports]
@@ -96,16 +100,26 @@ def main() -> int:
             cl.start_all()
             master = cl.wait_master(10)
             assert master, "no master elected"
+            time.sleep(0.5)
+            master = cl.wait_master(10)  # still all three, after the join settled
+            assert master, "no master elected"
             cap = cl.capture("client1", f"src host {cl.cluster_ip} and "
                              "tcp[tcpflags] & tcp-rst != 0")
             out = cl.path("downloads.json")
             proc = cl.spawn("client1", ["python3", "-c", _SLOW, cl.cluster_ip, "big.bin", sha,
                                         ",".join(map(str, PORTS)), str(RATE), out])
             time.sleep(1.0)
-            follower = next(m for m in cl.members if m != master)
+            epoch0 = cl.status(master)["epoch"]
             before1 = owners(cl, PORTS)
+            v = cl.status(master)
+            assert v["role"] == "master" and v["epoch"] == epoch0, \
+                "a failover before any pause (a loaded machine?): the run would say nothing"
+            # The follower serving the fewest downloads: the others' are the ones checked.
+            follower = min((m for m in cl.members if m != master),
+                           key=lambda m: sum(1 for o in before1.values() if o == m))
             log(f"master {master}; pausing follower {follower} for 1 s; downloads per member: "
                 f"{ {m: sum(1 for o in before1.values() if o == m) for m in cl.members} }")
+            t_phase1 = time.monotonic()
             pause(cl, follower, 1.0)
             time.sleep(1.5)
             now_master = cl.wait_master(5)
@@ -114,6 +128,7 @@ def main() -> int:
             master2 = now_master or master
             before2 = owners(cl, PORTS)
             log(f"pausing master {master2} for 1 s")
+            t_phase2 = time.monotonic()
             pause(cl, master2, 1.0)
             deadline = time.monotonic() + 30
             while proc.alive() and time.monotonic() < deadline:
@@ -122,7 +137,12 @@ def main() -> int:
             lines = cap.stop()
             with open(out) as f:
                 results = {r["port"]: r for r in json.load(f)}
-            allowed = {p for p, o in before1.items() if o == follower} | \
+            # A download may fail once the member serving it was paused (a timeout comes late).
+            allowed = {p for p, r in results.items() if not r["ok"] and (
+                (r["t_end"] >= t_phase1 and before1[p] == follower) or
+                (r["t_end"] >= t_phase2 and before2[p] == master2))}
+            # Served by the member being paused in some phase: an RST may reach it.
+            exposed = {p for p, o in before1.items() if o == follower} | \
                       {p for p, o in before2.items() if o == master2}
             rst_ports = set()
             for ln in lines:
@@ -143,14 +163,17 @@ def main() -> int:
             log(f"figure: downloads {len(results)}: ok {len(results) - len(failed)}, failed "
                 f"{len(failed)} (allowed: {len(allowed & set(failed))} served by the paused "
                 f"member); RST seen for {len(rst_ports)} ports, "
-                f"{len(rst_ports - allowed)} of them not the paused member's")
+                f"{len(rst_ports - exposed)} of them not the paused member's")
             print(cl.ctl_table())
             bad = {p: failed[p] for p in failed if p not in allowed}
+            checked = [p for p in PORTS if before1[p] != follower or before2[p] != master2]
+            assert len(checked) >= 6, \
+                f"inconclusive: only {len(checked)} downloads on members that were not paused"
             assert len(results) == len(PORTS), f"{len(results)} results"
             assert not bad, f"downloads of members that were not paused failed: " \
                 f"{ {p: (before1[p], before2[p], e) for p, e in list(bad.items())[:5]} }"
-            assert not (rst_ports - allowed), \
-                f"RST on downloads of members that were not paused: {sorted(rst_ports - allowed)}"
+            assert not (rst_ports - exposed), \
+                f"RST on downloads of members that were not paused: {sorted(rst_ports - exposed)}"
             return 0
         except BaseException:
             cl.dump_logs()
