@@ -3,7 +3,14 @@
 // obeying WorkAssign / WorkDeassign. The master watchdog itself runs in member.cpp's timers.
 //
 // Replication rule (STYLE 8): epochs move forward only; a keepalive of an older term than the
-// master we follow is counted (rx_stale_epoch) and ignored.
+// master we follow is counted (rx_stale_epoch) and ignored. A keepalive of a newer term from
+// another master means our view is older than the cluster's: we do not act on it, we rejoin
+// (stale_view), claiming the worksets we serve; the new master keeps those it has not given
+// away and names the real owner of the others in its next keepalive.
+//
+// Values from the wire are bounded before they are used: announced timings outside the
+// configured range, or other than ours, are refused (rx_refused_timings); the member list is at
+// most kMaxMembers (the decoder) and registers nothing that outlives its use (kMaxRegistered).
 #include <algorithm>
 #include <set>
 
@@ -23,7 +30,6 @@ void Member::Impl::enter_follower(Time now, Ipv4Addr master_addr, Epoch master_e
   epoch = master_epoch;
   master_heard = now;
   master_seen = now;
-  follow_interval = interval();
   follow_n = kMinKeepaliveN;
   role_deadline = kNever;
   verdict_pending = false;
@@ -32,7 +38,7 @@ void Member::Impl::enter_follower(Time now, Ipv4Addr master_addr, Epoch master_e
 }
 
 Duration Member::Impl::follower_period() const {
-  return follow_interval / follow_n;
+  return interval() / follow_n;
 }
 
 void Member::Impl::send_follower_keepalive(Time now) {
@@ -57,6 +63,14 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
     ++counters.rx_stale_epoch;
     return;
   }
+  if (other && m.epoch > epoch) {
+    // A newer term exists: ours was superseded while we were not listening (paused, cut off).
+    // Do not act on the old view; rejoin, and let the master that answers arbitrate.
+    ++counters.stale_view;
+    enter_joining(now, "view older than the cluster's: epoch " + std::to_string(m.epoch) +
+                           " from " + m.sender.to_string() + ", ours " + std::to_string(epoch));
+    return;
+  }
   if (other) {
     ++counters.rx_other_master;
     return;
@@ -64,14 +78,13 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   epoch = m.epoch;
   master_heard = now;
   master_seen = now;
-  // FIG. 8G 891: the adaptive interval.
-  follow_n = std::clamp<int>(ka.keepalive_n, kMinKeepaliveN, kMaxKeepaliveN);
-  if (ka.failure_interval_ms > 0) {
-    follow_interval = std::chrono::milliseconds(ka.failure_interval_ms);
-  }
+  // FIG. 8G 891: the adaptive interval, within bounds.
+  apply_announced_timings(now, ka);
   next_keepalive = std::min(next_keepalive, now + follower_period());
-  // The master removed us (we were declared dead): rejoin.
+  // The master removed us (we were declared dead): what we own is no longer ours in its table
+  // (released, perhaps reassigned already), so we serve none of it and rejoin.
   if (std::find(ka.members.begin(), ka.members.end(), config.address) == ka.members.end()) {
+    release_own_worksets();
     enter_joining(now, "not in the master's member list");
     return;
   }
@@ -82,6 +95,40 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   mirror_owners(ka);
   // FIG. 8G 893-898.
   sync_apps(std::set<Ipv4Addr>(members.begin(), members.end()));
+}
+
+// The failure interval T is this member's own (its watchdog never runs on a T from the wire); the
+// master announces its T so that a disagreement shows. A T outside the configured range, or other
+// than ours, and a keepalive count outside 2..20 are refused: counted every time, logged once
+// per distinct refusal (a misconfigured master would otherwise flood the log at keepalive rate).
+void Member::Impl::apply_announced_timings(Time now, const MasterKeepalive& ka) {
+  const auto& t = config.timings;
+  const auto announced = std::chrono::milliseconds(ka.failure_interval_ms);
+  const auto ours = std::chrono::duration_cast<std::chrono::milliseconds>(interval());
+  std::string refusal;
+  if (announced < t.failure_interval_min || announced > t.failure_interval_max) {
+    refusal = "failure interval " + std::to_string(ka.failure_interval_ms) + " ms out of range";
+  } else if (announced != ours) {
+    refusal = "failure interval " + std::to_string(ka.failure_interval_ms) +
+              " ms disagrees with ours (" + std::to_string(ours.count()) + " ms)";
+  }
+  if (ka.keepalive_n < kMinKeepaliveN || ka.keepalive_n > kMaxKeepaliveN) {
+    refusal += std::string(refusal.empty() ? "" : ", ") + "keepalive count " +
+               std::to_string(ka.keepalive_n) + " out of " + std::to_string(kMinKeepaliveN) + ".." +
+               std::to_string(kMaxKeepaliveN);
+  } else {
+    follow_n = ka.keepalive_n;
+  }
+  if (refusal.empty()) {
+    last_refused_timings.clear();
+    return;
+  }
+  ++counters.rx_refused_timings;
+  if (refusal != last_refused_timings) {
+    log("t=" + std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count()) +
+        "ms refused timings from master " + (master ? master->to_string() : "?") + ": " + refusal);
+    last_refused_timings = std::move(refusal);
+  }
 }
 
 // Followers mirror the master's table: only acknowledged assignments are listed. The master is

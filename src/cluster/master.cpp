@@ -27,7 +27,7 @@ using filter::WorksetState;
 // and those that carried traffic are reassigned at once; the other owners are on probation for T:
 // they keep their worksets if they rejoin in time (claiming them), lose them otherwise.
 void Member::Impl::enter_master(Time now, std::string_view why) {
-  epoch = std::max(max_epoch_seen, epoch) + 1;
+  epoch = next_epoch(std::max(max_epoch_seen, epoch));
   max_epoch_seen = epoch;
   transition(Role::master, now, std::string(why) + "; epoch " + std::to_string(epoch));
   master = config.address;
@@ -67,15 +67,21 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
 // worksets (assigned, as a follower's must be), drops what it held and rejoins. Its followers are
 // told (ExitCluster naming itself, as when it leaves) so that they rejoin the winner now rather
 // than after their watchdog: meanwhile the winner, which may have admitted them too, would
-// declare them dead.
-void Member::Impl::step_down(Time now, std::string_view why) {
+// declare them dead. The goodbye quotes `why`, which may hold text received from the network:
+// bounded to what a message carries.
+//
+// Superseded (a newer epoch was heard: a successor took over while this master was paused or cut
+// off): the successor released this master's worksets when it took over and may have given them
+// to others already, so this master keeps none of them; it claims nothing when it rejoins, and
+// touches nothing of the successor's (no WorkAssign, no keepalive, no OtherMasterExists).
+void Member::Impl::step_down(Time now, std::string_view why, bool superseded) {
   if (!followers.empty()) {
-    send(std::nullopt, ExitCluster{config.address, std::string(why)});
+    send(std::nullopt, ExitCluster{config.address, bounded_text(why)});
   }
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     const WorksetId ws{i};
-    if (table.state(ws) != WorksetState::unassigned && !owns(ws) &&
-        table.state(ws) != WorksetState::assigned) {
+    if (table.state(ws) != WorksetState::unassigned &&
+        (superseded || (!owns(ws) && table.state(ws) != WorksetState::assigned))) {
       table.release(ws);
     }
   }
@@ -121,14 +127,25 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
       ++counters.rx_ignored;
       return;
     }
+    // From an older term: the tie-break it answered is over (we are newer). Stale.
+    if (m.epoch < epoch) {
+      ++counters.rx_stale_epoch;
+      return;
+    }
     ++counters.tie_breaks_lost;
-    step_down(now, "other master exists: " + from.to_string());
+    const bool superseded = m.epoch > epoch;
+    counters.superseded += superseded ? 1 : 0;
+    step_down(now, "other master exists: " + from.to_string(), superseded);
   } else if (const auto* ex = std::get_if<ExitCluster>(&m.body)) {
     if (ex->member == from && (followers.contains(from) || probation.contains(from))) {
       ++counters.members_left;
       remove_member(now, from, "left: " + ex->text);
+    } else if (ex->member == config.address && m.epoch < epoch) {
+      ++counters.rx_stale_epoch;  // told to exit by an older term: stale
     } else if (ex->member == config.address) {
-      step_down(now, "told to exit by " + from.to_string() + ": " + ex->text);
+      const bool superseded = m.epoch > epoch;
+      counters.superseded += superseded ? 1 : 0;
+      step_down(now, "told to exit by " + from.to_string() + ": " + ex->text, superseded);
     } else {
       ++counters.rx_ignored;
     }
@@ -165,10 +182,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
   send(from, JoinNak{from, NakReason::in_progress, {}});
   for (Application* app : apps) {
     if (auto veto = app->approve_join(from)) {
-      std::string text = std::move(*veto);
-      if (text.size() > kMaxReasonText) {
-        text.resize(kMaxReasonText);
-      }
+      std::string text = bounded_text(*veto);
       log("join of " + from.to_string() + " vetoed: " + text);
       send(from, JoinNak{from, NakReason::vetoed, std::move(text)});
       if (probation.contains(from)) {
@@ -234,15 +248,38 @@ void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr,
   reassign_loaded(now, freed);
 }
 
-// FIG. 8A: two masters. More members wins; equal -> the lower address wins.
+// FIG. 8A, refined: two masters. The newer epoch wins; equal epochs -> more members wins; equal
+// -> the lower address wins.
+//
+// Why epochs first (issue 9 part 5). The spec compares member counts, which is right when two
+// masters of one term meet after a partition. It is wrong when one of them is a master that was
+// superseded: paused (SIGSTOP, VM steal) or cut off for longer than T, it was succeeded by a
+// member of the newer epoch, which released and reassigned its worksets. On resume the old master
+// still counts the members it had, wins on count, and claims worksets that are now served by
+// others: two members answer one connection. Epochs grow with every new master (max seen + 1),
+// so the newer term is the one the cluster moved to; the older one loses whatever its size, steps
+// down as superseded (keeping none of its worksets, see step_down) and rejoins. The price: a
+// member that lost its own link and made itself master of one (newer epoch) wins when the link
+// returns, and the others rejoin it; they claim their worksets as they do after any failover.
 void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
                                               const MasterKeepalive& ka) {
   const Ipv4Addr from = m.sender;
-  const bool win = members.size() > ka.members.size() ||
-                   (members.size() == ka.members.size() && config.address < from);
+  bool win = false;
+  if (m.epoch != epoch) {
+    win = epoch > m.epoch;
+  } else if (members.size() != ka.members.size()) {
+    win = members.size() > ka.members.size();
+  } else {
+    win = config.address < from;
+  }
   if (!win) {
     ++counters.tie_breaks_lost;
-    step_down(now, "lost tie-break to " + from.to_string());
+    const bool superseded = m.epoch > epoch;
+    counters.superseded += superseded ? 1 : 0;
+    step_down(now,
+              (superseded ? "superseded by " : "lost tie-break to ") + from.to_string() +
+                  " (epoch " + std::to_string(m.epoch) + ", ours " + std::to_string(epoch) + ")",
+              superseded);
     return;
   }
   ++counters.tie_breaks_won;
@@ -251,7 +288,7 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
   out.announce_arp = true;
   // Epochs move forward only: the surviving term is newer than both.
   if (m.epoch >= epoch) {
-    epoch = m.epoch + 1;
+    epoch = next_epoch(m.epoch);
     max_epoch_seen = std::max(max_epoch_seen, epoch);
     send_master_keepalive(now);
   }
@@ -359,7 +396,7 @@ Time Member::Impl::master_deadline() const {
 
 int Member::Impl::master_keepalive_n() const {
   if (config.timings.fixed_keepalive_n != 0) {
-    return std::clamp(config.timings.fixed_keepalive_n, 1, 255);
+    return std::clamp(config.timings.fixed_keepalive_n, kMinKeepaliveN, kMaxKeepaliveN);
   }
   int n = kMinKeepaliveN;
   for (const auto& [a, f] : followers) {

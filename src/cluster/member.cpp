@@ -7,6 +7,12 @@
 // Replication rule (STYLE 8): epochs move forward only. A follower ignores (and counts) a
 // MasterKeepalive of an older epoch than the master it follows; once its master watchdog has
 // expired it is joining again and accepts any master.
+//
+// A view older than the cluster's is never acted on (issue 9 part 5, our refinement of FIG. 6 and
+// 8A-8I): a follower that hears a master of a newer epoch than its own rejoins (follower.cpp); a
+// master that hears a newer epoch steps down and keeps none of its worksets (master.cpp); orders
+// to step down from an older epoch are stale. Timers never run inside on_control(): a member
+// that was paused reads its queue before it judges any watchdog (see member.hpp).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -96,7 +102,7 @@ Member::Impl::Impl(MemberConfig c, std::vector<Application*> a, const LoadMetric
   }
   ids.emplace(config.address, self_id);
   addrs.push_back(config.address);
-  follow_interval = interval();
+  id_in_use.push_back(true);
 }
 
 // --- common ---------------------------------------------------------------------------------
@@ -123,25 +129,105 @@ void Member::Impl::transition(Role to, Time now, std::string_view why) {
   table.set_master(to == Role::master);
 }
 
+// The registry numbers the addresses this member deals with. An address gets an id when the
+// member list or the table is about to reference it; when the registry is full (kMaxRegistered)
+// the entries nothing references any more are reclaimed first. What is referenced is bounded
+// (self, 1024 owners, 255 members and followers, the last master), so the registry never fills:
+// "member registry full" is a "cannot happen".
 MemberId Member::Impl::id_of(Ipv4Addr addr) {
   auto it = ids.find(addr);
   if (it != ids.end()) {
     return it->second;
   }
-  if (addrs.size() >= MemberId::kNoneValue) {
-    die("member registry full");
+  if (free_ids.empty() && addrs.size() >= kMaxRegistered) {
+    reclaim_ids();
   }
-  const MemberId id{static_cast<std::uint16_t>(addrs.size())};
+  MemberId id;
+  if (!free_ids.empty()) {
+    id = MemberId{free_ids.back()};
+    free_ids.pop_back();
+    addrs[id.value()] = addr;
+    id_in_use[id.value()] = true;
+  } else {
+    if (addrs.size() >= kMaxRegistered) {
+      die("member registry full");
+    }
+    id = MemberId{static_cast<std::uint16_t>(addrs.size())};
+    addrs.push_back(addr);
+    id_in_use.push_back(true);
+  }
   ids.emplace(addr, id);
-  addrs.push_back(addr);
   return id;
 }
 
 Ipv4Addr Member::Impl::addr_of(MemberId id) const {
-  if (id.is_none() || id.value() >= addrs.size()) {
+  if (id.is_none() || id.value() >= addrs.size() || !id_in_use[id.value()]) {
     die("no address for member id " + std::to_string(id.value()));
   }
   return addrs[id.value()];
+}
+
+void Member::Impl::reclaim_ids() {
+  std::vector<bool> used(addrs.size(), false);
+  used[self_id.value()] = true;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) != WorksetState::unassigned) {
+      used[table.owner(ws).value()] = true;
+    }
+  }
+  const auto mark = [&](Ipv4Addr a) {
+    if (auto it = ids.find(a); it != ids.end()) {
+      used[it->second.value()] = true;
+    }
+  };
+  for (Ipv4Addr a : members) {
+    mark(a);
+  }
+  for (const auto& [a, f] : followers) {
+    mark(a);
+  }
+  for (const auto& [a, d] : probation) {
+    mark(a);
+  }
+  for (const auto& [v, a] : move_target) {
+    mark(a);
+  }
+  for (const auto* pending : {&pending_assign, &pending_deassign}) {
+    for (const auto& [a, p] : *pending) {
+      mark(a);
+    }
+  }
+  for (const auto& a : {master, last_master}) {
+    if (a) {
+      mark(*a);
+    }
+  }
+  std::uint64_t freed = 0;
+  for (std::size_t i = 0; i < addrs.size(); ++i) {
+    if (id_in_use[i] && !used[i]) {
+      ids.erase(addrs[i]);
+      addrs[i] = Ipv4Addr{};
+      id_in_use[i] = false;
+      free_ids.push_back(static_cast<std::uint16_t>(i));
+      ++freed;
+    }
+  }
+  // Lowest ids first: reuse keeps the numbering dense.
+  std::sort(free_ids.begin(), free_ids.end(), std::greater<>());
+  counters.registry_reclaimed += freed;
+}
+
+void Member::Impl::registry_invariants() const {
+  if (addrs.size() > kMaxRegistered || id_in_use.size() != addrs.size() ||
+      ids.size() + free_ids.size() != addrs.size()) {
+    die("registry accounting");
+  }
+  for (const auto& [a, id] : ids) {
+    if (id.value() >= addrs.size() || !id_in_use[id.value()] || addrs[id.value()] != a) {
+      die("registry entry for " + a.to_string() + " disagrees");
+    }
+  }
 }
 
 void Member::Impl::send(std::optional<Ipv4Addr> to, Body body) {
@@ -179,6 +265,19 @@ bool Member::Impl::owns(WorksetId ws) const {
   return table.state(ws) != WorksetState::unassigned && table.owner(ws) == self_id;
 }
 
+void Member::Impl::release_own_worksets() {
+  std::size_t n = 0;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    if (owns(WorksetId{i})) {
+      table.release(WorksetId{i});
+      ++n;
+    }
+  }
+  if (n > 0) {
+    log("released " + std::to_string(n) + " worksets");
+  }
+}
+
 std::vector<std::uint16_t> Member::Impl::own_worksets() const {
   std::vector<std::uint16_t> v;
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
@@ -193,8 +292,8 @@ std::vector<std::uint16_t> Member::Impl::own_worksets() const {
 
 void Member::Impl::on_datagram(Time now, wire::Bytes datagram) {
   ++counters.rx_messages;
-  // Timers first: a watchdog that expired before this datagram arrived has already fired.
-  run_timers(now);
+  // No timers here (member.hpp "Order of calls"): what has arrived is read before any watchdog
+  // is judged, so a member that was paused does not act on a view its queue contradicts.
   auto decoded = decode(datagram, *auth);
   // Malformed, unauthenticated or foreign-format datagrams: counted per reason, dropped.
   if (const auto* err = std::get_if<DecodeError>(&decoded)) {
@@ -214,6 +313,21 @@ void Member::Impl::on_datagram(Time now, wire::Bytes datagram) {
   }
   max_epoch_seen = std::max(max_epoch_seen, m.epoch);
   on_message(now, m);
+}
+
+void Member::Impl::on_resume(Time now, Duration away) {
+  if (away <= Duration::zero()) {
+    return;
+  }
+  const auto later = [&](Time t) { return t >= now - away ? now : t + away; };
+  log("t=" + ms(now) + "ms resumed after " + ms(away) + "ms away");
+  master_heard = later(master_heard);
+  for (auto& [a, f] : followers) {
+    f.last_heard = later(f.last_heard);
+  }
+  for (auto& [a, deadline] : probation) {
+    deadline = deadline > kNever - away ? kNever : deadline + away;
+  }
 }
 
 void Member::Impl::on_message(Time now, const Message& m) {
@@ -273,6 +387,10 @@ void Member::Impl::on_message(Time now, const Message& m) {
     if (our_master && (ex->member == from || ex->member == config.address)) {
       if (ex->member == from) {
         master_seen.reset();  // it is gone: no reason to wait for it
+      } else {
+        // Our master says we are not a member: whatever we own is no longer ours in its table
+        // (it released it, or never gave it), so we serve none of it while we rejoin.
+        release_own_worksets();
       }
       enter_joining(now, ex->member == from ? "master left" : "told to exit: " + ex->text);
       return;
@@ -322,11 +440,10 @@ void Member::Impl::run_timers(Time now) {
       break;
     case Role::follower:
       // FIG. 8I: master watchdog; silent for longer than T -> rejoin, keeping our worksets.
-      if (now - master_heard > watchdog(follow_interval)) {
+      if (now - master_heard > watchdog(interval())) {
         ++counters.master_lost;
         // Not while another master is heard (ours lost a tie-break): that one is joined.
-        const bool other_master =
-            other_master_heard && now - *other_master_heard <= follow_interval;
+        const bool other_master = other_master_heard && now - *other_master_heard <= interval();
         const bool successor = next_in_line() && !other_master;
         enter_joining(now, "master watchdog expired");
         if (successor) {
@@ -362,7 +479,7 @@ Time Member::Impl::next_deadline() const {
     case Role::offering:
       return role_deadline;
     case Role::follower:
-      return std::min(next_keepalive, master_heard + watchdog(follow_interval) + Duration(1));
+      return std::min(next_keepalive, master_heard + watchdog(interval()) + Duration(1));
     case Role::master:
       return master_deadline();
   }
@@ -487,12 +604,18 @@ void Member::on_timer(Time now) {
   impl_->after_call(now);
 }
 
+void Member::on_resume(Time now, Duration away) {
+  if (!impl_->started || impl_->left) {
+    return;
+  }
+  impl_->on_resume(now, away);
+}
+
 void Member::on_unassigned_packet(Time now, filter::WorksetId ws, wire::Bytes frame) {
   if (!impl_->started || impl_->left) {
     ++impl_->counters.held_dropped;
     return;
   }
-  impl_->run_timers(now);
   impl_->on_unassigned_packet(now, ws, frame);
   impl_->after_call(now);
 }
@@ -555,7 +678,7 @@ std::size_t Member::held_frames_now() const {
   return impl_->held.size();
 }
 std::optional<Ipv4Addr> Member::address_of(filter::MemberId id) const {
-  if (id.is_none() || id.value() >= impl_->addrs.size()) {
+  if (id.is_none() || id.value() >= impl_->addrs.size() || !impl_->id_in_use[id.value()]) {
     return std::nullopt;
   }
   return impl_->addrs[id.value()];
@@ -576,13 +699,15 @@ void Member::set_event_hook(std::function<void(std::string_view)> hook) {
 void Member::check_invariants() const {
   const Impl& m = *impl_;
   m.table.check_invariants();
+  m.registry_invariants();
   if (m.table.is_master() != (m.role == Role::master)) {
     m.die("table's master flag disagrees with the role");
   }
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     const WorksetId ws{i};
+    const MemberId owner = m.table.owner(ws);
     if (m.table.state(ws) != WorksetState::unassigned &&
-        m.table.owner(ws).value() >= m.addrs.size()) {
+        (owner.value() >= m.addrs.size() || !m.id_in_use[owner.value()])) {
       m.die("workset " + std::to_string(i) + " owned by an unregistered member id");
     }
   }

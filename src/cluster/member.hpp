@@ -7,6 +7,15 @@
 // it takes the output (messages to send, frames to forward, ARP announcements) with
 // take_output(). Time is a duration since an arbitrary origin chosen by the driver.
 //
+// Order of calls. on_control() and on_unassigned_packet() never run timers: only on_timer() does.
+// A driver that has several things ready reads every datagram that is queued before it calls
+// on_timer(), so that a watchdog is judged on everything that has arrived: after a pause (VM
+// steal, SIGSTOP, swap) the queue holds the keepalives of a master that is alive, or the news
+// that this member was removed or superseded, and a watchdog run first would act on a view the
+// queue already contradicts (issue 9 part 5). A driver that notices it was away (its clock jumped
+// well past the deadline it slept for) calls on_resume() first, then delivers the queue, then
+// on_timer().
+//
 // Protocol, in short (DESIGN §4; names of states as in the spec):
 // - joining: JoinRequest (broadcast, listing the worksets this member still serves, if any).
 //   JoinAck -> follower. JoinNak(in_progress) -> keep waiting (join_verdict_timeout).
@@ -17,15 +26,20 @@
 // - master: answers JoinRequest with JoinNak(in_progress), asks every Application, then JoinAck
 //   or JoinNak(vetoed, reason). Sends MasterKeepalive every T/n. Watches each follower: silent for
 //   T -> dead: removed, its worksets unassigned; those with load > 0 reassigned at once. Hears
-//   another MasterKeepalive -> tie-break (more members wins; equal -> lower address wins): the
-//   winner sends OtherMasterExists and re-announces ARP, the loser sends nothing and rejoins.
+//   another MasterKeepalive -> tie-break (the newer epoch wins; equal epochs -> more members
+//   wins; equal -> lower address wins; master.cpp says why epochs come first): the winner sends
+//   OtherMasterExists and re-announces ARP, the loser sends nothing and rejoins. A loser of an
+//   older epoch was superseded: it keeps none of its worksets. OtherMasterExists or ExitCluster
+//   from an older epoch are stale and ignored.
 //   Every rebalance_period moves worksets from the most loaded K to the least loaded J while
 //   K - 1 >= J + 1 (WorkDeassign to K, then WorkAssign to J, each acknowledged; resent every
 //   retransmit_interval until acknowledged).
-// - follower: applies MasterKeepalive (interval n, member list -> Application joined/left),
-//   sends FollowerKeepalive every T/n with a strictly increasing sequence; WorkAssign ->
-//   own + WorkAssignAck; WorkDeassign -> release + WorkDeassignAck; master silent for T ->
-//   joining (keeping its worksets, which it claims in its JoinRequest); ExitCluster -> joining.
+// - follower: applies MasterKeepalive (interval n, member list -> Application joined/left; the
+//   announced T is checked against its own, never used), sends FollowerKeepalive every T/n with
+//   a strictly increasing sequence; WorkAssign -> own + WorkAssignAck; WorkDeassign -> release +
+//   WorkDeassignAck; master silent for T -> joining (keeping its worksets, which it claims in its
+//   JoinRequest); the master left, or a master of a newer epoch is heard -> joining (the same);
+//   removed from the master's list, or told to exit -> releases its worksets, joining.
 #pragma once
 
 #include <chrono>
@@ -63,9 +77,22 @@ struct Timings {
   Duration master_offer_wait = std::chrono::milliseconds(100);
   Duration rebalance_period = std::chrono::seconds(2);
   Duration retransmit_interval = std::chrono::milliseconds(20);  // WorkAssign / WorkDeassign
-  // 0: adaptive keepalive count n in 2..20 (DESIGN §4). Otherwise a fixed n (for comparison).
+  // 0: adaptive keepalive count n in 2..20 (DESIGN §4). Otherwise a fixed n (for comparison),
+  // used within 2..20.
   int fixed_keepalive_n = 0;
+  // The range the configuration allows for the failure interval (runtime's failure_interval_ms,
+  // 10..60000). A MasterKeepalive announcing a T outside it, or any T other than this member's
+  // own, is refused (rx_refused_timings, logged): a follower's watchdog always runs on its own T,
+  // never on one taken from the wire (issue 9 part 6: an announced 1 ms fired every watchdog).
+  Duration failure_interval_min = std::chrono::milliseconds(10);
+  Duration failure_interval_max = std::chrono::seconds(60);
 };
+
+// A member's registry (its local MemberId <-> address numbering) never holds more entries than
+// this: it keeps the addresses its member list and its table reference (at most 1 + 1024 + 255,
+// and a few more), and reclaims the others when it needs room. Addresses named by strangers, or
+// by members long gone, cost nothing that lasts (issue 9 part 3).
+inline constexpr std::size_t kMaxRegistered = 2048;
 
 struct MemberConfig {
   std::string cluster_name;
@@ -133,6 +160,13 @@ struct MemberCounters {
   std::uint64_t tie_breaks_won = 0;
   std::uint64_t tie_breaks_lost = 0;
   std::uint64_t worksets_moved = 0;
+  // Timings announced in a MasterKeepalive out of range or other than ours (Timings).
+  std::uint64_t rx_refused_timings = 0;
+  // Master: stepped down on hearing a newer epoch (a successor took over while it was away).
+  std::uint64_t superseded = 0;
+  // Follower: heard a master of a newer epoch than the one it follows, and rejoined.
+  std::uint64_t stale_view = 0;
+  std::uint64_t registry_reclaimed = 0;  // registry entries freed (no longer referenced)
 };
 
 class Member {
@@ -148,6 +182,15 @@ class Member {
   void start(Time now);
   void on_control(Time now, wire::Bytes datagram);
   void on_timer(Time now);
+  // The driver was unable to run for `away` (a pause: its clock jumped that far past what it
+  // expected) and is about to deliver the datagrams that queued meanwhile, then call on_timer().
+  // The absence is not held against the peers: every watchdog (a follower's on its master, a
+  // master's on its followers and on the members on probation) is pushed back by `away`, capped
+  // at `now`, so that a peer is judged on the silence it was responsible for. The queue then
+  // tells what happened meanwhile: a keepalive resets a watchdog, a keepalive without this
+  // member makes it rejoin, a newer epoch makes it step down or rejoin. Nothing is sent. A
+  // zero or negative `away` does nothing.
+  void on_resume(Time now, Duration away);
   // The data path classified a frame as master_must_assign: hold it (bounded), assign its
   // workset if it is unassigned, forward it once the owner acknowledges.
   void on_unassigned_packet(Time now, filter::WorksetId ws, wire::Bytes frame);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <deque>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -14,6 +15,12 @@
 #include "cluster/member.hpp"
 
 namespace phalanx::cluster {
+
+// The epoch after `e`. Saturates instead of wrapping: an epoch taken from the wire may be the
+// largest there is (forged; DESIGN §7 authentication is what keeps strangers from sending it).
+constexpr Epoch next_epoch(Epoch e) {
+  return e == std::numeric_limits<Epoch>::max() ? e : e + 1;
+}
 
 // The master's view of one follower (FIG. 8B).
 struct FollowerState {
@@ -42,16 +49,22 @@ struct Member::Impl {
   void transition(Role to, Time now, std::string_view why);
   filter::MemberId id_of(Ipv4Addr addr);  // registers unknown addresses
   Ipv4Addr addr_of(filter::MemberId id) const;
+  // Frees the registry entries nothing references (kMaxRegistered).
+  void reclaim_ids();
+  void registry_invariants() const;
   bool is_self(filter::MemberId id) const { return id == self_id; }
   void send(std::optional<Ipv4Addr> to, Body body);
   void sync_apps(std::set<Ipv4Addr> view);
   bool owns(filter::WorksetId ws) const;
   std::vector<std::uint16_t> own_worksets() const;
+  // Gives up every workset this member owns (a removed member, a superseded master).
+  void release_own_worksets();
   Duration interval() const { return config.timings.failure_interval; }
   // How long a peer may stay silent before its watchdog fires (see Timings::watchdog_slack).
   Duration watchdog(Duration t) const { return t + config.timings.watchdog_slack; }
 
   void on_datagram(Time now, wire::Bytes datagram);
+  void on_resume(Time now, Duration away);
   void on_message(Time now, const Message& m);
   void run_timers(Time now);
   Time next_deadline() const;
@@ -69,6 +82,8 @@ struct Member::Impl {
   // --- follower.cpp (FIG. 8G-8I) ------------------------------------------------------
   void enter_follower(Time now, Ipv4Addr master_addr, Epoch master_epoch);
   void follower_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
+  // Applies the timings a keepalive announces, or refuses them (counted, logged).
+  void apply_announced_timings(Time now, const MasterKeepalive& ka);
   void mirror_owners(const MasterKeepalive& ka);
   void follower_on_work_assign(const WorkAssign& wa);
   void follower_on_work_deassign(const WorkDeassign& wd);
@@ -78,7 +93,9 @@ struct Member::Impl {
   // --- master.cpp (FIG. 8A-8F) and assignment.cpp (FIG. 9, 8D)
   // --------------------------------------------------------
   void enter_master(Time now, std::string_view why);
-  void step_down(Time now, std::string_view why);
+  // `superseded`: a newer epoch was heard; the successor's term may have given this member's
+  // worksets away, so it keeps none of them.
+  void step_down(Time now, std::string_view why, bool superseded);
   void master_on_message(Time now, const Message& m);
   void master_on_join_request(Time now, Ipv4Addr from, const JoinRequest& jr);
   void master_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
@@ -126,6 +143,8 @@ struct Member::Impl {
   // Registry: local MemberId <-> address. MemberIds never cross the wire.
   std::map<Ipv4Addr, filter::MemberId> ids;
   std::vector<Ipv4Addr> addrs;  // index = MemberId value
+  std::vector<bool> id_in_use;  // index = MemberId value; false: free, in free_ids
+  std::vector<std::uint16_t> free_ids;
 
   Role role = Role::joining;
   bool started = false;
@@ -148,7 +167,8 @@ struct Member::Impl {
   std::optional<Time> other_master_heard;  // a MasterKeepalive not from our master
   Duration follow_interval{};
   int follow_n = kMinKeepaliveN;
-  std::uint32_t follower_seq = 0;  // per incarnation, never reset: strictly increasing
+  std::string last_refused_timings;  // logged once per distinct refusal
+  std::uint32_t follower_seq = 0;    // per incarnation, never reset: strictly increasing
   Time next_keepalive = kNever;
 
   // master

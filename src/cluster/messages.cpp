@@ -424,6 +424,10 @@ std::string_view to_string(DecodeError e) {
   return "unknown";
 }
 
+std::string bounded_text(std::string_view text) {
+  return std::string(text.substr(0, kMaxReasonText));
+}
+
 std::uint32_t cluster_id_of(std::string_view cluster_name) {
   // FNV-1a, 32 bit: offset basis 2166136261, prime 16777619.
   std::uint32_t h = 2166136261u;

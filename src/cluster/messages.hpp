@@ -158,6 +158,11 @@ struct Message {
   bool operator==(const Message&) const = default;
 };
 
+// `text` cut to what a message can carry (kMaxReasonText bytes). Text that came from the network
+// (a reason received, quoted in a reply or a goodbye) goes through this before it is sent again:
+// received text may already use the whole limit, so any prefix would push it past (issue 9).
+std::string bounded_text(std::string_view text);
+
 // The cluster id carried in every header: a stable 32-bit hash (FNV-1a) of the cluster name.
 std::uint32_t cluster_id_of(std::string_view cluster_name);
 

@@ -11,6 +11,7 @@
 #include "wire/arp.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
 
 namespace phalanx::runtime {
 
@@ -19,7 +20,6 @@ namespace {
 using std::chrono::milliseconds;
 using wire::EthernetView;
 
-constexpr std::size_t kMaxNeighbours = 65536;   // then the table starts over
 constexpr std::size_t kMaxPendingFrames = 256;  // relayed frames awaiting a client's MAC
 constexpr Time kNeighbourWait = milliseconds(1000);
 constexpr Time kNeighbourRetry = milliseconds(200);
@@ -122,6 +122,10 @@ void ClusterNode::start(Time now) {
 }
 
 void ClusterNode::on_control(Time now, wire::Bytes datagram) {
+  // The driver may pass a datagram's arrival time (replaying a queue after a pause); time never
+  // goes backwards for the member or the stack.
+  now = std::max(now, latest_);
+  latest_ = now;
   stack_->on_timer(now);  // the stack's notion of now, for what the output may inject
   member_->on_control(now, datagram);
   take_member_output(now);
@@ -151,7 +155,9 @@ void ClusterNode::take_member_output(Time now) {
   if (role != role_) {
     stack_->set_arp_replies(role == cluster::Role::master);
     role_ = role;
+    defence_owed_ = false;
   }
+  sync_member_list();
   if (out.announce_arp) {
     stack_->announce();
   }
@@ -160,6 +166,7 @@ void ClusterNode::take_member_output(Time now) {
 // --- data plane -------------------------------------------------------------------------------
 
 void ClusterNode::on_frame(Time now, wire::Bytes frame, FrameMeta meta) {
+  latest_ = std::max(latest_, now);
   ++counters_.frames_in;
   if (frame.size() < EthernetView::kHeaderSize) {
     ++counters_.kernel_frames;
@@ -186,7 +193,7 @@ void ClusterNode::on_frame(Time now, wire::Bytes frame, FrameMeta meta) {
         wire::read_u16(frame, kIp + ihl + 2) == config_.cluster->control_port) {
       const wire::Ipv4Addr src = wire::Ipv4Addr::read(frame, kIp + wire::Ipv4View::kSrc);
       if (src != config_.member.address) {
-        member_macs_[src] = wire::MacAddr::read(frame, EthernetView::kSrc);
+        learn_member_mac(src, wire::MacAddr::read(frame, EthernetView::kSrc));
       }
     }
     ++counters_.kernel_frames;
@@ -214,18 +221,19 @@ void ClusterNode::handle_cluster_frame(Time now, wire::Bytes frame) {
   }
   // Relayed by the master: give the frame back its client's MAC as source.
   ++counters_.relayed_in;
-  auto it = neighbours_.find(src_ip.value());
-  if (it == neighbours_.end()) {
+  const std::optional<wire::MacAddr> client = neighbours_.find(src_ip, now);
+  if (!client) {
     if (pending_.size() >= kMaxPendingFrames) {
       ++counters_.drop_neighbour_queue_full;
       return;
     }
     pending_.push_back({src_ip, now + kNeighbourWait, {frame.begin(), frame.end()}});
+    ++asked_[src_ip.value()].waiting;
     ask_neighbour(now, src_ip);
     return;
   }
   std::vector<std::byte> copy(frame.begin(), frame.end());
-  it->second.write(copy, EthernetView::kSrc);
+  client->write(copy, EthernetView::kSrc);
   relaying_ = true;
   to_stack(now, copy);
   relaying_ = false;
@@ -243,6 +251,9 @@ void ClusterNode::handle_arp(Time now, wire::Bytes frame) {
   if (!arp) {
     stack_->on_frame(now, frame);  // the stack counts it
     return;
+  }
+  if (arp->sender_ip == config_.cluster->ip) {
+    on_arp_conflict(now, *arp);
   }
   if (!arp->sender_ip.is_unspecified() && arp->sender_mac.is_unicast() &&
       arp->sender_ip != config_.cluster->ip && arp->sender_ip != config_.member.address &&
@@ -274,9 +285,8 @@ stack::FilterVerdict ClusterNode::on_datagram(Time now, wire::Bytes datagram) {
   // To hold or forward it, the reassembled datagram needs an Ethernet header again.
   std::vector<std::byte> frame(EthernetView::kHeaderSize + datagram.size());
   const wire::Ipv4Addr src = wire::Ipv4Addr::read(datagram, wire::Ipv4View::kSrc);
-  auto it = neighbours_.find(src.value());
   mac_.write(frame, EthernetView::kDst);
-  (it != neighbours_.end() ? it->second : mac_).write(frame, EthernetView::kSrc);
+  neighbours_.find(src).value_or(mac_).write(frame, EthernetView::kSrc);
   wire::write_u16(frame, EthernetView::kType, wire::ethertype::kIpv4);
   std::copy(datagram.begin(), datagram.end(), frame.begin() + EthernetView::kHeaderSize);
   return dispatch(now, v, frame);
@@ -331,27 +341,101 @@ void ClusterNode::forward(wire::Ipv4Addr owner, wire::Bytes frame) {
   ++counters_.forwarded;
 }
 
+namespace {
+
+std::uint64_t mac_key(wire::MacAddr mac) {
+  std::uint64_t k = 0;
+  for (std::uint8_t o : mac.octets()) {
+    k = (k << 8) | o;
+  }
+  return k;
+}
+
+}  // namespace
+
 bool ClusterNode::is_member_mac(wire::MacAddr mac) const {
-  for (const auto& [addr, m] : member_macs_) {
-    if (m == mac) {
-      return true;
+  return member_by_mac_.contains(mac_key(mac));
+}
+
+// Only members in the current list are learned: anyone may send a datagram to the control port
+// from any address, and a table that learns every sender grows with spoofed sources.
+void ClusterNode::learn_member_mac(wire::Ipv4Addr ip, wire::MacAddr mac) {
+  if (listed_set_.contains(ip.value())) {
+    set_member_mac(ip, mac);
+    return;
+  }
+  // Not listed (yet): remembered among the last kRecentSenders, then forgotten.
+  ++counters_.member_mac_not_listed;
+  recent_[recent_next_] = {ip, mac};
+  recent_next_ = (recent_next_ + 1) % recent_.size();
+}
+
+void ClusterNode::set_member_mac(wire::Ipv4Addr ip, wire::MacAddr mac) {
+  auto [it, inserted] = member_macs_.try_emplace(ip, mac);
+  if (!inserted) {
+    if (it->second == mac) {
+      return;
+    }
+    if (auto r = member_by_mac_.find(mac_key(it->second));
+        r != member_by_mac_.end() && r->second == ip) {
+      member_by_mac_.erase(r);
+    }
+    it->second = mac;
+  }
+  member_by_mac_[mac_key(mac)] = ip;
+}
+
+void ClusterNode::sync_member_list() {
+  const std::vector<wire::Ipv4Addr>& now_listed = member_->members();
+  if (now_listed == listed_) {
+    return;
+  }
+  listed_ = now_listed;
+  listed_set_.clear();
+  for (wire::Ipv4Addr a : listed_) {
+    listed_set_.insert(a.value());
+  }
+  // Forget members that left the list.
+  for (auto it = member_macs_.begin(); it != member_macs_.end();) {
+    if (listed_set_.contains(it->first.value())) {
+      ++it;
+      continue;
+    }
+    if (auto r = member_by_mac_.find(mac_key(it->second));
+        r != member_by_mac_.end() && r->second == it->first) {
+      member_by_mac_.erase(r);
+    }
+    it = member_macs_.erase(it);
+  }
+  // Newcomers whose datagrams the ring saw before the list named them (newest wins).
+  for (std::size_t i = 0; i < recent_.size(); ++i) {
+    const RecentSender& r = recent_[(recent_next_ + i) % recent_.size()];
+    if (!r.ip.is_unspecified() && listed_set_.contains(r.ip.value()) &&
+        r.ip != config_.member.address) {
+      set_member_mac(r.ip, r.mac);
     }
   }
-  return false;
 }
 
 void ClusterNode::learn_neighbour(Time now, wire::Ipv4Addr ip, wire::MacAddr mac) {
-  auto [it, inserted] = neighbours_.try_emplace(ip.value(), mac);
-  if (!inserted) {
-    it->second = mac;
+  switch (neighbours_.learn(now, ip, mac)) {
+    case NeighbourCache::Learned::refused:
+      ++counters_.neighbour_slot_busy;
+      break;
+    case NeighbourCache::Learned::replaced:
+      ++counters_.neighbour_replaced;
+      break;
+    case NeighbourCache::Learned::inserted:
+    case NeighbourCache::Learned::refreshed:
+      break;
+  }
+  // Release the relayed frames that waited for this client (even when the table refused it:
+  // they carry the MAC with them).
+  auto asked = asked_.find(ip.value());
+  if (asked == asked_.end()) {
     return;
   }
-  if (neighbours_.size() > kMaxNeighbours) {
-    neighbours_.clear();
-    neighbours_.emplace(ip.value(), mac);
-  }
-  asked_.erase(ip.value());
-  // Release the relayed frames that waited for this client.
+  asked_.erase(asked);
   std::vector<std::vector<std::byte>> ready;
   for (auto p = pending_.begin(); p != pending_.end();) {
     if (p->client == ip) {
@@ -369,12 +453,43 @@ void ClusterNode::learn_neighbour(Time now, wire::Ipv4Addr ip, wire::MacAddr mac
   }
 }
 
-void ClusterNode::ask_neighbour(Time now, wire::Ipv4Addr ip) {
-  auto it = asked_.find(ip.value());
-  if (it != asked_.end() && now < it->second + kNeighbourRetry) {
+// Someone says the cluster IP is at `arp.sender_mac`. Our own binding (the served MAC) and our
+// own frames looped back are no conflict. Another host's claim moves every client that hears it
+// (Linux takes a gratuitous ARP at once), so the master answers with its own at once (CARP,
+// VRRP); at most one per kArpDefenceInterval, and one more when the interval ends if conflicts
+// came in it, so the last word is ours and a flood of claims costs one ARP per interval.
+void ClusterNode::on_arp_conflict(Time now, const wire::ArpRepr& arp) {
+  if (arp.sender_mac == stack_->config().served_mac.value_or(mac_) || arp.sender_mac == mac_) {
     return;
   }
-  asked_[ip.value()] = now;
+  ++counters_.arp_conflicts;
+  if (member_->role() != cluster::Role::master) {
+    return;  // only the master answers for the cluster IP; the counter shows it
+  }
+  if (now < defend_after_) {
+    ++counters_.arp_defences_deferred;
+    defence_owed_ = true;
+    return;
+  }
+  spdlog::warn("ARP conflict: {} claims the cluster IP {}; announcing it at {}",
+               arp.sender_mac.to_string(), config_.cluster->ip.to_string(),
+               stack_->config().served_mac.value_or(mac_).to_string());
+  defend_cluster_ip(now);
+}
+
+void ClusterNode::defend_cluster_ip(Time now) {
+  stack_->announce();
+  ++counters_.arp_defences;
+  defend_after_ = now + kArpDefenceInterval;
+  defence_owed_ = false;
+}
+
+void ClusterNode::ask_neighbour(Time now, wire::Ipv4Addr ip) {
+  Asked& asked = asked_[ip.value()];
+  if (asked.waiting > 1 && now < asked.last + kNeighbourRetry) {
+    return;  // asked a moment ago for an earlier frame
+  }
+  asked.last = now;
   std::vector<std::byte>& f = tx_.emplace_back(EthernetView::kHeaderSize + wire::ArpView::kSize);
   wire::MacAddr::broadcast().write(f, EthernetView::kDst);
   mac_.write(f, EthernetView::kSrc);
@@ -386,16 +501,26 @@ void ClusterNode::ask_neighbour(Time now, wire::Ipv4Addr ip) {
 
 void ClusterNode::expire_pending(Time now) {
   while (!pending_.empty() && pending_.front().expires <= now) {
-    asked_.erase(pending_.front().client.value());
+    if (auto it = asked_.find(pending_.front().client.value());
+        it != asked_.end() && --it->second.waiting == 0) {
+      asked_.erase(it);
+    }
     pending_.pop_front();
     ++counters_.drop_neighbour_unknown;
   }
 }
 
 void ClusterNode::on_timer(Time now) {
+  latest_ = std::max(latest_, now);
   if (member_->next_deadline() <= now) {
     member_->on_timer(now);
     take_member_output(now);
+  }
+  if (defence_owed_ && defend_after_ <= now) {
+    if (member_->role() == cluster::Role::master) {
+      defend_cluster_ip(now);
+    }
+    defence_owed_ = false;
   }
   expire_pending(now);
   stack_->on_timer(now);
@@ -405,6 +530,9 @@ Time ClusterNode::next_deadline() const {
   Time t = std::min(member_->next_deadline(), stack_->next_deadline());
   if (!pending_.empty()) {
     t = std::min(t, pending_.front().expires);
+  }
+  if (defence_owed_) {
+    t = std::min(t, defend_after_);
   }
   if (!control_out_.empty() || !tx_.empty()) {
     t = Time::zero();  // something to drain: wake at once
@@ -433,12 +561,64 @@ void ClusterNode::drain(const FrameSink& sink) {
       sink(scratch_, {});
       return;
     }
+    if (!owns_remote(frame)) {
+      return;  // counted
+    }
     sink(frame, meta);
   });
   for (const auto& f : tx_) {
     sink(f, {});
   }
   tx_.clear();
+}
+
+// A TCP segment of ours goes to a client whose workset (the filter's key for the client's
+// packets: its address and port) this member owns; anything else is dropped here. The stack holds
+// connections of worksets that moved away, and after a pause it may hold connections that a
+// successor took over: it must not retransmit on them, probe them or reset them.
+bool ClusterNode::owns_remote(wire::Bytes frame) {
+  constexpr std::size_t kIp = EthernetView::kHeaderSize;
+  if (frame.size() < kIp + wire::Ipv4View::kMinHeaderSize ||
+      wire::read_u16(frame, EthernetView::kType) != wire::ethertype::kIpv4 ||
+      wire::read_u8(frame, kIp + wire::Ipv4View::kProtocol) != wire::ipproto::kTcp) {
+    return true;
+  }
+  const std::size_t ihl = (wire::read_u8(frame, kIp) & 0x0f) * 4u;
+  const std::size_t tcp = kIp + ihl;
+  if (frame.size() < tcp + wire::TcpView::kMinHeaderSize) {
+    return true;  // not ours to judge: the stack does not send these
+  }
+  const filter::WorksetTable& table = member_->table();
+  const wire::Ipv4Addr client = wire::Ipv4Addr::read(frame, kIp + wire::Ipv4View::kDst);
+  const std::uint16_t port = wire::read_u16(frame, tcp + filter::kL4DstPort);
+  const filter::WorksetId ws = table.workset_for(filter::FlowKey{client.value(), port, 0});
+  if (table.state(ws) != filter::WorksetState::unassigned &&
+      table.owner(ws) == table.config().self) {
+    return true;
+  }
+  ++counters_.drop_tx_not_owned;
+  if ((wire::read_u8(frame, tcp + wire::TcpView::kFlags) & wire::tcpflag::kRst) != 0) {
+    ++counters_.drop_tx_rst_not_owned;
+  }
+  return false;
+}
+
+void ClusterNode::on_stall(Time now, Time gap) {
+  (void)now;
+  ++counters_.stalls;
+  const auto ms = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
+  counters_.stall_max_ms = std::max(counters_.stall_max_ms, ms);
+  if (gap > config_.cluster->failure_interval) {
+    ++counters_.stalls_beyond_failure_interval;
+    spdlog::warn(
+        "away for {} ms, beyond the failure interval ({} ms): the others may have acted on our "
+        "silence; what queued meanwhile was read before any timer",
+        ms, config_.cluster->failure_interval.count());
+  } else {
+    spdlog::info("away for {} ms (failure interval {} ms)", ms,
+                 config_.cluster->failure_interval.count());
+  }
 }
 
 CounterList ClusterNode::counter_list() const {
@@ -451,6 +631,10 @@ CounterList ClusterNode::counter_list() const {
       {"drop.neighbour_unknown", c.drop_neighbour_unknown},
       {"drop.neighbour_queue_full", c.drop_neighbour_queue_full},
       {"drop.held_overflow", member_->counters().held_dropped},
+      {"drop.tx_not_owned", c.drop_tx_not_owned},
+      {"drop.tx_rst_not_owned", c.drop_tx_rst_not_owned},
+      {"drop.learn.member_mac_not_listed", c.member_mac_not_listed},
+      {"drop.learn.neighbour_slot_busy", c.neighbour_slot_busy},
       {"frames_in", c.frames_in},
       {"kernel_frames", c.kernel_frames},
       {"arp_frames", c.arp_frames},
@@ -463,6 +647,15 @@ CounterList ClusterNode::counter_list() const {
       {"arp_requests_rewritten", c.arp_requests_rewritten},
       {"neighbour_requests", c.neighbour_requests},
       {"control_out", c.control_out},
+      {"neighbour_replaced", c.neighbour_replaced},
+      {"neighbours", neighbours_.size()},
+      {"member_macs", member_macs_.size()},
+      {"arp_conflicts", c.arp_conflicts},
+      {"arp_defences", c.arp_defences},
+      {"arp_defences_deferred", c.arp_defences_deferred},
+      {"stalls", c.stalls},
+      {"stalls_beyond_failure_interval", c.stalls_beyond_failure_interval},
+      {"stall_max_ms", c.stall_max_ms},
   };
   return out;
 }

@@ -24,7 +24,13 @@
 // Forwarding to an owner (forwarding mode, and held frames released after a WorkAssignAck):
 // the frame goes to the owner's MAC with OUR MAC as source (never the client's: the switch
 // would learn the client's MAC on our port). The owner's MAC is learned from the source MAC of
-// its control datagrams, which every member sees on the LAN. The owner learns each client's MAC
+// its control datagrams, which every member sees on the LAN — only for addresses in the current
+// member list (anyone can send a datagram to the control port from any address). A datagram
+// seen before its sender is listed (a joining member: the ring and the control socket are read
+// in no fixed order) waits in a small ring of recent senders, looked at when the list grows.
+// Tables fed from the network are bounded and count what they refuse (issue 9, part 4):
+// member MACs by the member list, neighbours by NeighbourCache, frames awaiting a client's MAC
+// by kMaxPendingFrames. The owner learns each client's MAC
 // from the frames it sees (all of them in unicast/multicast mode) and from ARP, and puts it
 // back as the source before its stack sees the frame, so that replies go straight to the client.
 // When it does not know the client yet (forwarding mode), it holds the frame (bounded) and asks
@@ -35,10 +41,22 @@
 // it sees). So requests leave with the member's own address as sender, and replies to that
 // address are also shown to the stack as replies to the cluster IP.
 //
+// Conflicting ARP (issue 9, part 7): anyone claiming the cluster IP with another MAC than the
+// cluster's is answered by the master with its own gratuitous ARP at once, as CARP and VRRP do;
+// at most one per kArpDefenceInterval, and a conflict inside the interval is answered when it
+// ends, so the last word is always ours.
+//
+// Ownership on output (issue 9, part 5): a TCP segment the stack sends for a remote endpoint
+// whose workset this member does not own is dropped and counted (drop.tx_not_owned, and
+// drop.tx_rst_not_owned for resets): after a workset moved away (rebalance, a successor that
+// took over while we were paused) the stack still holds its connections and would retransmit,
+// probe and finally reset them under the new owner's feet.
+//
 // Pure like the other nodes: no clock, no socket. Control messages to send are handed to the
 // ControlSink during drain().
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -46,6 +64,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "apps/echo.hpp"
@@ -56,8 +75,10 @@
 #include "runtime/config.hpp"
 #include "runtime/error.hpp"
 #include "runtime/logging.hpp"
+#include "runtime/neighbour_cache.hpp"
 #include "runtime/node.hpp"
 #include "stack/stack.hpp"
+#include "wire/arp.hpp"
 
 namespace phalanx::runtime {
 
@@ -89,6 +110,20 @@ struct ClusterNodeCounters {
   std::uint64_t drop_owner_mac_unknown = 0;  // forwarding: no control datagram from the owner yet
   std::uint64_t drop_neighbour_unknown = 0;  // relayed frame: the client's MAC never resolved
   std::uint64_t drop_neighbour_queue_full = 0;
+  std::uint64_t drop_tx_not_owned = 0;      // a segment for a workset another member owns
+  std::uint64_t drop_tx_rst_not_owned = 0;  // ... a reset, among them
+  // Learning refused (the frame itself goes on).
+  std::uint64_t member_mac_not_listed = 0;  // a control datagram from an address not listed
+  std::uint64_t neighbour_slot_busy = 0;    // the client's slot holds another active client
+  std::uint64_t neighbour_replaced = 0;     // an idle client's entry made room for a newcomer
+  // Conflicting ARP for the cluster IP.
+  std::uint64_t arp_conflicts = 0;
+  std::uint64_t arp_defences = 0;           // gratuitous ARP sent in answer
+  std::uint64_t arp_defences_deferred = 0;  // inside the rate limit: answered when it ends
+  // The loop was away (paused, starved) longer than it asked for.
+  std::uint64_t stalls = 0;
+  std::uint64_t stalls_beyond_failure_interval = 0;
+  std::uint64_t stall_max_ms = 0;
 };
 
 class ClusterNode final : public Node, private stack::FrameFilter {
@@ -97,6 +132,12 @@ class ClusterNode final : public Node, private stack::FrameFilter {
 
   // Fails when the HTTP root cannot be opened or a port cannot be bound. `config.cluster` must
   // be set (a caller bug otherwise: aborts).
+  static constexpr std::size_t kNeighbourSlots = 65536;
+  // A client seen this recently keeps its neighbour slot against newcomers.
+  static constexpr Time kNeighbourHold = std::chrono::seconds(1);
+  static constexpr Time kArpDefenceInterval = std::chrono::milliseconds(100);
+  static constexpr std::size_t kRecentSenders = 32;  // control senders not (yet) listed
+
   static Result<std::unique_ptr<ClusterNode>> create(const Config& config,
                                                      const ClusterEnvironment& env,
                                                      ControlSink control);
@@ -106,10 +147,15 @@ class ClusterNode final : public Node, private stack::FrameFilter {
 
   // Starts the control plane (JoinRequest).
   void start(Time now);
-  // One datagram from the control channel.
+  // One datagram from the control channel. `now` may be when it arrived (earlier than the
+  // latest time the node was given: it is then taken as that latest time).
   void on_control(Time now, wire::Bytes datagram);
   // Clean shutdown: ExitCluster, so the master reassigns our worksets at once.
   void leave(Time now);
+  // The driver noticed that it was away for `gap` beyond the deadline it asked for (the process
+  // was stopped, the machine starved it) and has read what queued meanwhile. Counted and logged;
+  // a gap beyond the failure interval means the others may have acted on our silence.
+  void on_stall(Time now, Time gap);
 
   void on_frame(Time now, wire::Bytes frame, FrameMeta meta) override;
   void on_timer(Time now) override;
@@ -123,6 +169,9 @@ class ClusterNode final : public Node, private stack::FrameFilter {
   wire::MacAddr mac() const { return mac_; }
   // The MACs learned for members (from their control datagrams).
   const std::map<wire::Ipv4Addr, wire::MacAddr>& member_macs() const { return member_macs_; }
+  // A client's MAC as learned from its frames and ARP.
+  std::optional<wire::MacAddr> neighbour(wire::Ipv4Addr ip) const { return neighbours_.find(ip); }
+  std::size_t neighbour_count() const { return neighbours_.size(); }
   // Every counter, drops first, for logs and the status endpoint.
   CounterList counter_list() const;
 
@@ -142,7 +191,14 @@ class ClusterNode final : public Node, private stack::FrameFilter {
   void take_member_output(Time now);
   void forward(wire::Ipv4Addr owner, wire::Bytes frame);
   void learn_neighbour(Time now, wire::Ipv4Addr ip, wire::MacAddr mac);
+  void learn_member_mac(wire::Ipv4Addr ip, wire::MacAddr mac);
+  void set_member_mac(wire::Ipv4Addr ip, wire::MacAddr mac);
+  // Follows the member list: forgets members that left, learns newcomers from recent senders.
+  void sync_member_list();
   bool is_member_mac(wire::MacAddr mac) const;
+  void on_arp_conflict(Time now, const wire::ArpRepr& arp);
+  void defend_cluster_ip(Time now);
+  bool owns_remote(wire::Bytes frame);
   void ask_neighbour(Time now, wire::Ipv4Addr ip);
   void expire_pending(Time now);
 
@@ -164,14 +220,35 @@ class ClusterNode final : public Node, private stack::FrameFilter {
   ControlSink control_;
 
   cluster::Role role_ = cluster::Role::joining;
+  Time latest_{};                // the latest `now` given to any call
   bool relaying_ = false;        // the frame in the stack now was relayed (its load is counted)
   bool member_touched_ = false;  // the filter called the member: take its output afterwards
   std::vector<cluster::Outgoing> control_out_;
   std::deque<std::vector<std::byte>> tx_;  // frames we send ourselves (forwarded, ARP)
   std::vector<std::byte> scratch_;
+  // Member MACs: only for addresses in member_->members() (listed_), with the reverse index
+  // that tells relayed frames from clients' in O(1).
   std::map<wire::Ipv4Addr, wire::MacAddr> member_macs_;
-  std::unordered_map<std::uint32_t, wire::MacAddr> neighbours_;
-  std::unordered_map<std::uint32_t, Time> asked_;  // ARP sent for a client, when
+  std::unordered_map<std::uint64_t, wire::Ipv4Addr> member_by_mac_;
+  std::vector<wire::Ipv4Addr> listed_;
+  std::unordered_set<std::uint32_t> listed_set_;
+  struct RecentSender {
+    wire::Ipv4Addr ip;
+    wire::MacAddr mac;
+  };
+  std::array<RecentSender, kRecentSenders> recent_{};
+  std::size_t recent_next_ = 0;
+  NeighbourCache neighbours_{kNeighbourSlots, kNeighbourHold};
+  // Clients with relayed frames waiting for their MAC: when we last asked, how many frames wait.
+  // At most one entry per frame in pending_, so bounded by kMaxPendingFrames.
+  struct Asked {
+    Time last;
+    std::size_t waiting = 0;
+  };
+  std::unordered_map<std::uint32_t, Asked> asked_;
+  // ARP defence: no gratuitous ARP before defend_after_; one owed when the interval ends.
+  Time defend_after_{};
+  bool defence_owed_ = false;
   std::deque<PendingFrame> pending_;
   ClusterNodeCounters counters_;
 };

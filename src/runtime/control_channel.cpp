@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 
@@ -68,7 +69,10 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::open(const ControlChanne
   for (auto s : {set_option(fd, IPPROTO_IP, IP_MULTICAST_IF, ifaddr, "IP_MULTICAST_IF"),
                  set_option(fd, IPPROTO_IP, IP_MULTICAST_LOOP, zero, "IP_MULTICAST_LOOP"),
                  set_option(fd, IPPROTO_IP, IP_MULTICAST_TTL, ttl, "IP_MULTICAST_TTL"),
-                 set_option(fd, SOL_SOCKET, SO_BROADCAST, one, "SO_BROADCAST")}) {
+                 set_option(fd, SOL_SOCKET, SO_BROADCAST, one, "SO_BROADCAST"),
+                 // When each datagram arrived: after a pause, the driver replays the queue at
+                 // those times rather than all at once (node's watchdogs, issue 9 part 5).
+                 set_option(fd, SOL_SOCKET, SO_TIMESTAMPNS, one, "SO_TIMESTAMPNS")}) {
     if (!s) {
       return Error{"control channel: " + s.error().message};
     }
@@ -87,9 +91,16 @@ std::size_t ControlChannel::receive(const Handler& on_datagram, std::size_t max)
   std::size_t n = 0;
   while (n < max) {
     sockaddr_in from{};
-    socklen_t from_len = sizeof from;
-    const ssize_t got = ::recvfrom(fd_.get(), buffer_.data(), buffer_.size(), MSG_TRUNC,
-                                   reinterpret_cast<sockaddr*>(&from), &from_len);
+    iovec iov{buffer_.data(), buffer_.size()};
+    alignas(cmsghdr) std::array<char, CMSG_SPACE(sizeof(timespec))> control{};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof from;
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t got = ::recvmsg(fd_.get(), &msg, MSG_TRUNC);
     if (got < 0) {
       if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         ++counters_.rx_errors;
@@ -97,6 +108,16 @@ std::size_t ControlChannel::receive(const Handler& on_datagram, std::size_t max)
       break;
     }
     ++n;
+    arrival_.reset();
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        arrival_ = std::chrono::system_clock::time_point(
+            std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
+      }
+    }
     if (static_cast<std::size_t>(got) > buffer_.size()) {
       ++counters_.rx_truncated;
       continue;

@@ -13,6 +13,7 @@
 // address (broadcast loops back) are ignored and counted.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -60,6 +61,9 @@ class ControlChannel {
 
   // Calls `on_datagram` for every datagram waiting, up to `max`; never blocks. Returns how many.
   std::size_t receive(const Handler& on_datagram, std::size_t max = 256);
+  // During an on_datagram call: when the kernel received that datagram (SO_TIMESTAMPNS, the
+  // system clock); nullopt when the kernel did not say.
+  std::optional<std::chrono::system_clock::time_point> arrival() const { return arrival_; }
 
   // Sends one datagram to the group (nullopt) or to one member. False when the kernel refused
   // it (counted); control messages are idempotent and resent by the protocol.
@@ -75,6 +79,7 @@ class ControlChannel {
   UniqueFd fd_;
   wire::Ipv4Addr group_destination_;
   std::vector<std::byte> buffer_;
+  std::optional<std::chrono::system_clock::time_point> arrival_;
   ControlChannelCounters counters_;
 };
 

@@ -5,6 +5,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <vector>
@@ -36,9 +37,8 @@ Result<std::unique_ptr<EventLoop>> EventLoop::create(const MonotonicClock& clock
     return errno_error("signalfd");
   }
   EventLoop* self = loop.get();
-  if (auto s =
-          loop->watch(loop->timer_.get(), EPOLLIN, [self](std::uint32_t) { self->on_timerfd(); });
-      !s) {
+  // The timer's readiness only wakes the loop; run() runs the handler after the descriptors.
+  if (auto s = loop->watch(loop->timer_.get(), EPOLLIN, [](std::uint32_t) {}); !s) {
     return s.error();
   }
   if (auto s =
@@ -57,14 +57,14 @@ EventLoop::~EventLoop() {
   }
 }
 
-Status EventLoop::watch(int fd, std::uint32_t events, FdHandler handler) {
+Status EventLoop::watch(int fd, std::uint32_t events, FdHandler handler, int order) {
   epoll_event ev{};
   ev.events = events;
   ev.data.fd = fd;
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
     return errno_error("epoll_ctl(ADD)");
   }
-  handlers_[fd] = std::move(handler);
+  handlers_[fd] = Watched{std::move(handler), order};
   return Ok{};
 }
 
@@ -90,16 +90,17 @@ void EventLoop::set_deadline(Time deadline) {
   ::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
-void EventLoop::on_timerfd() {
-  std::uint64_t expirations = 0;
-  if (::read(timer_.get(), &expirations, sizeof(expirations)) != sizeof(expirations)) {
-    return;  // re-armed since it became readable
+void EventLoop::run_timer_if_due() {
+  if (deadline_ == Time::max()) {
+    return;
   }
   const Time now = clock_.now();
   if (now < deadline_) {
-    set_deadline(deadline_);  // cannot happen with CLOCK_MONOTONIC, but cheap to be sure
     return;
   }
+  // Clear the timerfd's expiration (it may not have been read yet, or have been re-armed).
+  std::uint64_t expirations = 0;
+  (void)::read(timer_.get(), &expirations, sizeof(expirations));
   deadline_ = Time::max();
   if (on_timer_) {
     on_timer_(now);
@@ -115,25 +116,64 @@ void EventLoop::on_signalfd() {
   }
 }
 
+bool EventLoop::dispatch(const epoll_event* events, int n) {
+  ready_.clear();
+  for (int i = 0; i < n; ++i) {
+    const int fd = events[i].data.fd;
+    if (fd == timer_.get()) {
+      continue;
+    }
+    if (auto it = handlers_.find(fd); it != handlers_.end()) {
+      ready_.emplace_back(it->second.order, i);
+    }
+  }
+  std::stable_sort(ready_.begin(), ready_.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  const bool any = !ready_.empty();
+  for (std::size_t k = 0; k < ready_.size() && running_; ++k) {
+    const epoll_event& ev = events[ready_[k].second];
+    auto it = handlers_.find(ev.data.fd);
+    if (it == handlers_.end()) {
+      continue;  // unwatched by an earlier handler of this batch
+    }
+    // Copy: a handler may unwatch its own descriptor, destroying the stored function.
+    FdHandler handler = it->second.handler;
+    handler(ev.events);
+  }
+  return any;
+}
+
 Status EventLoop::run() {
   running_ = true;
   std::array<epoll_event, 64> events{};
+  const int max_events = static_cast<int>(events.size());
   while (running_) {
-    const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
+    const int n = ::epoll_wait(epoll_.get(), events.data(), max_events, -1);
     if (n < 0) {
       if (errno == EINTR) {
         continue;
       }
       return errno_error("epoll_wait");
     }
-    for (int i = 0; i < n && running_; ++i) {
-      auto it = handlers_.find(events[i].data.fd);
-      if (it == handlers_.end()) {
-        continue;  // unwatched by an earlier handler of this batch
+    const Time now = clock_.now();
+    const bool stalled =
+        deadline_ != Time::max() && now > deadline_ && now - deadline_ > stall_threshold_;
+    if (stalled) {
+      ++stalls_;
+      if (on_stall_) {
+        on_stall_(now, now - deadline_);
       }
-      // Copy: a handler may unwatch its own descriptor, destroying the stored function.
-      FdHandler handler = it->second;
-      handler(events[i].events);
+    }
+    dispatch(events.data(), n);
+    // After a stall, read everything that queued before any timer judges the silence of others.
+    for (int round = 0; stalled && running_ && round < kCatchUpRounds; ++round) {
+      const int more = ::epoll_wait(epoll_.get(), events.data(), max_events, 0);
+      if (more <= 0 || !dispatch(events.data(), more)) {
+        break;
+      }
+    }
+    if (running_) {
+      run_timer_if_due();
     }
   }
   return Ok{};

@@ -15,8 +15,10 @@ NodeDriver::~NodeDriver() {
   }
 }
 
-Status NodeDriver::start() {
-  if (auto s = loop_.watch(link_.fd(), EPOLLIN, [this](std::uint32_t) { on_readable(); }); !s) {
+Status NodeDriver::start(int order) {
+  if (auto s = loop_.watch(
+          link_.fd(), EPOLLIN, [this](std::uint32_t) { on_readable(); }, order);
+      !s) {
     return s;
   }
   loop_.set_timer_handler([this](Time now) { on_timer(now); });
@@ -38,10 +40,7 @@ void NodeDriver::on_readable() {
     total += n;
   }
   counters_.frames_in += total;
-  if (node_.next_deadline() <= now) {
-    ++counters_.timer_calls;
-    node_.on_timer(now);
-  }
+  // No timer here: the loop runs it after every ready descriptor was served (event_loop.hpp).
   pump();
 }
 

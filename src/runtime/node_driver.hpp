@@ -1,7 +1,7 @@
 // NodeDriver: runs a Node on a Link inside an EventLoop. On every wakeup it reads the time once,
-// feeds the node every frame waiting (up to a batch), runs the node's timer when due, then
-// sends everything the node wants sent with one flush and re-arms the loop's timer at the
-// node's next deadline.
+// feeds the node every frame waiting (up to a batch), then sends everything the node wants sent
+// with one flush and re-arms the loop's timer at the node's next deadline. The node's timer
+// runs from the loop's, after every ready descriptor of the wakeup was served.
 #pragma once
 
 #include <cstddef>
@@ -30,8 +30,9 @@ class NodeDriver {
   NodeDriver(const NodeDriver&) = delete;
   NodeDriver& operator=(const NodeDriver&) = delete;
 
-  // Watches the link and takes over the loop's timer; sends what the node already has queued.
-  Status start();
+  // Watches the link (served in `order` among the loop's descriptors) and takes over the loop's
+  // timer; sends what the node already has queued.
+  Status start(int order = 0);
 
   // Sends what the node has queued and re-arms the timer; for callers that poked the node
   // outside the driver (e.g. on a control socket).

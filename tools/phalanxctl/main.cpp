@@ -188,6 +188,15 @@ json merge(const std::vector<Answer>& answers) {
     e["sessions"] = j["sessions"];
     e["serving"] = j["owned"].size();
     e["drops"] = j["drops"];
+    // Who claimed the cluster IP, and how often we answered (issue 9, part 7); pauses noticed.
+    json events = json::object();
+    for (const char* name : {"arp_conflicts", "arp_defences", "arp_defences_deferred", "stalls",
+                             "stalls_beyond_failure_interval", "stall_max_ms"}) {
+      if (j["counters"].is_object() && j["counters"].contains(name)) {
+        events[name] = j["counters"][name];
+      }
+    }
+    e["events"] = events;
   }
   out["members"] = members;
   out["views"] = views;
@@ -244,6 +253,25 @@ void print_human(const json& s) {
     if (!line.empty()) {
       if (!header) {
         fmt::print("\ndrops by reason:\n");
+        header = true;
+      }
+      fmt::print("  {:<16}{}\n", cell(m["address"]), line);
+    }
+  }
+  header = false;
+  for (const auto& m : s["members"]) {
+    if (!m.contains("events") || !m["events"].is_object()) {
+      continue;
+    }
+    std::string line;
+    for (const auto& [name, count] : m["events"].items()) {
+      if (count.is_number_unsigned() && count.get<std::uint64_t>() != 0) {
+        line += fmt::format(" {}={}", name, count.get<std::uint64_t>());
+      }
+    }
+    if (!line.empty()) {
+      if (!header) {
+        fmt::print("\nARP conflicts and pauses:\n");
         header = true;
       }
       fmt::print("  {:<16}{}\n", cell(m["address"]), line);

@@ -204,14 +204,27 @@ int serve_cluster(const Config& config) {
   ClusterNode& member = **node;
 
   NodeDriver driver(**loop, **link, member);
-  if (auto s = (*loop)->watch(channel.fd(), EPOLLIN,
-                              [&](std::uint32_t) {
-                                const Time now = clock.now();
-                                channel.receive([&](wire::Ipv4Addr, wire::Bytes datagram) {
-                                  member.on_control(now, datagram);
-                                });
-                                driver.pump();
-                              });
+  // The control socket is served first in every wakeup, then the packet ring, then the timer
+  // (event_loop.hpp): after a pause the member hears what its peers said before its watchdogs
+  // judge their silence. Each datagram is handed over at the time the kernel received it, so
+  // a queue that built up while we were stopped replays as it happened (cluster::Member runs
+  // its timers before each datagram).
+  constexpr int kControlFirst = -1;
+  if (auto s = (*loop)->watch(
+          channel.fd(), EPOLLIN,
+          [&](std::uint32_t) {
+            const Time now = clock.now();
+            const auto realtime_origin = std::chrono::system_clock::now() - now;
+            channel.receive([&](wire::Ipv4Addr, wire::Bytes datagram) {
+              Time at = now;
+              if (auto arrival = channel.arrival()) {
+                at = std::min(now, std::chrono::duration_cast<Time>(*arrival - realtime_origin));
+              }
+              member.on_control(at, datagram);
+            });
+            driver.pump();
+          },
+          kControlFirst);
       !s) {
     spdlog::critical("control channel: {}", s.error().message);
     return kExitEnvironment;
@@ -232,6 +245,12 @@ int serve_cluster(const Config& config) {
     driver.pump();
     (*loop)->stop();
   });
+  // A wakeup this late past its deadline is a stall (SIGSTOP, a starved VM): reported to the
+  // member, the backlog read before any timer.
+  const Time stall_threshold =
+      std::min<Time>(std::chrono::milliseconds(50), cluster.failure_interval / 4);
+  (*loop)->set_stall_handler(stall_threshold,
+                             [&](Time now, Time late) { member.on_stall(now, late); });
   member.start(clock.now());
   if (auto s = driver.start(); !s) {
     spdlog::critical("{}", s.error().message);

@@ -6,6 +6,8 @@
 // check_invariants() runs after every step.
 #include "cluster/member.hpp"
 
+#include "cluster/keepalive.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -54,6 +56,9 @@ struct Node {
   std::vector<ForwardedFrame> frames;
   int arp = 0;
   std::uint64_t incarnation = 1;
+  // Paused (SIGSTOP): datagrams wait in `backlog`, timers do not run, until resume().
+  bool frozen = false;
+  std::vector<std::vector<std::byte>> backlog;
 };
 
 std::vector<std::byte> encode_msg(const Message& m) {
@@ -97,6 +102,22 @@ class Harness {
     check();
   }
   void crash(int n) { nodes.at(n).up = false; }
+  void freeze(int n) { nodes.at(n).frozen = true; }
+  // The member wakes: it reads every datagram that queued while it was stopped, at `now`, before
+  // any of its timers runs (what the runtime does after a pause).
+  // The same, when the driver noticed that it was away for `away` (Member::on_resume first).
+  void resume(int n, Duration away) {
+    m(n).on_resume(now, away);
+    collect(n);
+    thaw(n);
+  }
+  void thaw(int n) {
+    Node& node = nodes.at(n);
+    node.frozen = false;
+    for (const auto& b : std::exchange(node.backlog, {})) {
+      deliver_to(b, n);
+    }
+  }
   // A new process on the same address: a fresh incarnation, an empty table.
   void restart(int n) {
     nodes.at(n).incarnation += 1;
@@ -143,6 +164,10 @@ class Harness {
     if (!node.up) {
       return;
     }
+    if (node.frozen) {
+      node.backlog.push_back(bytes);
+      return;
+    }
     node.m->on_control(now, wire::Bytes(bytes.data(), bytes.size()));
     collect(n);
     check();
@@ -165,7 +190,7 @@ class Harness {
       Time next = kNever;
       int who = -1;
       for (auto& [n, node] : nodes) {
-        if (node.up && node.m->next_deadline() < next) {
+        if (node.up && !node.frozen && node.m->next_deadline() < next) {
           next = node.m->next_deadline();
           who = n;
         }
@@ -1059,6 +1084,298 @@ TEST(Member, OneLostKeepaliveIsNotAFailoverButNConsecutiveAre) {
   };
   h.run_for(t.failure_interval + t.watchdog_slack + 2ms);
   EXPECT_EQ(h.m(1).counters().followers_declared_dead, 1u);
+}
+
+}  // namespace
+}  // namespace phalanx::cluster
+
+// --- hostile peers (issue 9 part 3, part 6) ---------------------------------------------------
+
+namespace phalanx::cluster {
+namespace {
+
+std::size_t own_count(const Member& m) {
+  return m.table().worksets_of(m.table().config().self);
+}
+
+bool member_owns(const Member& m, std::uint16_t ws) {
+  const auto& t = m.table();
+  return t.state(WorksetId{ws}) != WorksetState::unassigned &&
+         t.owner(WorksetId{ws}) == t.config().self;
+}
+
+// The number of worksets two of `ns` own at once, each in its own table.
+std::size_t doubly_owned(Harness& h, std::initializer_list<int> ns) {
+  std::size_t k = 0;
+  for (std::uint16_t ws = 0; ws < filter::kWorksetCount; ++ws) {
+    int owners = 0;
+    for (int n : ns) {
+      owners += member_owns(h.m(n), ws) ? 1 : 0;
+    }
+    k += owners > 1 ? 1 : 0;
+  }
+  return k;
+}
+
+// One ExitCluster naming the master, with the longest reason a message may carry: the master
+// steps down (FIG. 6 641; keeping strangers from saying so is authentication's job, DESIGN §7)
+// and tells its followers, quoting the reason, which must not grow past what a message carries.
+// It aborted the master in the encoder, and then each successor in turn.
+TEST(MemberHostile, ExitClusterWithTheLongestReasonCrashesNoMaster) {
+  Harness h;
+  h.form({1, 2, 3});
+  const std::string reason(kMaxReasonText, 'x');
+  h.deliver_to(forged(addr(9), h.m(1).epoch(), ExitCluster{addr(1), reason}), 1);
+  EXPECT_EQ(h.m(1).role(), Role::joining);
+  const auto ex = h.take(1, MessageType::exit_cluster);
+  EXPECT_EQ(body<ExitCluster>(ex).member, addr(1));
+  EXPECT_LE(body<ExitCluster>(ex).text.size(), kMaxReasonText);
+  h.wire.push_front(ex);
+  h.run_for(400ms);
+  ASSERT_EQ(h.masters().size(), 1u);
+  const int next = h.masters().front();
+  h.deliver_to(forged(addr(9), h.m(next).epoch(), ExitCluster{addr(next), reason}), next);
+  EXPECT_EQ(h.m(next).role(), Role::joining);
+  h.run_for(400ms);
+  EXPECT_EQ(h.masters().size(), 1u);
+}
+
+// ~600 keepalives from the master's address, at the current epoch, each naming 252 addresses
+// never seen before (and giving them every workset): the follower registered every address ever
+// named and aborted with "member registry full". Registry entries are what the member list and
+// the table reference; the strangers' cost nothing once the real master speaks again.
+TEST(MemberHostile, KeepalivesNamingStrangersDoNotFillTheRegistry) {
+  Harness h;
+  h.form({1, 2});
+  std::uint32_t next = 0x0a000001;
+  for (int k = 0; k < 600; ++k) {
+    MasterKeepalive ka;
+    ka.sequence = 100000 + static_cast<std::uint32_t>(k);
+    ka.members = {addr(1), addr(2)};
+    for (int i = 0; i < 252; ++i) {
+      ka.members.push_back(Ipv4Addr(next++));
+    }
+    ka.owners.resize(filter::kWorksetCount);
+    for (std::size_t i = 0; i < ka.owners.size(); ++i) {
+      ka.owners[i] = static_cast<std::uint8_t>(2 + (i + static_cast<std::size_t>(k)) % 252);
+    }
+    h.deliver_to(forged(addr(1), h.m(1).epoch(), ka), 2);
+  }
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(2).members().size(), 254u);
+
+  h.traffic(5);
+  h.run_for(150ms);  // the real master's next keepalive
+  EXPECT_EQ(h.m(2).members(), (std::vector<Ipv4Addr>{addr(1), addr(2)}));
+  for (std::uint16_t ws = 0; ws < filter::kWorksetCount; ++ws) {
+    const auto owner = h.owner_addr(2, WorksetId{ws});
+    EXPECT_TRUE(!owner || *owner == addr(1) || *owner == addr(2)) << ws;
+  }
+  // Bounded: the registry reclaims what neither the table nor the member list references.
+  std::size_t registered = 0;
+  for (std::uint32_t id = 0; id < filter::MemberId::kNoneValue; ++id) {
+    registered += h.m(2).address_of(filter::MemberId{static_cast<std::uint16_t>(id)}) ? 1 : 0;
+  }
+  EXPECT_LE(registered, kMaxRegistered);
+  EXPECT_GT(h.m(2).counters().registry_reclaimed, 0u);
+}
+
+// Issue 9 part 6: one keepalive announcing T = 1 ms made the follower's watchdog fire 6 ms later.
+// Announced timings are refused (counted, logged) when they leave the configured range or
+// disagree with the member's own configuration; the watchdog keeps the member's own T.
+TEST(MemberHostile, AnnouncedTimingsThatDisagreeAreRefused) {
+  Harness h;
+  h.form({1, 2});
+  MasterKeepalive ka;
+  ka.sequence = 1000;
+  ka.members = {addr(1), addr(2)};
+  ka.failure_interval_ms = 1;
+  h.deliver_to(forged(addr(1), 1, ka), 2);
+  EXPECT_EQ(h.m(2).counters().rx_refused_timings, 1u);
+  h.advance(50ms);  // nothing delivered, timers only
+  EXPECT_EQ(h.m(2).counters().master_lost, 0u);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  const auto& log = h.m(2).event_log();
+  EXPECT_TRUE(std::any_of(log.begin(), log.end(), [](const std::string& l) {
+    return l.find("refused") != std::string::npos &&
+           l.find("failure interval") != std::string::npos;
+  }));
+
+  // Out of range either way, or a keepalive count outside 2..20: refused too.
+  for (auto [t_ms, n] : {std::pair{65535, 2}, std::pair{200, 0}, std::pair{200, 255}}) {
+    ka.failure_interval_ms = static_cast<std::uint16_t>(t_ms);
+    ka.keepalive_n = static_cast<std::uint8_t>(n);
+    ka.sequence += 1;
+    h.deliver_to(forged(addr(1), 1, ka), 2);
+  }
+  EXPECT_EQ(h.m(2).counters().rx_refused_timings, 4u);
+  EXPECT_GE(h.m(2).keepalive_n(), kMinKeepaliveN);
+  EXPECT_LE(h.m(2).keepalive_n(), kMaxKeepaliveN);
+  // Its own T still applies: silence for T (+ slack) is the master lost, not 65 s.
+  h.advance(h.timings.failure_interval + h.timings.watchdog_slack + 1ms);
+  EXPECT_EQ(h.m(2).counters().master_lost, 1u);
+}
+
+// --- epochs and pauses (issue 9 part 5) -------------------------------------------------------
+
+// FIG. 8A refined: the newer epoch wins before member counts and addresses are compared. A
+// master of three at epoch 1 hearing a master of one at epoch 5 was superseded: it steps down
+// and keeps none of its worksets (the successor's term may have given them away).
+TEST(MemberPause, TieBreakComparesEpochsFirst) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  ASSERT_GT(own_count(h.m(1)), 0u);
+  MasterKeepalive ka;
+  ka.members = {addr(9)};
+  h.deliver_to(forged(addr(9), 5, ka), 1);
+  EXPECT_EQ(h.m(1).role(), Role::joining);
+  EXPECT_EQ(h.m(1).counters().tie_breaks_lost, 1u);
+  EXPECT_EQ(h.m(1).counters().superseded, 1u);
+  EXPECT_EQ(own_count(h.m(1)), 0u);
+  EXPECT_FALSE(h.has(1, MessageType::other_master_exists));
+
+  // The other way round: the newer term wins although it has fewer members and a higher
+  // address than an older master.
+  Harness g;
+  g.form({2, 3});
+  ASSERT_EQ(g.m(2).epoch(), 1u);
+  MasterKeepalive old;
+  old.members = {addr(1), addr(4), addr(5), addr(6)};
+  g.deliver_to(forged(addr(1), 0, old), 2);
+  EXPECT_EQ(g.m(2).role(), Role::master);
+  EXPECT_EQ(g.m(2).counters().tie_breaks_won, 1u);
+  EXPECT_EQ(body<OtherMasterExists>(g.take(2, MessageType::other_master_exists)).member, addr(1));
+}
+
+// Orders of an older term are stale (STYLE 8): OtherMasterExists or ExitCluster naming a master,
+// from an epoch older than its own, are counted and ignored.
+TEST(MemberPause, StaleOrdersToStepDownAreIgnored) {
+  Harness h;
+  h.form({1, 2});
+  ASSERT_EQ(h.m(1).role(), Role::master);
+  const std::uint64_t stale = h.m(1).counters().rx_stale_epoch;
+  h.deliver_to(forged(addr(9), h.m(1).epoch() - 1, OtherMasterExists{addr(1)}), 1);
+  h.deliver_to(forged(addr(9), h.m(1).epoch() - 1, ExitCluster{addr(1), "old"}), 1);
+  EXPECT_EQ(h.m(1).role(), Role::master);
+  EXPECT_EQ(h.m(1).counters().rx_stale_epoch, stale + 2);
+}
+
+// A follower whose view is older than the cluster's (a master keepalive of a newer epoch, not
+// from its master) does not act on it: it rejoins, and whichever master answers arbitrates.
+TEST(MemberPause, AFollowerHearingANewerEpochRejoins) {
+  Harness h;
+  h.form({1, 2, 3});
+  MasterKeepalive ka;
+  ka.members = {addr(9)};
+  h.deliver_to(forged(addr(9), 2, ka), 3);
+  EXPECT_EQ(h.m(3).role(), Role::joining);
+  EXPECT_EQ(h.m(3).counters().stale_view, 1u);
+  h.run_for(100ms);
+  EXPECT_EQ(h.m(3).role(), Role::follower);  // 9 does not exist: 1 answers
+  EXPECT_EQ(h.m(3).master(), addr(1));
+}
+
+// SIGSTOP a follower (the next in line) for 1 s: the master declares it dead and hands its
+// worksets to the others. On resume it read its queue after its watchdog had fired and
+// "succeeded" a master that was alive. Now it reads the queue first: it was removed, so it
+// serves nothing and rejoins.
+TEST(MemberPause, APausedFollowerReadsItsQueueBeforeItsWatchdog) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  ASSERT_EQ(own_count(h.m(2)), 10u);
+  h.freeze(2);
+  h.run_for(1s);
+  ASSERT_EQ(h.m(1).members(), (std::vector<Ipv4Addr>{addr(1), addr(3)}));
+  h.thaw(2);
+  EXPECT_EQ(h.m(2).counters().successions, 0u);
+  EXPECT_NE(h.m(2).role(), Role::master);
+  EXPECT_EQ(own_count(h.m(2)), 0u);
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+  h.run_for(100ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{1});
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(2).master(), addr(1));
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+}
+
+// SIGSTOP the master for 1 s: 2 succeeds it (epoch 2) and takes over its worksets. On resume the
+// old master won the tie-break back (three members against two) and kept its worksets. Now it
+// reads the successor's keepalive of a newer epoch, steps down without touching the successor's
+// worksets, and follows it.
+TEST(MemberPause, APausedMasterThatWasSupersededStepsDown) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  ASSERT_EQ(own_count(h.m(1)), 10u);
+  h.freeze(1);
+  h.run_for(1s);
+  ASSERT_EQ(h.m(2).role(), Role::master);
+  ASSERT_EQ(h.m(2).epoch(), 2u);
+  std::map<std::uint16_t, std::optional<Ipv4Addr>> successor_view;
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    successor_view[ws] = h.owner_addr(2, WorksetId{ws});
+  }
+  h.thaw(1);
+  EXPECT_NE(h.m(1).role(), Role::master);
+  EXPECT_EQ(h.m(1).counters().superseded, 1u);
+  EXPECT_EQ(own_count(h.m(1)), 0u);
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+  h.run_for(100ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{2});
+  EXPECT_EQ(h.m(2).epoch(), 2u);
+  EXPECT_EQ(h.m(1).role(), Role::follower);
+  EXPECT_EQ(h.m(1).master(), addr(2));
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    if (successor_view[ws] && *successor_view[ws] != addr(1)) {
+      EXPECT_EQ(h.owner_addr(2, WorksetId{ws}), successor_view[ws]) << ws;
+    }
+  }
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+}
+
+// The driver noticed that it was away for 1 s (its clock jumped), but what queued meanwhile was
+// lost (a full socket buffer). The absence is not held against the master: no succession. The
+// member finds out from the master that it was removed, and rejoins.
+TEST(MemberPause, OnResumeDoesNotJudgeTheWatchdogOnTheAbsence) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  h.freeze(2);
+  h.run_for(1s);
+  h.node(2).backlog.clear();
+  h.resume(2, 1s);
+  h.advance(0ns);  // its timers
+  EXPECT_EQ(h.m(2).counters().successions, 0u);
+  EXPECT_EQ(h.m(2).counters().master_lost, 0u);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  h.run_for(50ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{1});
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(2).master(), addr(1));
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+
+  // A master that really died is still noticed: T after the resume at the latest.
+  h.freeze(2);
+  h.run_for(1s);
+  h.node(2).backlog.clear();
+  h.crash(1);
+  h.resume(2, 1s);
+  h.run_for(h.timings.failure_interval + h.timings.watchdog_slack + 50ms);
+  EXPECT_EQ(h.m(2).counters().master_lost, 1u);
 }
 
 }  // namespace

@@ -383,6 +383,23 @@ TEST(Messages, EveryDecodeErrorHasAName) {
   }
 }
 
+// Text received at the limit and quoted with a prefix (a goodbye quoting the reason it was told to
+// exit for) went past kMaxReasonText and aborted the encoder (issue 9 part 3). bounded_text cuts
+// any text to what a message carries.
+TEST(Messages, BoundedTextAlwaysEncodes) {
+  const std::string received(kMaxReasonText, 'r');
+  const std::string quoted = "told to exit by 198.18.0.9: " + received;
+  ASSERT_GT(quoted.size(), kMaxReasonText);
+  const std::string text = bounded_text(quoted);
+  EXPECT_EQ(text.size(), kMaxReasonText);
+  EXPECT_EQ(text, quoted.substr(0, kMaxReasonText));
+  EXPECT_EQ(bounded_text("short"), "short");
+  EXPECT_EQ(bounded_text(""), "");
+  const Message m = message(ExitCluster{kB, text});
+  const auto bytes = encode(m, kNull);
+  EXPECT_EQ(std::get<Message>(decode(wire::Bytes(bytes), kNull)), m);
+}
+
 // --- encoding a message that cannot be encoded is a caller bug ---------------------------------
 
 TEST(MessagesDeathTest, EncodeAbortsOnWhatNoDecoderAccepts) {

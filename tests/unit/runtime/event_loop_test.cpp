@@ -7,6 +7,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <deque>
@@ -237,6 +238,58 @@ TEST_F(EventLoopTest, WatchingADescriptorTwiceFails) {
   auto again = loop_->watch(fd.get(), EPOLLIN, [](std::uint32_t) {});
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.error().message, "epoll_ctl(ADD): File exists");
+}
+
+// A member woken from a pause reads what queued before a watchdog judges the others' silence:
+// the descriptors of a wakeup are served before the timer, whichever became ready first.
+TEST_F(EventLoopTest, TheTimerRunsAfterTheDescriptorsOfItsWakeup) {
+  std::vector<std::string> log;
+  UniqueFd control(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  loop_->set_timer_handler([&](Time) {
+    log.push_back("timer");
+    loop_->stop();
+  });
+  ASSERT_TRUE(loop_
+                  ->watch(control.get(), EPOLLIN,
+                          [&](std::uint32_t) {
+                            std::uint64_t n = 0;
+                            (void)::read(control.get(), &n, sizeof(n));
+                            log.push_back("control");
+                          })
+                  .ok());
+  loop_->set_deadline(Time{0});  // the timer is ready first
+  std::uint64_t one = 1;
+  ASSERT_EQ(::write(control.get(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+  ASSERT_TRUE(loop_->run().ok());
+  EXPECT_EQ(log, (std::vector<std::string>{"control", "timer"}));
+  loop_->unwatch(control.get());
+}
+
+// A wakeup far past the armed deadline (the process was stopped) is reported, and the whole
+// backlog is read, batch after batch, before the node's timer runs.
+TEST_F(EventLoopTest, AfterAStallTheBacklogIsReadBeforeTheTimer) {
+  std::vector<std::string> log;
+  FakeLink link(log);
+  FakeNode node(log);
+  std::vector<Time> stalls;
+  loop_->set_stall_handler(milliseconds(10), [&](Time, Time late) { stalls.push_back(late); });
+  NodeDriver driver(*loop_, link, node, /*rx_batch=*/2);
+  const Time start = clock_.now();
+  node.deadlines = {start + milliseconds(1)};
+  ASSERT_TRUE(driver.start().ok());
+  for (std::uint8_t i = 1; i <= 7; ++i) {
+    link.inject(frame_of(i));
+  }
+  ::usleep(40'000);  // "stopped": the deadline passes by 39 ms with nobody running
+  run_until([&] { return node.deadlines.empty(); });
+  ASSERT_EQ(stalls.size(), 1u);
+  EXPECT_GE(stalls.front(), milliseconds(30));
+  EXPECT_EQ(loop_->stalls(), 1u);
+  ASSERT_EQ(node.fired.size(), 1u);
+  ASSERT_EQ(node.frame_times.size(), 7u) << "the backlog was not read first";
+  for (Time t : node.frame_times) {
+    EXPECT_LE(t, node.fired.front().second) << "a frame was read after the timer ran";
+  }
 }
 
 }  // namespace

@@ -1,0 +1,389 @@
+// ClusterNode without a kernel: a Config and an environment in, frames and control datagrams fed
+// with explicit time, what it sends collected. A fake master (control messages encoded here) or
+// the node alone as master stands for the rest of the cluster.
+//
+// What is checked (issue 9):
+//   - tables fed from the network are bounded, and count what they refuse (part 4);
+//   - the master answers a conflicting ARP for the cluster IP at once, rate-limited (part 7);
+//   - a member never sends on a connection of a workset it does not own (part 5);
+//   - a stall of the loop is noticed and counted (part 5).
+#include "runtime/cluster_node.hpp"
+
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cluster/messages.hpp"
+#include "stack/harness.hpp"
+#include "wire/arp.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
+
+namespace phalanx::runtime {
+namespace {
+
+using stack::test::bytes;
+using stack::test::ethernet;
+using stack::test::Frame;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+using wire::Ipv4Addr;
+using wire::MacAddr;
+
+constexpr Ipv4Addr kClusterIp{198, 18, 0, 1};
+constexpr Ipv4Addr kSelf{198, 18, 0, 11};
+constexpr Ipv4Addr kMaster{198, 18, 0, 12};  // the fake master, when the node follows one
+constexpr Ipv4Addr kClient{198, 18, 0, 101};
+constexpr Ipv4Addr kGroup{239, 255, 80, 72};
+constexpr MacAddr kSelfMac{{0x02, 0x50, 198, 18, 0, 11}};
+constexpr MacAddr kMasterMac{{0x02, 0x50, 198, 18, 0, 12}};
+constexpr MacAddr kClientMac{{0x02, 0x50, 198, 18, 0, 101}};
+constexpr MacAddr kAttackerMac{{0x02, 0x66, 0x66, 0x66, 0x66, 0x66}};
+constexpr MacAddr kGroupMac{{0x01, 0x00, 0x5e, 0x7f, 0x50, 0x48}};
+constexpr std::uint16_t kControlPort = 8472;
+constexpr std::uint16_t kEchoPort = 7;
+
+Config make_config() {
+  Config c;
+  c.member.interface = "eth0";
+  c.member.address = kSelf;
+  c.member.prefix = 24;
+  c.echo.enabled = true;
+  c.echo.ports = {kEchoPort};
+  ClusterSection s;
+  s.name = "unit";
+  s.ip = kClusterIp;
+  s.mode = filter::DistributionMode::multicast;
+  s.mac = default_cluster_mac(kClusterIp, s.mode);
+  s.control_port = kControlPort;
+  c.cluster = s;
+  return c;
+}
+
+// A UDP datagram as the packet ring sees it (the kernel gets its own copy).
+Frame udp_frame(MacAddr src_mac, MacAddr dst_mac, Ipv4Addr src, Ipv4Addr dst, std::uint16_t dport,
+                wire::Bytes payload) {
+  const Frame u = stack::test::udp(src, kControlPort, dst, dport, payload);
+  stack::test::Ip h;
+  h.src = src;
+  h.dst = dst;
+  h.protocol = wire::ipproto::kUdp;
+  const Frame d = stack::test::ipv4(h, bytes(u));
+  return ethernet(dst_mac, src_mac, wire::ethertype::kIpv4, bytes(d));
+}
+
+Frame tcp_frame(Ipv4Addr src, std::uint16_t sport, const wire::TcpRepr& r, MacAddr src_mac) {
+  wire::TcpRepr seg = r;
+  seg.src_port = sport;
+  seg.dst_port = kEchoPort;
+  const Frame t = stack::test::tcp(src, kClusterIp, seg);
+  stack::test::Ip h;
+  h.src = src;
+  h.dst = kClusterIp;
+  h.protocol = wire::ipproto::kTcp;
+  const Frame d = stack::test::ipv4(h, bytes(t));
+  return ethernet(default_cluster_mac(kClusterIp, filter::DistributionMode::multicast), src_mac,
+                  wire::ethertype::kIpv4, bytes(d));
+}
+
+bool is_tcp(const Frame& f) {
+  return f.size() > 34 && wire::read_u16(bytes(f), 12) == wire::ethertype::kIpv4 &&
+         wire::read_u8(bytes(f), 14 + 9) == wire::ipproto::kTcp;
+}
+
+std::optional<wire::ArpRepr> as_arp(const Frame& f) {
+  if (f.size() < 14 || wire::read_u16(bytes(f), 12) != wire::ethertype::kArp) {
+    return std::nullopt;
+  }
+  auto a = wire::ArpRepr::parse(bytes(f).subspan(14));
+  return a ? std::optional<wire::ArpRepr>(*a) : std::nullopt;
+}
+
+class ClusterNodeTest : public testing::Test {
+ protected:
+  void SetUp() override { make(make_config()); }
+
+  void make(const Config& config) {
+    ClusterEnvironment env;
+    env.interface_mac = kSelfMac;
+    env.incarnation = 7;
+    auto n = ClusterNode::create(config, env, [this](std::optional<Ipv4Addr> to, wire::Bytes b) {
+      control_out.push_back({to, {b.begin(), b.end()}});
+    });
+    ASSERT_TRUE(n.ok()) << n.error().message;
+    node = std::move(*n);
+  }
+
+  void drain() {
+    node->drain([this](wire::Bytes f, stack::TxMeta) { out.emplace_back(f.begin(), f.end()); });
+  }
+
+  // Moves time forward in 1 ms steps, running the node's timer whenever it is due.
+  void advance(Time d) {
+    const Time end = now + d;
+    while (now < end) {
+      now += milliseconds(1);
+      if (node->next_deadline() <= now) {
+        node->on_timer(now);
+      }
+      drain();
+    }
+  }
+
+  void frame(const Frame& f) {
+    node->on_frame(now, bytes(f), FrameMeta{});
+    drain();
+  }
+
+  // A control message from `sender`, as both the packet ring and the control socket see it
+  // (the ring first: the order in which the kernel hands them over is not fixed).
+  void control(Ipv4Addr sender, MacAddr mac, cluster::Body body, cluster::Epoch epoch = 1) {
+    cluster::Message m;
+    m.cluster_id = cluster::cluster_id_of("unit");
+    m.sender = sender;
+    m.epoch = epoch;
+    m.body = std::move(body);
+    const auto datagram = cluster::encode(m, cluster::NullAuthenticator{});
+    frame(udp_frame(mac, kGroupMac, sender, kGroup, kControlPort, datagram));
+    node->on_control(now, datagram);
+    drain();
+  }
+
+  void become_master() {
+    node->start(now);
+    advance(milliseconds(500));
+    ASSERT_EQ(node->member().role(), cluster::Role::master);
+  }
+
+  // The node follows kMaster, which lists both and assigns `worksets` to the node.
+  void follow(const std::vector<std::uint16_t>& worksets) {
+    node->start(now);
+    advance(milliseconds(2));
+    control(kMaster, kMasterMac, cluster::JoinAck{kSelf});
+    ASSERT_EQ(node->member().role(), cluster::Role::follower);
+    keepalive({});
+    control(kMaster, kMasterMac, cluster::WorkAssign{kSelf, worksets});
+  }
+
+  // A MasterKeepalive from kMaster listing {kMaster, kSelf}; `owners`: workset -> index.
+  void keepalive(const std::vector<std::pair<std::uint16_t, std::uint8_t>>& owners) {
+    cluster::MasterKeepalive ka;
+    ka.sequence = ++keepalive_seq_;
+    ka.members = {kMaster, kSelf};
+    ka.owners.assign(filter::kWorksetCount, cluster::kUnassigned);
+    for (auto [ws, owner] : owners) {
+      ka.owners[ws] = owner;
+    }
+    control(kMaster, kMasterMac, ka);
+  }
+
+  std::optional<std::uint64_t> counter(std::string_view name) const {
+    for (const auto& c : node->counter_list()) {
+      if (c.name == name) {
+        return c.value;
+      }
+    }
+    return std::nullopt;
+  }
+
+  std::size_t count_out(const std::function<bool(const Frame&)>& pred) const {
+    std::size_t n = 0;
+    for (const auto& f : out) {
+      n += pred(f) ? 1 : 0;
+    }
+    return n;
+  }
+
+  std::unique_ptr<ClusterNode> node;
+  Time now = seconds(1);
+  std::vector<Frame> out;
+  std::vector<std::pair<std::optional<Ipv4Addr>, Frame>> control_out;
+
+ private:
+  std::uint32_t keepalive_seq_ = 0;
+};
+
+Ipv4Addr spoofed(std::uint32_t i) {
+  return Ipv4Addr{0x0a000000u + i};  // 10.0.0.0/8: a million senders that never existed
+}
+
+MacAddr spoofed_mac(std::uint32_t i) {
+  return MacAddr{{0x02, 0x77, static_cast<std::uint8_t>(i >> 24),
+                  static_cast<std::uint8_t>(i >> 16), static_cast<std::uint8_t>(i >> 8),
+                  static_cast<std::uint8_t>(i)}};
+}
+
+// --- part 4: tables fed from the network ------------------------------------------------------
+
+TEST_F(ClusterNodeTest, ControlDatagramsFromStrangersTeachNoMemberMac) {
+  become_master();
+  const std::vector<std::byte> junk(40, std::byte{0x42});
+  constexpr std::uint32_t kSources = 100'000;
+  for (std::uint32_t i = 0; i < kSources; ++i) {
+    node->on_frame(
+        now, bytes(udp_frame(spoofed_mac(i), kGroupMac, spoofed(i), kGroup, kControlPort, junk)),
+        FrameMeta{});
+  }
+  EXPECT_TRUE(node->member_macs().empty())
+      << node->member_macs().size() << " MACs learned from senders that are not members";
+  EXPECT_EQ(counter("drop.learn.member_mac_not_listed"), kSources);
+}
+
+TEST_F(ClusterNodeTest, ListedMembersAreLearnedEvenWhenTheRingSeesThemBeforeTheList) {
+  follow({});
+  // The master's datagrams reached the ring before the node had a member list: learned once
+  // the master is listed.
+  auto it = node->member_macs().find(kMaster);
+  ASSERT_NE(it, node->member_macs().end());
+  EXPECT_EQ(it->second, kMasterMac);
+  // A member that leaves the list is forgotten.
+  cluster::MasterKeepalive ka;
+  ka.sequence = 1000;
+  ka.members = {kMaster, kSelf};
+  control(kMaster, kMasterMac, ka);
+  EXPECT_EQ(node->member_macs().size(), 1u);
+}
+
+TEST_F(ClusterNodeTest, NeighbourTableIsBoundedAndKeepsActiveClients) {
+  become_master();
+  const std::vector<std::byte> junk(16, std::byte{0x42});
+  constexpr std::uint32_t kSources = 200'000;
+  for (std::uint32_t i = 0; i < kSources; ++i) {
+    if (i % 1000 == 0) {
+      now += milliseconds(1);  // 1,000 sources per millisecond; the client talks every 100 ms
+      if (i % 100'000 == 0) {
+        node->on_frame(now, bytes(udp_frame(kClientMac, kGroupMac, kClient, kClusterIp, 9, junk)),
+                       FrameMeta{});
+      }
+    }
+    node->on_frame(now,
+                   bytes(udp_frame(spoofed_mac(i), kGroupMac, spoofed(i), kClusterIp, 9, junk)),
+                   FrameMeta{});
+    if (i % 256 == 0) {
+      drain();
+      out.clear();
+    }
+  }
+  EXPECT_LE(node->neighbour_count(), ClusterNode::kNeighbourSlots);
+  const auto refused = counter("drop.learn.neighbour_slot_busy");
+  const auto replaced = counter("neighbour_replaced");
+  ASSERT_TRUE(refused && replaced);
+  EXPECT_EQ(*refused + *replaced + node->neighbour_count(), kSources + 1);
+  EXPECT_EQ(node->neighbour(kClient), kClientMac) << "an active client lost its entry";
+}
+
+// --- part 7: one gratuitous ARP must not take the cluster IP ----------------------------------
+
+Frame gratuitous(MacAddr mac, Ipv4Addr ip) {
+  return stack::test::arp_frame(wire::ArpRepr::gratuitous(mac, ip));
+}
+
+bool is_our_announcement(const Frame& f) {
+  auto a = as_arp(f);
+  return a && a->sender_ip == kClusterIp && a->target_ip == kClusterIp &&
+         a->sender_mac == default_cluster_mac(kClusterIp, filter::DistributionMode::multicast);
+}
+
+TEST_F(ClusterNodeTest, MasterAnswersAConflictingArpAtOnce) {
+  become_master();
+  out.clear();
+  frame(gratuitous(kAttackerMac, kClusterIp));
+  EXPECT_EQ(count_out(is_our_announcement), 1u) << "no gratuitous ARP in answer to the conflict";
+  EXPECT_EQ(counter("arp_conflicts"), 1u);
+  EXPECT_EQ(counter("arp_defences"), 1u);
+}
+
+TEST_F(ClusterNodeTest, ArpDefenceIsRateLimitedButHasTheLastWord) {
+  become_master();
+  out.clear();
+  for (int i = 0; i < 50; ++i) {
+    frame(gratuitous(kAttackerMac, kClusterIp));  // a burst within one millisecond
+  }
+  EXPECT_EQ(count_out(is_our_announcement), 1u);
+  EXPECT_EQ(counter("arp_conflicts"), 50u);
+  EXPECT_EQ(counter("arp_defences_deferred"), 49u);
+  // The burst is answered once more when the rate limit allows: the last word is ours.
+  advance(ClusterNode::kArpDefenceInterval + milliseconds(1));
+  EXPECT_EQ(count_out(is_our_announcement), 2u);
+  advance(seconds(1));
+  EXPECT_EQ(count_out(is_our_announcement), 2u) << "nothing more to answer";
+}
+
+TEST_F(ClusterNodeTest, OurOwnAnnouncementAndAFollowerAreNoConflict) {
+  become_master();
+  out.clear();
+  frame(
+      gratuitous(default_cluster_mac(kClusterIp, filter::DistributionMode::multicast), kClusterIp));
+  EXPECT_EQ(count_out(is_our_announcement), 0u);
+  EXPECT_EQ(counter("arp_conflicts"), 0u);
+
+  make(make_config());
+  follow({});
+  out.clear();
+  frame(gratuitous(kAttackerMac, kClusterIp));
+  EXPECT_EQ(count_out(is_our_announcement), 0u) << "only the master answers for the cluster IP";
+  EXPECT_EQ(counter("arp_conflicts"), 1u);
+}
+
+// --- part 5: never send on a workset we do not own --------------------------------------------
+
+TEST_F(ClusterNodeTest, NoSegmentLeavesForAWorksetNoLongerOwned) {
+  constexpr std::uint16_t kPort = 40000;
+  const std::uint16_t ws = filter::workset_of(filter::FlowKey{kClient.value(), kPort, 0},
+                                              filter::HashKind::xor_fold, filter::kDefaultMixSeed)
+                               .value();
+  follow({ws});
+  out.clear();
+  // The handshake and 100 bytes to echo; the client acknowledges nothing after the SYN-ACK.
+  wire::TcpRepr syn;
+  syn.seq = 1000;
+  syn.flags = wire::tcpflag::kSyn;
+  syn.window = 65535;
+  frame(tcp_frame(kClient, kPort, syn, kClientMac));
+  ASSERT_EQ(count_out(is_tcp), 1u) << "no SYN-ACK: the workset is not ours?";
+  const wire::TcpRepr synack = stack::test::parse_tcp(out.back());
+  wire::TcpRepr ack;
+  ack.seq = 1001;
+  ack.ack = synack.seq + 1;
+  ack.flags = wire::tcpflag::kAck;
+  ack.window = 65535;
+  frame(tcp_frame(kClient, kPort, ack, kClientMac));
+  const std::vector<std::byte> data(100, std::byte{'x'});
+  wire::TcpRepr push = ack;
+  push.flags = wire::tcpflag::kAck | wire::tcpflag::kPsh;
+  push.payload = bytes(data);
+  frame(tcp_frame(kClient, kPort, push, kClientMac));
+  advance(milliseconds(50));
+  ASSERT_GE(count_out(is_tcp), 2u) << "echo sent nothing";
+  // The master gives the workset to itself (index 0): the echoed bytes are never acknowledged,
+  // and the stack would retransmit them, then give up with a RST.
+  keepalive({{ws, 0}});
+  out.clear();
+  for (int i = 0; i < 1200; ++i) {  // two minutes, the master alive all along
+    advance(milliseconds(100));
+    keepalive({{ws, 0}});
+  }
+  EXPECT_EQ(count_out(is_tcp), 0u) << "segments sent on a connection of another member";
+  const auto dropped = counter("drop.tx_not_owned");
+  ASSERT_TRUE(dropped);
+  EXPECT_GT(*dropped, 0u);
+}
+
+// --- part 5: the loop tells the node it was away ----------------------------------------------
+
+TEST_F(ClusterNodeTest, AStallBeyondTheFailureIntervalIsCounted) {
+  become_master();
+  node->on_stall(now, milliseconds(30));
+  EXPECT_EQ(counter("stalls"), 1u);
+  EXPECT_EQ(counter("stalls_beyond_failure_interval"), 0u);
+  node->on_stall(now, seconds(1));
+  EXPECT_EQ(counter("stalls"), 2u);
+  EXPECT_EQ(counter("stalls_beyond_failure_interval"), 1u);
+  EXPECT_EQ(counter("stall_max_ms"), 1000u);
+}
+
+}  // namespace
+}  // namespace phalanx::runtime
