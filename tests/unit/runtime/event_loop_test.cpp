@@ -84,6 +84,9 @@ class FakeNode final : public Node {
     out_.emplace_back(frame.begin(), frame.end());
   }
   void on_timer(Time now) override {
+    if (deadlines.empty() || deadlines.front() > now) {
+      ++calls_with_nothing_due;
+    }
     while (!deadlines.empty() && deadlines.front() <= now) {
       fired.push_back({deadlines.front(), now});
       deadlines.pop_front();
@@ -101,6 +104,7 @@ class FakeNode final : public Node {
 
   std::deque<Time> deadlines;
   std::vector<std::pair<Time, Time>> fired;  // (deadline, now at the call)
+  int calls_with_nothing_due = 0;
   std::vector<Time> frame_times;
 
  private:
@@ -157,7 +161,11 @@ TEST_F(EventLoopTest, NodeTimersRunInOrderAndNeverEarly) {
     EXPECT_GE(node.fired[i].second, node.fired[i].first) << "timer " << i << " ran early";
   }
   EXPECT_EQ(loop_->deadline(), Time::max()) << "nothing left to wait for: timer disarmed";
-  EXPECT_EQ(driver.counters().timer_calls, 3u);
+  // One call per deadline, or fewer when a late wakeup (a loaded machine) finds two due: never
+  // a call with nothing due.
+  EXPECT_GE(driver.counters().timer_calls, 1u);
+  EXPECT_LE(driver.counters().timer_calls, 3u);
+  EXPECT_EQ(node.calls_with_nothing_due, 0);
 }
 
 TEST_F(EventLoopTest, FramesAreReadInOneBatchThenFlushedOnce) {
