@@ -63,6 +63,7 @@ CounterList named_counters(const PacketLinkCounters& c) {
       {"tx_offload_errors", c.tx_offload_errors},
       {"tx_cut_here", c.tx_cut_here},
       {"drop.tx_not_tcp", c.tx_not_tcp},
+      {"tx_resegmented", c.tx_resegmented},
   };
 }
 

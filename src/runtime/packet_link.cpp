@@ -1,7 +1,9 @@
 #include "runtime/packet_link.hpp"
 
 #include "stack/gso.hpp"
+#include "wire/checksum.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
 
 #include <arpa/inet.h>
 #include <linux/filter.h>
@@ -451,6 +453,19 @@ void PacketLink::deliver_block(std::byte* block, const FrameHandler& on_frame,
 }
 
 bool PacketLink::send(wire::Bytes frame, stack::TxMeta meta) {
+  if (meta.gso_size == 0 && frame.size() > mtu_ + kEthernetHeader) {
+    // Not the stack's (it marks its own): a TCP segment merged by receive offload that the
+    // master forwards to its owner. Cut it at the MTU, as Linux's GSO cuts a forwarded GRO
+    // packet; the pieces stay within the MSS the cluster advertised (MTU - 40).
+    const std::uint16_t gso = resegment(frame);
+    if (gso == 0) {
+      ++counters_.tx_too_big;
+      return false;
+    }
+    ++counters_.tx_resegmented;
+    frame = resegment_scratch_;
+    meta.gso_size = gso;
+  }
   if (meta.gso_size == 0) {
     return send_ring(frame);
   }
@@ -472,6 +487,40 @@ bool PacketLink::send(wire::Bytes frame, stack::TxMeta meta) {
     all = send_ring(piece) && all;
   });
   return all;
+}
+
+std::uint16_t PacketLink::resegment(wire::Bytes frame) {
+  using wire::Ipv4View;
+  using wire::TcpView;
+  if (frame.size() <= kEthernetHeader + Ipv4View::kMinHeaderSize ||
+      wire::read_u16(frame, 12) != 0x0800) {
+    return 0;
+  }
+  const wire::Bytes datagram = frame.subspan(kEthernetHeader);
+  const std::size_t ip_header = std::size_t{wire::read_u8(datagram, 0) & 0x0fu} * 4;
+  if (ip_header < Ipv4View::kMinHeaderSize ||
+      datagram.size() < ip_header + TcpView::kMinHeaderSize) {
+    return 0;
+  }
+  const std::size_t tcp_header =
+      std::size_t{wire::read_u8(datagram, ip_header + TcpView::kDataOffset)} / 16 * 4;
+  if (ip_header + tcp_header >= mtu_) {
+    return 0;
+  }
+  const auto gso = static_cast<std::uint16_t>(mtu_ - ip_header - tcp_header);
+  if (stack::gso_pieces(datagram, gso) < 2 || (wire::read_u16(datagram, 6) & 0x3fff) != 0) {
+    return 0;  // not IPv4 TCP with consistent lengths, or a fragment
+  }
+  // The kernel finishes each piece's checksum from the pseudo-header sum (the software cut
+  // computes it whole and ignores the field).
+  resegment_scratch_.assign(frame.begin(), frame.end());
+  const wire::MutBytes d = wire::MutBytes(resegment_scratch_).subspan(kEthernetHeader);
+  const auto length = static_cast<std::uint16_t>(d.size() - ip_header);
+  const std::uint32_t pseudo = wire::checksum::pseudo_header(
+      wire::Ipv4Addr::read(d, Ipv4View::kSrc), wire::Ipv4Addr::read(d, Ipv4View::kDst),
+      wire::ipproto::kTcp, length);
+  wire::write_u16(d, ip_header + TcpView::kChecksum, static_cast<std::uint16_t>(pseudo));
+  return gso;
 }
 
 bool PacketLink::send_offloaded(wire::Bytes frame, std::uint16_t gso_size) {

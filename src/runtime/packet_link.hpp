@@ -69,6 +69,8 @@ struct PacketLinkCounters {
   std::uint64_t tx_offload_errors = 0;  // the kernel refused one: cut here instead
   std::uint64_t tx_cut_here = 0;        // frames marked for offload and cut in user space
   std::uint64_t tx_not_tcp = 0;         // marked for offload but not an IPv4 TCP segment
+  std::uint64_t tx_resegmented = 0;     // unmarked TCP segments beyond the MTU (a merged segment
+                                        // the master forwards), cut to it as offload
 };
 
 class PacketLink final : public Link {
@@ -124,6 +126,9 @@ class PacketLink final : public Link {
   Status open_offload(const PacketLinkOptions& options);
   bool send_ring(wire::Bytes frame);
   bool send_offloaded(wire::Bytes frame, std::uint16_t gso_size);
+  // For an IPv4 TCP segment beyond the MTU: copies it to resegment_scratch_ with the
+  // pseudo-header checksum and returns the payload per MTU-sized piece; 0 for anything else.
+  std::uint16_t resegment(wire::Bytes frame);
   Status membership(int op, int type, const wire::MacAddr* mac);
   void deliver_block(std::byte* block, const FrameHandler& on_frame, std::size_t& delivered);
 
@@ -138,6 +143,7 @@ class PacketLink final : public Link {
   UniqueFd tx_fd_;
   UniqueFd offload_fd_;
   std::vector<std::byte> cut_scratch_;
+  std::vector<std::byte> resegment_scratch_;
   std::string offload_error_;
   Ring rx_;
   Ring tx_;

@@ -489,6 +489,34 @@ TEST_F(PacketLinkTest, ReceiveOffloadedSegmentsArriveWhole) {
   EXPECT_EQ(c.rx_kernel_drops, 0u);
 }
 
+TEST_F(PacketLinkTest, AnUnmarkedTcpSegmentBeyondTheMtuIsCutAtTheMtu) {
+  // A merged segment the master forwards to its owner (forwarding mode, GRO on): no mark,
+  // a complete checksum; it leaves in MTU-sized pieces, kernel-cut and cut here alike.
+  Frame segment = offloadable_segment(b_->mac(), a_->mac(), 10 * 1448 + 7);
+  ASSERT_TRUE(complete_l4_checksum(segment));
+  const std::vector<Frame> expected = cut_in_software(segment, 1448);  // 1500 - 20 - 32
+  software_offload_only(ns_a_, "phrta");
+  ASSERT_TRUE(a_->send(segment));
+  a_->flush();
+  std::vector<FrameMeta> metas;
+  EXPECT_EQ(receive(*b_, expected.size(), &metas), expected);
+  EXPECT_EQ(a_->counters().tx_resegmented, 1u);
+  EXPECT_EQ(a_->counters().tx_offloaded, 1u);
+
+  std::unique_ptr<PacketLink> plain = open_in(ns_a_, "phrta", false);
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(plain->send(segment));
+  plain->flush();
+  EXPECT_EQ(receive(*b_, expected.size(), &metas), expected);
+  EXPECT_EQ(plain->counters().tx_cut_here, expected.size());
+
+  // Anything else beyond the MTU is still refused.
+  Frame udp = segment;
+  udp[14 + 9] = std::byte{17};
+  EXPECT_FALSE(a_->send(udp));
+  EXPECT_EQ(a_->counters().tx_too_big, 1u);
+}
+
 TEST_F(PacketLinkTest, AMarkedFrameThatIsNotTcpIsDroppedAndCounted) {
   Frame frame = offloadable_segment(b_->mac(), a_->mac(), 3 * 1448);
   frame[14 + 9] = std::byte{17};  // UDP
