@@ -43,9 +43,13 @@ def run_mode(mode: str) -> None:
         with open(os.path.join(cl.site, "4m.bin"), "wb") as f:
             f.write(data)
         for i in range(4):
-            p = cl.run("client1", [sys.executable, os.path.join(CLIENTS, "tcp_echo.py"),
-                                   cl.cluster_ip, "7", str(4 * MB), "20"], check=False,
-                       timeout=30)
+            try:
+                p = cl.run("client1", [sys.executable, os.path.join(CLIENTS, "tcp_echo.py"),
+                                       cl.cluster_ip, "7", str(4 * MB), "20"], check=False,
+                           timeout=30)
+            except subprocess.TimeoutExpired:
+                raise Failure(f"{mode}: upload {i} to echo did not finish in 30 s (it hangs)\n"
+                              f"{cl.ctl_table()}")
             check(p.returncode == 0, f"{mode}: upload {i} to echo: rc {p.returncode}\n"
                   f"{p.stdout[-2000:]}{p.stderr[-2000:]}\n{cl.ctl_table()}")
         p = subprocess.run(cl._argv("client1", ["curl", "-sS", "--max-time", "20", "--speed-limit",
