@@ -48,10 +48,12 @@ CounterList named_counters(const PacketLinkCounters& c) {
       {"rx_frames", c.rx_frames},
       {"rx_bytes", c.rx_bytes},
       {"rx_checksum_not_ready", c.rx_checksum_not_ready},
+      {"rx_large_frames", c.rx_large_frames},
       {"drop.rx_ignored_outgoing", c.rx_ignored_outgoing},
       {"drop.rx_truncated", c.rx_truncated},
       {"drop.rx_vlan", c.rx_vlan},
       {"drop.rx_kernel_ring_full", c.rx_kernel_drops},
+      {"drop.rx_large_buffer_full", c.rx_large_kernel_drops},
       {"tx_frames", c.tx_frames},
       {"tx_bytes", c.tx_bytes},
       {"drop.tx_ring_full", c.tx_ring_full},
@@ -61,6 +63,7 @@ CounterList named_counters(const PacketLinkCounters& c) {
       {"tx_offload_errors", c.tx_offload_errors},
       {"tx_cut_here", c.tx_cut_here},
       {"drop.tx_not_tcp", c.tx_not_tcp},
+      {"tx_resegmented", c.tx_resegmented},
   };
 }
 

@@ -1,13 +1,17 @@
 #include "runtime/packet_link.hpp"
 
 #include "stack/gso.hpp"
+#include "wire/checksum.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
 
 #include <arpa/inet.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <net/if_arp.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -26,6 +30,17 @@ namespace {
 
 constexpr std::size_t kEthernetHeader = 14;
 constexpr std::size_t kTxBlockSize = std::size_t{1} << 16;
+// Room a V3 block takes besides a frame's bytes: the block descriptor (48), the frame header
+// and its sockaddr_ll before the MAC header (82), alignment; rounded up.
+constexpr std::size_t kRxBlockOverhead = 256;
+// The largest frame receive offload makes: an IPv4 datagram of 64 KB (GRO and a veth peer's
+// TSO stop there unless BIG TCP is configured) behind its Ethernet header; the buffer of the
+// large-frame socket holds twice that, and a longer frame is counted as truncated.
+constexpr std::size_t kLargestOffloadFrame = kEthernetHeader + 0xffff;
+constexpr std::size_t kLargeBuffer = std::size_t{1} << 17;
+// The large-frame socket's receive buffer: room for ~100 merged segments between two reads
+// (SO_RCVBUFFORCE needs CAP_NET_ADMIN, which phalanxd has; otherwise the default stays).
+constexpr int kLargeSocketBuffer = 16 << 20;
 
 // struct virtio_net_hdr of <linux/virtio_net.h>, which C++ cannot include (a field is named
 // `class`): what a PACKET_VNET_HDR socket expects before each frame, in host byte order.
@@ -90,6 +105,24 @@ Status bind_to(int fd, int ifindex, std::uint16_t protocol) {
   return Ok{};
 }
 
+// A classic BPF program for a packet socket: accept frames of at most `bytes` bytes (or, with
+// `above`, of more), whole; drop the others before they are queued.
+Status filter_by_length(int fd, std::size_t bytes, bool above) {
+  const auto k = static_cast<std::uint32_t>(bytes);
+  std::array<sock_filter, 4> code{{
+      {BPF_LD | BPF_W | BPF_LEN, 0, 0, 0},                                   // A = frame length
+      {BPF_JMP | BPF_JGT | BPF_K, static_cast<std::uint8_t>(above ? 0 : 1),  // A > k ?
+       static_cast<std::uint8_t>(above ? 1 : 0), k},
+      {BPF_RET | BPF_K, 0, 0, 0xffffffffu},  // accept all of it
+      {BPF_RET | BPF_K, 0, 0, 0},            // drop
+  }};
+  sock_fprog program{static_cast<unsigned short>(code.size()), code.data()};
+  if (::setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)) != 0) {
+    return errno_error("setsockopt(SO_ATTACH_FILTER)");
+  }
+  return Ok{};
+}
+
 Result<std::byte*> map_ring(int fd, std::size_t size) {
   void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_LOCKED, fd, 0);
   if (p == MAP_FAILED) {
@@ -111,6 +144,10 @@ Result<std::unique_ptr<PacketLink>> PacketLink::open(const PacketLinkOptions& op
   std::unique_ptr<PacketLink> link(new PacketLink());
   link->interface_ = options.interface;
   if (auto s = link->open_rx(options); !s) {
+    return s.error();
+  }
+  const std::size_t largest_in_ring = options.rx_block_size - kRxBlockOverhead;
+  if (auto s = link->open_large(largest_in_ring); !s) {
     return s.error();
   }
   if (auto s = link->open_tx(options); !s) {
@@ -189,7 +226,59 @@ Status PacketLink::open_rx(const PacketLinkOptions& options) {
       return s;
     }
   }
+  // Frames a block cannot hold go to the large-frame socket (open_large) instead of arriving
+  // here cut short. Set before bind(): no frame is judged without the filter.
+  const std::size_t largest_in_ring = options.rx_block_size - kRxBlockOverhead;
+  if (largest_in_ring < kLargestOffloadFrame) {
+    if (auto s = filter_by_length(fd, largest_in_ring, false); !s) {
+      return s;
+    }
+  }
   return bind_to(fd, ifindex_, ETH_P_ALL);
+}
+
+Status PacketLink::open_large(std::size_t largest_in_ring) {
+  poll_fd_ = UniqueFd(::epoll_create1(EPOLL_CLOEXEC));
+  if (!poll_fd_.valid()) {
+    return errno_error("epoll_create1");
+  }
+  auto watch = [&](int fd) -> Status {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    if (::epoll_ctl(poll_fd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      return errno_error("epoll_ctl(packet socket)");
+    }
+    return Ok{};
+  };
+  if (auto s = watch(rx_fd_.get()); !s) {
+    return s;
+  }
+  if (largest_in_ring >= kLargestOffloadFrame) {
+    return Ok{};  // the blocks hold any frame: no second socket
+  }
+  auto sock = packet_socket();
+  if (!sock) {
+    return sock.error();
+  }
+  large_fd_ = std::move(*sock);
+  const int fd = large_fd_.get();
+  if (auto s = set_option(fd, PACKET_AUXDATA, int{1}, "PACKET_AUXDATA"); !s) {
+    return s;
+  }
+  (void)set_option(fd, PACKET_IGNORE_OUTGOING, int{1}, "PACKET_IGNORE_OUTGOING");
+  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &kLargeSocketBuffer,
+                   sizeof(kLargeSocketBuffer)) != 0) {
+    (void)::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &kLargeSocketBuffer, sizeof(kLargeSocketBuffer));
+  }
+  if (auto s = filter_by_length(fd, largest_in_ring, true); !s) {
+    return s;
+  }
+  large_buffer_.resize(kLargeBuffer);
+  if (auto s = bind_to(fd, ifindex_, ETH_P_ALL); !s) {
+    return s;
+  }
+  return watch(fd);
 }
 
 Status PacketLink::open_tx(const PacketLinkOptions& options) {
@@ -270,6 +359,9 @@ PacketLink::~PacketLink() {
 
 std::size_t PacketLink::receive(const FrameHandler& on_frame, std::size_t max_frames) {
   std::size_t delivered = 0;
+  if (large_fd_.valid()) {
+    receive_large(on_frame, max_frames, delivered);
+  }
   while (delivered < max_frames) {
     std::byte* block = rx_.base + rx_.next * rx_.block_size;
     auto* desc = reinterpret_cast<tpacket_block_desc*>(block);
@@ -281,6 +373,53 @@ std::size_t PacketLink::receive(const FrameHandler& on_frame, std::size_t max_fr
     rx_.next = (rx_.next + 1) % rx_.count;
   }
   return delivered;
+}
+
+void PacketLink::receive_large(const FrameHandler& on_frame, std::size_t max_frames,
+                               std::size_t& delivered) {
+  while (delivered < max_frames) {
+    sockaddr_ll from{};
+    alignas(cmsghdr) std::array<std::byte, CMSG_SPACE(sizeof(tpacket_auxdata))> control{};
+    iovec iov{large_buffer_.data(), large_buffer_.size()};
+    msghdr msg{};
+    msg.msg_name = &from;
+    msg.msg_namelen = sizeof(from);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    const ssize_t n = ::recvmsg(large_fd_.get(), &msg, MSG_DONTWAIT | MSG_TRUNC);
+    if (n < 0) {
+      return;  // EAGAIN: none waiting (nothing else can fail on a bound packet socket)
+    }
+    std::uint32_t status = 0;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
+        tpacket_auxdata aux{};
+        std::memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+        status = aux.tp_status;
+      }
+    }
+    const auto len = static_cast<std::size_t>(n);
+    if (from.sll_pkttype == PACKET_OUTGOING) {
+      ++counters_.rx_ignored_outgoing;
+    } else if (len > large_buffer_.size() || (msg.msg_flags & MSG_TRUNC) != 0) {
+      ++counters_.rx_truncated;  // beyond 64 KB: BIG TCP is on at the interface
+    } else if ((status & TP_STATUS_VLAN_VALID) != 0) {
+      ++counters_.rx_vlan;
+    } else {
+      RxFrame frame;
+      frame.bytes = wire::Bytes(large_buffer_.data(), len);
+      frame.meta.checksum_not_ready = (status & TP_STATUS_CSUMNOTREADY) != 0;
+      frame.meta.checksum_valid = (status & TP_STATUS_CSUM_VALID) != 0;
+      counters_.rx_checksum_not_ready += frame.meta.checksum_not_ready ? 1 : 0;
+      ++counters_.rx_large_frames;
+      ++counters_.rx_frames;
+      counters_.rx_bytes += len;
+      ++delivered;
+      on_frame(frame);
+    }
+  }
 }
 
 void PacketLink::deliver_block(std::byte* block, const FrameHandler& on_frame,
@@ -295,7 +434,7 @@ void PacketLink::deliver_block(std::byte* block, const FrameHandler& on_frame,
     if (sll->sll_pkttype == PACKET_OUTGOING) {
       ++counters_.rx_ignored_outgoing;  // our own host's transmission, not traffic for us
     } else if (hdr->tp_snaplen < hdr->tp_len) {
-      ++counters_.rx_truncated;  // bigger than a slot: a GSO frame or beyond the MTU
+      ++counters_.rx_truncated;  // cannot happen while the length filter is on
     } else if ((status & TP_STATUS_VLAN_VALID) != 0) {
       ++counters_.rx_vlan;  // the stack does not speak 802.1Q; the kernel took the tag off
     } else {
@@ -314,6 +453,19 @@ void PacketLink::deliver_block(std::byte* block, const FrameHandler& on_frame,
 }
 
 bool PacketLink::send(wire::Bytes frame, stack::TxMeta meta) {
+  if (meta.gso_size == 0 && frame.size() > mtu_ + kEthernetHeader) {
+    // Not the stack's (it marks its own): a TCP segment merged by receive offload that the
+    // master forwards to its owner. Cut it at the MTU, as Linux's GSO cuts a forwarded GRO
+    // packet; the pieces stay within the MSS the cluster advertised (MTU - 40).
+    const std::uint16_t gso = resegment(frame);
+    if (gso == 0) {
+      ++counters_.tx_too_big;
+      return false;
+    }
+    ++counters_.tx_resegmented;
+    frame = resegment_scratch_;
+    meta.gso_size = gso;
+  }
   if (meta.gso_size == 0) {
     return send_ring(frame);
   }
@@ -335,6 +487,40 @@ bool PacketLink::send(wire::Bytes frame, stack::TxMeta meta) {
     all = send_ring(piece) && all;
   });
   return all;
+}
+
+std::uint16_t PacketLink::resegment(wire::Bytes frame) {
+  using wire::Ipv4View;
+  using wire::TcpView;
+  if (frame.size() <= kEthernetHeader + Ipv4View::kMinHeaderSize ||
+      wire::read_u16(frame, 12) != 0x0800) {
+    return 0;
+  }
+  const wire::Bytes datagram = frame.subspan(kEthernetHeader);
+  const std::size_t ip_header = std::size_t{wire::read_u8(datagram, 0) & 0x0fu} * 4;
+  if (ip_header < Ipv4View::kMinHeaderSize ||
+      datagram.size() < ip_header + TcpView::kMinHeaderSize) {
+    return 0;
+  }
+  const std::size_t tcp_header =
+      std::size_t{wire::read_u8(datagram, ip_header + TcpView::kDataOffset)} / 16 * 4;
+  if (ip_header + tcp_header >= mtu_) {
+    return 0;
+  }
+  const auto gso = static_cast<std::uint16_t>(mtu_ - ip_header - tcp_header);
+  if (stack::gso_pieces(datagram, gso) < 2 || (wire::read_u16(datagram, 6) & 0x3fff) != 0) {
+    return 0;  // not IPv4 TCP with consistent lengths, or a fragment
+  }
+  // The kernel finishes each piece's checksum from the pseudo-header sum (the software cut
+  // computes it whole and ignores the field).
+  resegment_scratch_.assign(frame.begin(), frame.end());
+  const wire::MutBytes d = wire::MutBytes(resegment_scratch_).subspan(kEthernetHeader);
+  const auto length = static_cast<std::uint16_t>(d.size() - ip_header);
+  const std::uint32_t pseudo = wire::checksum::pseudo_header(
+      wire::Ipv4Addr::read(d, Ipv4View::kSrc), wire::Ipv4Addr::read(d, Ipv4View::kDst),
+      wire::ipproto::kTcp, length);
+  wire::write_u16(d, ip_header + TcpView::kChecksum, static_cast<std::uint16_t>(pseudo));
+  return gso;
 }
 
 bool PacketLink::send_offloaded(wire::Bytes frame, std::uint16_t gso_size) {
@@ -436,6 +622,13 @@ const PacketLinkCounters& PacketLink::counters() {
   socklen_t len = sizeof(stats);
   if (::getsockopt(rx_fd_.get(), SOL_PACKET, PACKET_STATISTICS, &stats, &len) == 0) {
     counters_.rx_kernel_drops += stats.tp_drops;
+  }
+  if (large_fd_.valid()) {
+    tpacket_stats large{};
+    len = sizeof(large);
+    if (::getsockopt(large_fd_.get(), SOL_PACKET, PACKET_STATISTICS, &large, &len) == 0) {
+      counters_.rx_large_kernel_drops += large.tp_drops;
+    }
   }
   return counters_;
 }

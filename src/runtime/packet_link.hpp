@@ -3,11 +3,18 @@
 // Receive: one socket with a TPACKET_V3 ring of mmap'd blocks. The kernel fills a block and
 // hands it over when it is full or `rx_block_timeout` after its first frame, so one wakeup
 // reads many frames. Frames this host sends (PACKET_OUTGOING) are ignored.
+// Receive offload: with GRO on the interface, or a local sender with TSO (a veth peer), TCP
+// segments arrive merged, up to 64 KB per frame. The blocks stay small (a stream of ACKs
+// would otherwise wait for the block timeout), so frames larger than a block can hold go, by a
+// socket filter on their length, to a second socket without a ring that reads them whole with
+// their checksum state (PACKET_AUXDATA). receive() reads that socket first, then the ring: a
+// burst's merged segments come before the short tail that followed them. fd() is an epoll
+// descriptor over both sockets.
 // Send: a second socket, bound with protocol 0 so it receives nothing, with a TPACKET_V2 TX ring;
 // send() copies a frame into the next free slot and flush() hands every filled slot to the
 // kernel with one sendto(MSG_DONTWAIT).
 //
-// Both descriptors are non-blocking; fd() is the receive socket, for epoll.
+// All descriptors are non-blocking.
 #pragma once
 
 #include <chrono>
@@ -47,9 +54,11 @@ struct PacketLinkCounters {
   std::uint64_t rx_frames = 0;
   std::uint64_t rx_bytes = 0;
   std::uint64_t rx_ignored_outgoing = 0;    // our own host's transmissions seen by the tap
-  std::uint64_t rx_truncated = 0;           // larger than a ring slot (e.g. a GSO super-frame)
+  std::uint64_t rx_large_frames = 0;        // delivered whole from the large-frame socket
+  std::uint64_t rx_truncated = 0;           // larger than even the large-frame buffer (64 KB)
   std::uint64_t rx_vlan = 0;                // arrived with a VLAN tag the kernel stripped
   std::uint64_t rx_kernel_drops = 0;        // the ring was full (PACKET_STATISTICS tp_drops)
+  std::uint64_t rx_large_kernel_drops = 0;  // the large-frame socket's buffer was full
   std::uint64_t rx_checksum_not_ready = 0;  // delivered, flagged checksum_not_ready
   std::uint64_t tx_frames = 0;
   std::uint64_t tx_bytes = 0;
@@ -60,6 +69,8 @@ struct PacketLinkCounters {
   std::uint64_t tx_offload_errors = 0;  // the kernel refused one: cut here instead
   std::uint64_t tx_cut_here = 0;        // frames marked for offload and cut in user space
   std::uint64_t tx_not_tcp = 0;         // marked for offload but not an IPv4 TCP segment
+  std::uint64_t tx_resegmented = 0;     // unmarked TCP segments beyond the MTU (a merged segment
+                                        // the master forwards), cut to it as offload
 };
 
 class PacketLink final : public Link {
@@ -72,7 +83,7 @@ class PacketLink final : public Link {
   PacketLink(const PacketLink&) = delete;
   PacketLink& operator=(const PacketLink&) = delete;
 
-  int fd() const override { return rx_fd_.get(); }
+  int fd() const override { return poll_fd_.get(); }
   std::size_t receive(const FrameHandler& on_frame, std::size_t max_frames) override;
   using Link::send;
   bool send(wire::Bytes frame, stack::TxMeta meta) override;
@@ -107,11 +118,17 @@ class PacketLink final : public Link {
 
   PacketLink() = default;
   Status open_rx(const PacketLinkOptions& options);
+  // The socket for frames above `largest_in_ring` bytes, and the epoll descriptor over both.
+  Status open_large(std::size_t largest_in_ring);
+  void receive_large(const FrameHandler& on_frame, std::size_t max_frames, std::size_t& delivered);
   Status open_tx(const PacketLinkOptions& options);
   // The offload socket; on failure offload stays off (offload_max() 0) and the reason is returned.
   Status open_offload(const PacketLinkOptions& options);
   bool send_ring(wire::Bytes frame);
   bool send_offloaded(wire::Bytes frame, std::uint16_t gso_size);
+  // For an IPv4 TCP segment beyond the MTU: copies it to resegment_scratch_ with the
+  // pseudo-header checksum and returns the payload per MTU-sized piece; 0 for anything else.
+  std::uint16_t resegment(wire::Bytes frame);
   Status membership(int op, int type, const wire::MacAddr* mac);
   void deliver_block(std::byte* block, const FrameHandler& on_frame, std::size_t& delivered);
 
@@ -120,9 +137,13 @@ class PacketLink final : public Link {
   wire::MacAddr mac_;
   unsigned mtu_ = 0;
   UniqueFd rx_fd_;
+  UniqueFd large_fd_;  // invalid when the ring's blocks hold the largest frame
+  UniqueFd poll_fd_;
+  std::vector<std::byte> large_buffer_;
   UniqueFd tx_fd_;
   UniqueFd offload_fd_;
   std::vector<std::byte> cut_scratch_;
+  std::vector<std::byte> resegment_scratch_;
   std::string offload_error_;
   Ring rx_;
   Ring tx_;

@@ -131,4 +131,17 @@ nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   return j;
 }
 
+void add_counters(nlohmann::json& status, std::string_view prefix, const CounterList& counters) {
+  const std::string p(prefix);
+  for (const auto& c : counters) {
+    if (c.name.rfind("drop.", 0) == 0) {
+      if (c.value != 0) {
+        status["drops"][p + "." + c.name.substr(5)] = c.value;
+      }
+    } else {
+      status["counters"][p + "." + c.name] = c.value;
+    }
+  }
+}
+
 }  // namespace phalanx::runtime

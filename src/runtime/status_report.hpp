@@ -7,7 +7,8 @@
 //             null)}]  -- worksets each member owns in this member's table
 //   owned: [workset ids this member serves (mine)], unassigned: count,
 //   sessions: TCP connections this member holds,
-//   drops: {reason: count} (cluster dispatch, held frames, stack), counters: {name: count},
+//   drops: {reason: count} (cluster dispatch, held frames, stack, and with add_counters() the
+//          link's: "link.rx_truncated", ...), counters: {name: count},
 //   events: the last cluster events ("joining => offering: ...")
 #pragma once
 
@@ -15,9 +16,14 @@
 
 #include "runtime/clock.hpp"
 #include "runtime/cluster_node.hpp"
+#include "runtime/logging.hpp"
 
 namespace phalanx::runtime {
 
 nlohmann::json cluster_status(const ClusterNode& node, Time now);
+
+// Adds `counters` (named as runtime/logging.hpp names them) to a status: "drop.x" as
+// drops["<prefix>.x"] when not zero, the others as counters["<prefix>.name"].
+void add_counters(nlohmann::json& status, std::string_view prefix, const CounterList& counters);
 
 }  // namespace phalanx::runtime

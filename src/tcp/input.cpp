@@ -397,10 +397,11 @@ void Connection::process_data(Time now, const wire::TcpRepr& seg, SeqNum seq, wi
     ack_now_ = true;  // RFC 5681 §4.2: ACK at once when a gap fills
     return;
   }
-  // Delayed ACK: at least every second full-sized segment, else within the timer.
-  if (data.size() >= tcb_.rcv_mss) {
-    ++unacked_segments_;
-  }
+  // Delayed ACK: at least every second full-sized segment, else within the timer. A segment
+  // merged by receive offload (GRO, a local sender's TSO) counts as the full-sized segments it
+  // holds, as Linux counts bytes beyond one rcv_mss.
+  unacked_segments_ +=
+      static_cast<std::uint32_t>(data.size() / std::max<std::uint16_t>(tcb_.rcv_mss, 1));
   if (unacked_segments_ >= 2) {
     ack_now_ = true;
   } else if (timers_.delayed_ack == kNever) {

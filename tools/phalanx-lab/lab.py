@@ -157,6 +157,19 @@ def _ethtool_value(sock: socket.socket, ifname: str, cmd: int, data: int = 0) ->
     return struct.unpack("II", buf.raw)[1]
 
 
+def _offloads_on(ifnames: list[str]) -> None:
+    """ethtool -K IF tx on tso on gro on: what a deployment on a physical or virtio NIC sees.
+    Clients' kernel TCP then hands its veth segments of up to 64 KB (TSO), which reach the
+    member whole with only the pseudo-header checksum (CHECKSUM_PARTIAL), and GRO merges
+    what arrives in MTU-sized frames (on veth, asking for GRO turns on its NAPI path)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for ifname in ifnames:
+            for cmd in (ETHTOOL_STXCSUM, ETHTOOL_STSO, ETHTOOL_SGRO):
+                _ethtool_value(s, ifname, cmd, 1)
+            if _ethtool_value(s, ifname, ETHTOOL_GTXCSUM) == 0:
+                raise OSError(f"{ifname}: tx checksum offload still off")
+
+
 def _offloads_off(ifnames: list[str]) -> None:
     """ethtool -K IF tx off tso off gro off (rx csum stays on: it changes nothing on veth)
     via SIOCETHTOOL, so the ethtool program is not needed. With tx checksum offload on, a
@@ -311,8 +324,11 @@ SWITCH_SYSCTLS = {
 }
 
 
+OFFLOAD_CHOICES = ("off", "on")
+
+
 def up(name: str, members: int, clients: int, prefix: str | None = None,
-       replace: bool = False, keep_on_error: bool = False) -> dict:
+       replace: bool = False, keep_on_error: bool = False, offloads: str = "off") -> dict:
     _need_root()
     ip = _need_tool("ip")
     _check_name(name)
@@ -320,6 +336,8 @@ def up(name: str, members: int, clients: int, prefix: str | None = None,
         raise LabError(f"--members must be 1..{MAX_MEMBERS}", 2)
     if not 0 <= clients <= MAX_CLIENTS:
         raise LabError(f"--clients must be 0..{MAX_CLIENTS}", 2)
+    if offloads not in OFFLOAD_CHOICES:
+        raise LabError(f"--offloads must be one of {', '.join(OFFLOAD_CHOICES)}", 2)
     with _global_lock():
         leftovers = [ns for ns in _netns_list() if ns.startswith(f"{NS_PREFIX}{name}-")]
         if load_state(name) is not None or leftovers:
@@ -329,6 +347,7 @@ def up(name: str, members: int, clients: int, prefix: str | None = None,
                                "use --replace, or 'phalanx-lab down --name " + name + "'", 2)
             _down_locked(name)
         st = _plan(name, members, clients, _pick_prefix(name, prefix))
+        st["offloads"] = offloads
         _save_state(st)
     try:
         _build(st, ip)
@@ -372,9 +391,10 @@ def _build(st: dict, ip: str) -> None:
             f"link set {node['ifname']} up",
         ]
     batch[sw].append(f"link set {BRIDGE} up")
+    offloads = _offloads_on if st.get("offloads") == "on" else _offloads_off
     for node in st["nodes"].values():
-        in_netns(node["netns"], _offloads_off, [node["ifname"]])
-    in_netns(sw, _offloads_off, [n["port"] for n in st["nodes"].values()])
+        in_netns(node["netns"], offloads, [node["ifname"]])
+    in_netns(sw, offloads, [n["port"] for n in st["nodes"].values()])
     for ns, cmds in batch.items():
         _sh([ip, "-n", ns, "-batch", "-"], inp="\n".join(cmds) + "\n")
     _wait_links_up(st, ip)
@@ -602,6 +622,7 @@ def heal(name: str) -> dict:
 
 def format_status(st: dict) -> str:
     out = [f"lab {st['name']}: {st['status']}  prefix {st['prefix']}  "
+           f"offloads {st.get('offloads', 'off')}  "
            f"switch netns {st['switch']['netns']} (bridge {st['switch']['bridge']})",
            f"cluster_ip {st['cluster_ip']}  cluster MAC unicast {st['cluster_mac_unicast']}"
            f"  multicast {st['cluster_mac_multicast']}  (configured in no kernel)",
@@ -718,8 +739,10 @@ class Lab:
     """
 
     def __init__(self, name: str, members: int = 2, clients: int = 1,
-                 prefix: str | None = None, replace: bool = True, keep: bool = False):
+                 prefix: str | None = None, replace: bool = True, keep: bool = False,
+                 offloads: str = "off"):
         self.name, self.members_n, self.clients_n = name, members, clients
+        self.offloads = offloads
         self.prefix, self.replace = prefix, replace
         self.keep = keep or os.environ.get("PHALANX_LAB_KEEP") == "1"
         self.state: dict | None = None
@@ -733,7 +756,7 @@ class Lab:
         try:
             self.tmpdir = tempfile.mkdtemp(prefix=f"phalanx-lab-{self.name}-")
             self.state = up(self.name, self.members_n, self.clients_n, self.prefix,
-                            replace=self.replace)
+                            replace=self.replace, offloads=self.offloads)
         except LabError as e:
             # exit_code 2: refused before creating anything (e.g. the name is taken by a
             # lab that is not ours) - do not remove it.
@@ -905,6 +928,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--clients", type=int, default=1)
     p.add_argument("--prefix", help="a /24 inside 198.18.0.0/15 (default: picked from NAME)")
     p.add_argument("--replace", action="store_true", help="remove an existing lab NAME first")
+    p.add_argument("--offloads", choices=OFFLOAD_CHOICES, default="off",
+                   help="veth tx checksum, TSO and GRO: off (default) or on, as Linux "
+                        "sets them on a physical NIC (segments up to 64 KB reach the members)")
     p.add_argument("--keep-on-error", action="store_true",
                    help="leave a half-built lab for inspection")
     p.add_argument("--json", action="store_true")
@@ -946,7 +972,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.cmd == "up":
             st = up(args.name, args.members, args.clients, args.prefix, args.replace,
-                    args.keep_on_error)
+                    args.keep_on_error, args.offloads)
             print(json.dumps(public_state(st), indent=1) if args.json else format_status(st))
         elif args.cmd == "down":
             _need_root()

@@ -229,8 +229,12 @@ int serve_cluster(const Config& config) {
     spdlog::critical("control channel: {}", s.error().message);
     return kExitEnvironment;
   }
-  auto status = StatusServer::open(**loop, cluster.status_socket,
-                                   [&] { return cluster_status(member, clock.now()).dump(); });
+  auto status = StatusServer::open(**loop, cluster.status_socket, [&] {
+    nlohmann::json j = cluster_status(member, clock.now());
+    add_counters(j, "link", named_counters((*link)->counters()));
+    add_counters(j, "loop", named_counters(driver.counters()));
+    return j.dump();
+  });
   if (!status) {
     spdlog::critical("{}", status.error().message);
     return kExitEnvironment;

@@ -20,8 +20,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/checksum_fixup.hpp"
@@ -355,6 +357,164 @@ TEST_F(PacketLinkTest, WithoutOffloadTheLinkCutsInUserSpace) {
   EXPECT_EQ(receive(*b_, 3, &metas), cut_in_software(segment, 1448));
   EXPECT_EQ(plain->counters().tx_cut_here, 3u);
   EXPECT_EQ(plain->counters().tx_offloaded, 0u);
+}
+
+TEST_F(PacketLinkTest, AMarkedSegmentThatFitsTheMtuIsCutAtItsGsoSize) {
+  // A peer with MSS 536: two pieces and a tail fit one 1500-byte frame, and still go out cut.
+  software_offload_only(ns_a_, "phrta");
+  ASSERT_EQ(a_->offload_max(), 65535u) << a_->offload_error();
+  const Frame segment = offloadable_segment(b_->mac(), a_->mac(), 2 * 524 + 100);
+  ASSERT_LE(segment.size(), 1514u);
+  ASSERT_TRUE(a_->send(segment, stack::TxMeta{524}));
+  a_->flush();
+  std::vector<FrameMeta> metas;
+  EXPECT_EQ(receive(*b_, 3, &metas), cut_in_software(segment, 524));
+  EXPECT_EQ(a_->counters().tx_offloaded, 1u);
+}
+
+// A kernel TCP connection from B to A, B's veth with TSO on (the veth default): B's kernel
+// hands its segments to the veth up to 64 KB at a time, as GRO on a NIC would deliver them.
+// A's link must deliver those frames whole, with their checksum state, instead of truncating
+// them. Returns the frames A's link delivered (IPv4 only) and their metadata.
+struct Upload {
+  std::vector<Frame> frames;
+  std::vector<FrameMeta> metas;
+  std::size_t bytes_sent = 0;
+};
+
+Upload kernel_upload(const std::string& ns_a, const std::string& ns_b, PacketLink& a,
+                     std::size_t bytes) {
+  Upload up;
+  EXPECT_TRUE(run("ip -n " + ns_a + " addr add 198.18.0.1/24 dev phrta"));
+  EXPECT_TRUE(run("ip -n " + ns_b + " addr add 198.18.0.2/24 dev phrtb"));
+  UniqueFd listener;
+  in_netns(ns_a, [&] { listener = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)); });
+  UniqueFd client;
+  in_netns(ns_b, [&] { client = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)); });
+  if (!listener.valid() || !client.valid()) {
+    ADD_FAILURE() << "socket";
+    return up;
+  }
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(5001);
+  addr.sin_addr.s_addr = htonl(wire::Ipv4Addr(198, 18, 0, 1).value());
+  const int one = 1;
+  ::setsockopt(listener.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
+      ::listen(listener.get(), 1) != 0 ||
+      ::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    ADD_FAILURE() << "cannot connect B to A: " << std::strerror(errno);
+    return up;
+  }
+  UniqueFd server(::accept(listener.get(), nullptr, nullptr));
+  const timeval limit{5, 0};
+  ::setsockopt(server.get(), SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  ::setsockopt(client.get(), SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+  std::size_t read_total = 0;
+  std::thread reader([&] {
+    std::vector<char> buf(1 << 16);
+    while (read_total < bytes) {
+      const ssize_t n = ::read(server.get(), buf.data(), buf.size());
+      if (n <= 0) {
+        return;
+      }
+      read_total += static_cast<std::size_t>(n);
+    }
+  });
+  std::thread writer([&] {
+    const std::vector<char> data(bytes, 'u');
+    while (up.bytes_sent < bytes) {
+      const ssize_t n = ::write(client.get(), data.data() + up.bytes_sent, bytes - up.bytes_sent);
+      if (n <= 0) {
+        return;
+      }
+      up.bytes_sent += static_cast<std::size_t>(n);
+    }
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  auto tap = [&] {
+    pollfd p{a.fd(), POLLIN, 0};
+    ::poll(&p, 1, 10);
+    a.receive(
+        [&](const RxFrame& f) {
+          if (f.bytes.size() >= 14 && wire::read_u16(f.bytes, 12) == 0x0800) {
+            up.frames.emplace_back(f.bytes.begin(), f.bytes.end());
+            up.metas.push_back(f.meta);
+          }
+        },
+        1024);
+  };
+  while (read_total < bytes && std::chrono::steady_clock::now() < deadline) {
+    tap();
+  }
+  writer.join();
+  reader.join();
+  for (int i = 0; i < 20; ++i) {  // what the ring still holds (block timeout: 1 ms)
+    tap();
+  }
+  EXPECT_EQ(read_total, bytes);
+  return up;
+}
+
+TEST_F(PacketLinkTest, ReceiveOffloadedSegmentsArriveWhole) {
+  constexpr std::size_t kBytes = 4 << 20;
+  const Upload up = kernel_upload(ns_a_, ns_b_, *a_, kBytes);
+  std::size_t large = 0;
+  std::size_t payload = 0;
+  for (std::size_t i = 0; i < up.frames.size(); ++i) {
+    Frame f = up.frames[i];
+    if (f.size() <= 1514) {
+      continue;
+    }
+    ++large;
+    // A local sender left the checksum to "hardware": flagged, and whole once completed.
+    EXPECT_TRUE(up.metas[i].checksum_not_ready) << "frame " << i;
+    ASSERT_TRUE(complete_l4_checksum(f));
+    auto ip = wire::Ipv4View::parse(wire::Bytes(f).subspan(14));
+    ASSERT_TRUE(ip) << "frame " << i;
+    EXPECT_EQ(ip->total_length() + 14u, f.size());
+    auto seg = wire::TcpRepr::parse(ip->payload(), ip->src(), ip->dst());
+    ASSERT_TRUE(seg) << "frame " << i;
+    payload += seg->payload.size();
+  }
+  EXPECT_GT(large, 0u) << "no merged segment arrived: is TSO off on the veth?";
+  EXPECT_GT(payload, kBytes / 2);  // most of the upload came merged
+  const PacketLinkCounters& c = a_->counters();
+  EXPECT_EQ(c.rx_truncated, 0u);
+  // Those a ring block cannot hold came through the large-frame socket.
+  EXPECT_GT(c.rx_large_frames, 0u);
+  EXPECT_LE(c.rx_large_frames, large);
+  EXPECT_EQ(c.rx_large_kernel_drops, 0u);
+  EXPECT_EQ(c.rx_kernel_drops, 0u);
+}
+
+TEST_F(PacketLinkTest, AnUnmarkedTcpSegmentBeyondTheMtuIsCutAtTheMtu) {
+  // A merged segment the master forwards to its owner (forwarding mode, GRO on): no mark,
+  // a complete checksum; it leaves in MTU-sized pieces, kernel-cut and cut here alike.
+  Frame segment = offloadable_segment(b_->mac(), a_->mac(), 10 * 1448 + 7);
+  ASSERT_TRUE(complete_l4_checksum(segment));
+  const std::vector<Frame> expected = cut_in_software(segment, 1448);  // 1500 - 20 - 32
+  software_offload_only(ns_a_, "phrta");
+  ASSERT_TRUE(a_->send(segment));
+  a_->flush();
+  std::vector<FrameMeta> metas;
+  EXPECT_EQ(receive(*b_, expected.size(), &metas), expected);
+  EXPECT_EQ(a_->counters().tx_resegmented, 1u);
+  EXPECT_EQ(a_->counters().tx_offloaded, 1u);
+
+  std::unique_ptr<PacketLink> plain = open_in(ns_a_, "phrta", false);
+  ASSERT_TRUE(plain);
+  ASSERT_TRUE(plain->send(segment));
+  plain->flush();
+  EXPECT_EQ(receive(*b_, expected.size(), &metas), expected);
+  EXPECT_EQ(plain->counters().tx_cut_here, expected.size());
+
+  // Anything else beyond the MTU is still refused.
+  Frame udp = segment;
+  udp[14 + 9] = std::byte{17};
+  EXPECT_FALSE(a_->send(udp));
+  EXPECT_EQ(a_->counters().tx_too_big, 1u);
 }
 
 TEST_F(PacketLinkTest, AMarkedFrameThatIsNotTcpIsDroppedAndCounted) {

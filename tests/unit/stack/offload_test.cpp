@@ -6,6 +6,7 @@
 
 #include <string>
 
+#include "apps/echo.hpp"
 #include "apps/file_source.hpp"
 #include "apps/http_server.hpp"
 #include "apps/stack_transport.hpp"
@@ -211,6 +212,96 @@ TEST(StackOffload, ALinkThatOffloadsGetsMarkedSegments) {
   EXPECT_GT(marked, 10u);
   EXPECT_GE(plain, 1u);  // the handshake, and ACKs
 }
+
+// ---- a peer whose MSS is below the MTU's ------------------------------------------------------
+
+// What the link is handed must become, on the wire, segments of at most the peer's MSS with
+// complete checksums: a frame marked for offload is cut at gso_size (the kernel finishes each
+// piece's checksum); any other frame goes out as it is, so its checksum must verify and its
+// payload fit the MSS. A segment of several MSS pieces that fits the MTU once went out unmarked,
+// whole and with only the pseudo-header sum.
+struct WireCheck {
+  std::uint16_t mss = 0;  // what the peer advertised (536 when it sent no option)
+  std::size_t frames = 0;
+  std::size_t marked = 0;
+  std::size_t largest_payload = 0;
+
+  void operator()(wire::Bytes f, TxMeta m) {
+    ++frames;
+    auto eth = wire::EthernetView::parse(f);
+    ASSERT_TRUE(eth);
+    auto ip = Ipv4View::parse(eth->payload());
+    ASSERT_TRUE(ip);
+    if (ip->protocol() != wire::ipproto::kTcp) {
+      return;
+    }
+    const wire::Bytes seg = ip->payload();
+    auto view = TcpView::parse(seg);
+    ASSERT_TRUE(view);
+    const std::size_t options = view->header_size() - TcpView::kMinHeaderSize;
+    const std::size_t payload = seg.size() - view->header_size();
+    if (m.gso_size != 0) {
+      ++marked;
+      EXPECT_LE(m.gso_size + options, mss) << "cut into pieces above the MSS";
+      EXPECT_GE(gso_pieces(ip->bytes(), m.gso_size), 2u);
+      return;
+    }
+    largest_payload = std::max(largest_payload, payload);
+    EXPECT_TRUE(wire::TcpRepr::parse(seg, ip->src(), ip->dst()))
+        << "an unmarked segment of " << payload << " bytes without a complete checksum";
+    EXPECT_LE(payload + options, mss) << "an unmarked segment above the MSS";
+  }
+};
+
+class SmallMss : public ::testing::TestWithParam<std::uint16_t> {
+ protected:
+  // The MSS the stack must use: the option's, or 536 without one.
+  std::uint16_t mss() const { return GetParam() == 0 ? 536 : GetParam(); }
+  PeerOptions peer_options() const {
+    PeerOptions o;
+    o.mss = GetParam();
+    return o;
+  }
+};
+
+TEST_P(SmallMss, DownloadSegmentsFitThePeersMss) {
+  const std::string file = random_bytes(256 << 10, 11);
+  Download d(offload_config(), file);
+  WireCheck check{mss()};
+  d.h.on_drain = [&](wire::Bytes f, TxMeta m) { check(f, m); };
+  TcpPeer peer(d.h, 80, peer_options());
+  peer.connect();
+  peer.write("GET /file HTTP/1.1\r\nHost: t\r\n\r\n");
+  EXPECT_TRUE(
+      peer.run([&] { return body_of(peer.received()).size() >= file.size() || peer.reset(); },
+               std::chrono::seconds(10)));
+  EXPECT_TRUE(body_of(peer.received()) == file);
+  EXPECT_GT(check.marked, 0u);  // offload still carries the bulk
+  EXPECT_EQ(d.h.counters().total_drops(), 0u);
+  EXPECT_EQ(peer.out_of_order(), 0u);  // nothing lost, nothing retransmitted
+}
+
+TEST_P(SmallMss, AnEchoOfMoreThanOneMssIsCutAtTheMss) {
+  // The reproduction: 1450 bytes echoed to a peer whose MSS is smaller.
+  Harness h(offload_config());
+  apps::StackTransport transport(h.stack());
+  apps::EchoTcp echo(transport);
+  ASSERT_TRUE(h.stack().tcp_listen(apps::kEchoPort, &echo));
+  WireCheck check{mss()};
+  h.on_drain = [&](wire::Bytes f, TxMeta m) { check(f, m); };
+  TcpPeer peer(h, apps::kEchoPort, peer_options());
+  peer.connect();
+  const std::string data = random_bytes(1450, 5);
+  peer.write(data);
+  EXPECT_TRUE(peer.run([&] { return peer.received().size() >= data.size() || peer.reset(); },
+                       std::chrono::seconds(2)));
+  EXPECT_TRUE(peer.received() == data);
+  EXPECT_EQ(h.counters().total_drops(), 0u);
+  EXPECT_EQ(peer.out_of_order(), 0u);
+}
+
+// 0: no MSS option (536); 100: a tiny clamp; 1400: VPN and mobile; 1452: PPPoE.
+INSTANTIATE_TEST_SUITE_P(Offload, SmallMss, ::testing::Values(0, 100, 1400, 1452));
 
 }  // namespace
 }  // namespace phalanx::stack::test

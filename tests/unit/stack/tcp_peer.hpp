@@ -1,6 +1,7 @@
-// A remote TCP that behaves like a Linux client for bulk transfers through the Stack: MSS 1460,
-// window scale 7, SACK-permitted and timestamps in its SYN; a receive window that grows with
-// what it has received up to a buffer of several MB, less what its application has not read;
+// A remote TCP that behaves like a Linux client for bulk transfers through the Stack: MSS 1460
+// (PeerOptions::mss), window scale 7, SACK-permitted and timestamps in its SYN; a receive window
+// that grows with what it has received up to a buffer of several MB, less what its application
+// has not read;
 // an ACK for every second data segment (or every `ack_every`), a delayed ACK otherwise, and a
 // window update when its application reads after it advertised a small window.
 //
@@ -29,6 +30,8 @@ struct PeerOptions {
   Duration delayed_ack = std::chrono::milliseconds(40);
   Duration tick = std::chrono::microseconds(500);  // one round trip
   std::uint16_t port = 40000;
+  // The MSS option of our SYN; 0: none (the stack then assumes 536, RFC 9293 §3.7.1).
+  std::uint16_t mss = 1460;
 };
 
 class TcpPeer {
@@ -41,7 +44,9 @@ class TcpPeer {
   // SYN, SYN-ACK, ACK.
   void connect() {
     wire::TcpRepr syn = segment(wire::tcpflag::kSyn);
-    syn.options.mss = 1460;
+    if (o_.mss != 0) {
+      syn.options.mss = o_.mss;
+    }
     syn.options.window_scale = kScale;
     syn.options.sack_permitted = true;
     syn.window = 64240;  // a SYN's window is never scaled

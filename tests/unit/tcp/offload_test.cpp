@@ -93,5 +93,15 @@ TEST(Offload, OffIsOneMss) {
   h.recv(seg().psh().seq(2001).ack(5001).win(10000).data(chars(1000)));
 }
 
+// Receive offload (GRO, a veth peer's TSO) hands us several of the peer's segments merged
+// into one: it counts as that many full-sized segments for the every-second-segment ACK rule
+// (RFC 1122 4.2.3.2), as Linux counts bytes beyond one rcv_mss; otherwise each merged burst
+// waits for the delayed-ACK timer.
+TEST(Offload, AMergedSegmentOfSeveralMssIsAckedAtOnce) {
+  Harness h = Harness::established(plain_config());
+  h.send(seg().seq(5001).ack(1001).win(10000).data(chars(3000)));
+  h.recv(seg().seq(1001).ack(8001).win(7000));
+}
+
 }  // namespace
 }  // namespace phalanx::tcp::test
