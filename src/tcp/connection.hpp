@@ -299,6 +299,8 @@ class Connection {
   // RFC 5961 §7 rate limit.
   Time challenge_window_start_{0};
   std::uint32_t challenge_count_ = 0;
+  // A challenge ACK owed in SYN-RECEIVED, where ack_now_ means "the SYN-ACK again".
+  bool challenge_due_ = false;
   // Zero-window probing and keepalive.
   bool persist_probe_due_ = false;
   std::uint32_t persist_probes_ = 0;

@@ -451,7 +451,14 @@ void Connection::challenge_ack(Time now) {
   }
   ++challenge_count_;
   ++counters_.challenge_acks;
-  ack_now_ = true;
+  // RFC 5961 §3.2 and §4.2: the challenge is <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> in every state
+  // it applies to, SYN-RECEIVED included; there, ack_now_ would send the SYN-ACK again, which
+  // answers a blind RST by restarting the handshake's conversation instead of challenging it.
+  if (tcb_.state == State::syn_received) {
+    challenge_due_ = true;
+  } else {
+    ack_now_ = true;
+  }
 }
 
 }  // namespace phalanx::tcp
