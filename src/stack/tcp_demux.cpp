@@ -70,6 +70,9 @@ void StackImpl::tcp_input(Time now, const wire::Ipv4View& ip, NextHop from) {
   auto it = tuples_.find(tuple_key(ip.src(), seg->src_port, seg->dst_port));
   if (it != tuples_.end()) {
     const std::uint32_t index = it->second;
+    if (tcp_reopen_time_wait(now, *seg, ip.src(), from, index)) {
+      return;
+    }
     Slot& s = slots_[index];
     if (from.mac) {
       s.peer_mac = from.mac;
@@ -113,7 +116,32 @@ void StackImpl::send_tcp_reset(Time now, const wire::TcpRepr& seg, wire::Ipv4Add
   }
 }
 
-void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from) {
+bool StackImpl::tcp_reopen_time_wait(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src,
+                                     NextHop from, std::uint32_t index) {
+  Slot& s = slots_[index];
+  // RFC 6191 §2 and RFC 1122 4.2.2.13: a SYN whose timestamp (or, without timestamps, whose
+  // sequence number) is newer than anything of the old incarnation ends TIME-WAIT and opens a
+  // new connection, as Linux does; any other SYN goes to the connection, which answers it with
+  // an ACK of the old one. Clients that reuse ports quickly (NAT, load generators) need this.
+  if (!s.conn->accepts_new_incarnation(syn) || !listeners_.contains(syn.dst_port)) {
+    return false;
+  }
+  // TIME-WAIT may still hold bytes the application has not taken (deliver_events): they are
+  // not dropped for a new connection; the SYN is answered as the old connection's, and the
+  // client's retransmission finds the 4-tuple free once the application is done.
+  if (s.opened && !s.app_done) {
+    return false;
+  }
+  const tcp::SeqNum iss = s.conn->successor_iss(now);
+  free_slot(index);
+  counters_.add(Counter::tcp_time_wait_reused);
+  // With the backlog full the SYN gets a cookie as any other would (and the cookie's ISS).
+  tcp_accept(now, syn, src, from, iss);
+  return true;
+}
+
+void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from,
+                           std::optional<tcp::SeqNum> iss) {
   Listener& l = listeners_.at(syn.dst_port);
   // Room in the backlog: with cookies, the SYN-ACK carries the state; without, the oldest
   // half-open connection makes way.
@@ -137,7 +165,7 @@ void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr sr
   const std::uint32_t index = alloc_slot();
   Slot& s = slots_[index];
   const tcp::FourTuple tuple{config_.address, syn.dst_port, src, syn.src_port};
-  s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn));
+  s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn, iss));
   s.handler = l.handler;
   s.listen_port = syn.dst_port;
   s.peer_mac = from.mac;

@@ -157,6 +157,15 @@ class Connection {
   // the ports swapped; nullopt when `seg` is itself an RST.
   static std::optional<wire::TcpRepr> reset_for(const wire::TcpRepr& seg);
 
+  // TIME-WAIT: whether `syn`, a SYN for this 4-tuple that classify_for_listen() accepts, may end
+  // TIME-WAIT and open a new incarnation of the connection (RFC 6191 §2, RFC 1122 4.2.2.13).
+  // False in any other state, and for a SYN that may be an old duplicate.
+  bool accepts_new_incarnation(const wire::TcpRepr& syn) const;
+  // The ISS of that new incarnation: the RFC 6528 ISS when it is already beyond the old
+  // sequence space by more than an unscaled window, else just beyond it, so that no old
+  // segment of ours falls in the new connection's window.
+  SeqNum successor_iss(Time now) const;
+
   // Rebuilds an ESTABLISHED connection from replicated state by FIG. 7's rules: snd_una =
   // snd_max = snd_nxt, timers idle, cwnd and RTT estimators initial, empty buffers.
   static Connection restore(const Config& config, const InitialState& initial,

@@ -86,6 +86,7 @@ class Client {
 
   std::uint32_t snd_nxt() const { return snd_nxt_; }
   std::uint32_t rcv_nxt() const { return rcv_nxt_; }
+  std::uint32_t tsval() const { return tsval_; }
   const std::string& last_payload() const { return last_payload_; }
 
  private:
@@ -110,6 +111,9 @@ class EchoHandler : public TcpHandler {
     last = id;
     if (!greeting.empty()) {
       stack_.tcp_send(id, as_bytes(greeting));
+    }
+    if (shutdown_on_open) {
+      stack_.tcp_shutdown(id);  // we close first: TIME-WAIT is ours
     }
   }
   std::size_t on_data(ConnectionId id, wire::Bytes data) override {
@@ -144,6 +148,7 @@ class EchoHandler : public TcpHandler {
   std::string received;
   std::string greeting;
   bool abort_on_data = false;
+  bool shutdown_on_open = false;
 
  private:
   Stack& stack_;
@@ -615,6 +620,98 @@ TEST(Tcp, ForgedCookiesAreReset) {
   c.send(kAck);
   EXPECT_EQ(app.opened, 1);
   EXPECT_EQ(h.counters().count(Counter::syn_cookies_accepted), 1u);
+}
+
+// Opens a connection from `c` to an EchoHandler with shutdown_on_open and closes it: the stack
+// closed first, so the 4-tuple stays in TIME-WAIT.
+void reach_time_wait(Harness& h, Client& c, bool options) {
+  c.connect(options);
+  const wire::TcpRepr fin = c.recv();
+  ASSERT_TRUE(fin.has(kFin));
+  c.send(kFin | kAck);
+  const wire::TcpRepr last = c.recv();
+  ASSERT_EQ(last.flags, kAck);
+  ASSERT_EQ(last.ack, c.snd_nxt());
+  ASSERT_EQ(h.stack().tcp_connection_count(), 1u);  // TIME-WAIT holds the 4-tuple
+}
+
+TEST(Tcp, TimeWaitTakesASynWithAHigherSequenceNumberAsANewConnection) {
+  Harness h;
+  EchoHandler app(h.stack());
+  app.shutdown_on_open = true;
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  reach_time_wait(h, c, false);
+  const std::uint32_t old_snd_max = c.rcv_nxt();  // our last sequence number + 1
+  h.advance(seconds(5));
+
+  // An old duplicate SYN (below the old connection's sequence space) is no new connection: it
+  // gets an ACK of the old one, which stays in TIME-WAIT.
+  Client stale(h, kClientIp, 40000);
+  stale.send(kSyn);
+  const wire::TcpRepr old_ack = stale.recv();
+  EXPECT_EQ(old_ack.flags, kAck);
+  EXPECT_EQ(old_ack.ack, c.snd_nxt());
+  EXPECT_EQ(app.opened, 1);
+
+  // The client reuses its port with a higher ISN (a NAT, a load generator): RFC 1122 4.2.2.13
+  // lets it open a new connection, as Linux does.
+  Client again(h, kClientIp, 40000);
+  wire::TcpRepr syn = again.segment(kSyn);
+  syn.seq = c.snd_nxt() + 100000;
+  again.send(syn);
+  const wire::TcpRepr synack = again.recv();
+  EXPECT_EQ(synack.flags, kSyn | kAck);
+  EXPECT_EQ(synack.ack, syn.seq + 1);
+  // Our new ISS is beyond everything the old connection sent.
+  EXPECT_GT(static_cast<std::int32_t>(synack.seq - old_snd_max), 0);
+  again.send(kAck);
+  EXPECT_EQ(app.opened, 2);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 1u);
+  EXPECT_EQ(h.stack().tcp_connection_count(), 1u);
+  h.stack().check_invariants();
+}
+
+TEST(Tcp, TimeWaitWithTimestampsTakesASynWithANewerTimestamp) {
+  Harness h;
+  EchoHandler app(h.stack());
+  app.shutdown_on_open = true;
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  reach_time_wait(h, c, true);
+  h.advance(seconds(5));
+
+  // RFC 6191: with timestamps, an older timestamp is an old duplicate, whatever its sequence
+  // number; it gets an ACK of the old connection.
+  Client stale(h, kClientIp, 40000);
+  wire::TcpRepr old_syn = stale.segment(kSyn);
+  old_syn.seq = c.snd_nxt() + 100000;
+  old_syn.options.mss = 1460;
+  old_syn.options.timestamps = wire::TcpTimestamps{c.tsval() - 100, 0};
+  stale.send(old_syn);
+  EXPECT_EQ(stale.recv().flags, kAck);
+  EXPECT_EQ(app.opened, 1);
+
+  // A newer timestamp opens a new connection even with a lower sequence number.
+  Client again(h, kClientIp, 40000);
+  wire::TcpRepr syn = again.segment(kSyn);
+  syn.seq = 7;
+  syn.options.mss = 1460;
+  syn.options.window_scale = 7;
+  syn.options.sack_permitted = true;
+  syn.options.timestamps = wire::TcpTimestamps{c.tsval() + 5000, 0};
+  again.send(syn);
+  const wire::TcpRepr synack = again.recv();
+  EXPECT_EQ(synack.flags, kSyn | kAck);
+  EXPECT_EQ(synack.ack, 8u);
+  ASSERT_TRUE(synack.options.timestamps.has_value());
+  EXPECT_EQ(synack.options.timestamps->tsecr, c.tsval() + 5000);
+  wire::TcpRepr ack = again.segment(kAck);
+  ack.options.timestamps = wire::TcpTimestamps{c.tsval() + 5001, synack.options.timestamps->tsval};
+  again.send(ack);
+  EXPECT_EQ(app.opened, 2);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 1u);
+  h.stack().check_invariants();
 }
 
 TEST(Tcp, ConnectionLimitRefusesSynsWhenNothingIsHalfOpen) {
