@@ -199,7 +199,6 @@ void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Ad
   const std::uint16_t wanted =
       std::min<std::uint16_t>(syn.options.mss.value_or(536), config_.tcp.mss);
   const SynCookie cookie = make_syn_cookie(config_.secret, tuple, syn.seq, wanted, now);
-  // Only MSS: what the cookie cannot remember is not offered (syn_cookie.hpp).
   wire::TcpRepr synack;
   synack.src_port = syn.dst_port;
   synack.dst_port = syn.src_port;
@@ -209,6 +208,21 @@ void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Ad
   synack.window =
       static_cast<std::uint16_t>(std::min<std::size_t>(config_.tcp.recv_buffer_size, 0xffff));
   synack.options.mss = config_.tcp.mss;
+  // With timestamps, window scaling and SACK ride in our TSval's low bits (syn_cookie.hpp), and
+  // are offered as a listener's SYN-ACK would offer them; without, only MSS is offered.
+  const tcp::Config& tc = config_.tcp;
+  if (syn.options.timestamps && tc.timestamps && !tc.no_options) {
+    CookieOptions kept;
+    if (syn.options.window_scale && tc.window_scaling) {
+      kept.window_scale = syn.options.window_scale;
+      synack.options.window_scale = tcp::Connection::window_scale_for(tc);
+    }
+    kept.sack_permitted = syn.options.sack_permitted && tc.sack;
+    synack.options.sack_permitted = kept.sack_permitted;
+    synack.options.timestamps =
+        wire::TcpTimestamps{cookie_tsval(tcp::Connection::tsval_at(tc, tuple, now), kept),
+                            syn.options.timestamps->tsval};
+  }
   if (send_ipv4(now, src, wire::ipproto::kTcp, synack.size(), from,
                 [&](wire::MutBytes out) { synack.emit(out, config_.address, src); })) {
     counters_.add(Counter::syn_cookies_sent);
@@ -239,6 +253,15 @@ bool StackImpl::tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4
   syn.flags = wire::tcpflag::kSyn;
   syn.window = ack.window;
   syn.options.mss = *mss;
+  // The options our SYN-ACK offered come back in the TSecr (syn_cookie.hpp). Its TSval was up to
+  // 2^kCookieTsBits - 1 ms behind our clock: the first RTT sample is as much too long, on the
+  // safe side, and the next ones correct it.
+  if (ack.options.timestamps && config_.tcp.timestamps && !config_.tcp.no_options) {
+    const CookieOptions kept = cookie_options(ack.options.timestamps->tsecr);
+    syn.options.window_scale = kept.window_scale;
+    syn.options.sack_permitted = kept.sack_permitted;
+    syn.options.timestamps = wire::TcpTimestamps{ack.options.timestamps->tsval, 0};
+  }
   const std::uint32_t index = alloc_slot();
   Slot& s = slots_[index];
   s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn, tcp::SeqNum{ack.ack - 1}));

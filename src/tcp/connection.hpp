@@ -153,6 +153,13 @@ class Connection {
   static Connection accept(const Config& config, const FourTuple& tuple, Time now,
                            const wire::TcpRepr& syn, std::optional<SeqNum> iss = std::nullopt);
 
+  // The window scale a passive open offers when the SYN offers one (RFC 7323 §2.3): the smallest
+  // shift that lets the receive buffer be advertised. SYN cookies answer with the same.
+  static std::uint8_t window_scale_for(const Config& config);
+  // Our TSval at `now` on `tuple` (RFC 7323 §5.4: a per-connection offset on a millisecond
+  // clock), as the connection accepted on it would send it.
+  static std::uint32_t tsval_at(const Config& config, const FourTuple& tuple, Time now);
+
   // The RST answering `seg` when no connection exists for it (RFC 9293 §3.10.7.1, CLOSED), with
   // the ports swapped; nullopt when `seg` is itself an RST.
   static std::optional<wire::TcpRepr> reset_for(const wire::TcpRepr& seg);

@@ -622,6 +622,91 @@ TEST(Tcp, ForgedCookiesAreReset) {
   EXPECT_EQ(h.counters().count(Counter::syn_cookies_accepted), 1u);
 }
 
+TEST(Tcp, CookieSynAckKeepsWindowScaleSackAndTimestampsInTheTimestamp) {
+  Harness h;
+  EchoHandler app(h.stack());
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app, 1));
+  Client first(h, kClientIp, 40000);
+  first.send(kSyn);  // fills the backlog of 1
+  first.recv();
+  // A Linux-like SYN: MSS, window scale, SACK-permitted and timestamps.
+  Client c(h, kClientIp, 40001);
+  wire::TcpRepr syn = c.segment(kSyn);
+  syn.options.mss = 1460;
+  syn.options.window_scale = 7;
+  syn.options.sack_permitted = true;
+  syn.options.timestamps = wire::TcpTimestamps{500, 0};
+  c.send(syn);
+  const wire::TcpRepr synack = c.recv();
+  EXPECT_EQ(h.counters().count(Counter::syn_cookies_sent), 1u);
+  EXPECT_EQ(h.stack().tcp_connection_count(), 1u);  // no state for the cookie
+  // With timestamps, the cookie SYN-ACK offers what the SYN offered (as Linux does).
+  EXPECT_EQ(synack.options.mss, 1460);
+  ASSERT_TRUE(synack.options.window_scale.has_value());
+  EXPECT_TRUE(synack.options.sack_permitted);
+  ASSERT_TRUE(synack.options.timestamps.has_value());
+  EXPECT_EQ(synack.options.timestamps->tsecr, 500u);
+  const std::uint32_t our_ts = synack.options.timestamps->tsval;
+  const std::uint8_t our_scale = *synack.options.window_scale;
+
+  // The ACK echoes the TSval that carries the options: the connection opens with them.
+  h.advance(milliseconds(10));
+  wire::TcpRepr ack = c.segment(kAck);
+  ack.window = 1000;  // scaled by 2^7: 128,000 bytes
+  ack.options.timestamps = wire::TcpTimestamps{501, our_ts};
+  c.send(ack);
+  EXPECT_EQ(app.opened, 1);
+  EXPECT_EQ(h.counters().count(Counter::syn_cookies_accepted), 1u);
+
+  // Data in: the echo carries timestamps (newer than the cookie's) and a scaled window.
+  wire::TcpRepr data = c.segment(kAck | kPsh, EchoHandler::as_bytes("hello"));
+  data.window = 1000;
+  data.options.timestamps = wire::TcpTimestamps{502, our_ts};
+  c.send(data);
+  const wire::TcpRepr echo = c.recv();
+  EXPECT_EQ(c.last_payload(), "hello");
+  ASSERT_TRUE(echo.options.timestamps.has_value());
+  EXPECT_EQ(echo.options.timestamps->tsecr, 502u);
+  EXPECT_GE(static_cast<std::int32_t>(echo.options.timestamps->tsval - our_ts), 0);
+  EXPECT_GT(std::uint32_t{echo.window} << our_scale, 65535u);
+
+  // Data beyond a gap: the duplicate ACK carries a SACK block.
+  wire::TcpRepr gap = c.segment(kAck | kPsh, EchoHandler::as_bytes("later"));
+  gap.seq += 100;
+  gap.window = 1000;
+  gap.options.timestamps = wire::TcpTimestamps{503, our_ts};
+  c.send(gap);
+  wire::TcpRepr dup = c.recv();
+  while (h.pending() > 0 && dup.options.sack_count == 0) {
+    dup = c.recv();
+  }
+  ASSERT_EQ(dup.options.sack_count, 1u);
+  EXPECT_EQ(dup.options.sack_blocks[0].left, gap.seq);
+  h.stack().check_invariants();
+}
+
+TEST(Tcp, CookieWithoutTimestampsCarriesTheMssOnly) {
+  Harness h;
+  EchoHandler app(h.stack());
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app, 1));
+  Client first(h, kClientIp, 40000);
+  first.send(kSyn);
+  first.recv();
+  Client c(h, kClientIp, 40001);
+  wire::TcpRepr syn = c.segment(kSyn);
+  syn.options.mss = 1460;
+  syn.options.window_scale = 7;
+  syn.options.sack_permitted = true;
+  c.send(syn);
+  const wire::TcpRepr synack = c.recv();
+  EXPECT_TRUE(synack.options.mss.has_value());
+  EXPECT_FALSE(synack.options.window_scale.has_value());
+  EXPECT_FALSE(synack.options.sack_permitted);
+  EXPECT_FALSE(synack.options.timestamps.has_value());
+  c.send(kAck);
+  EXPECT_EQ(app.opened, 1);
+}
+
 // Opens a connection from `c` to an EchoHandler with shutdown_on_open and closes it: the stack
 // closed first, so the 4-tuple stays in TIME-WAIT.
 void reach_time_wait(Harness& h, Client& c, bool options) {
