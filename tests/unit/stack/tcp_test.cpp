@@ -799,6 +799,46 @@ TEST(Tcp, TimeWaitWithTimestampsTakesASynWithANewerTimestamp) {
   h.stack().check_invariants();
 }
 
+TEST(Tcp, TimeWaitHoldingUnreadBytesIsNotReused) {
+  Harness h;
+  BudgetReader app;  // takes nothing until given a budget
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  c.connect();
+  c.send(kAck | kPsh, std::string("held"));
+  ASSERT_TRUE(h.stack().tcp_shutdown(app.last));
+  h.collect();
+  wire::TcpRepr fin = c.recv();
+  while (!fin.has(kFin) && h.pending() > 0) {
+    fin = c.recv();
+  }
+  ASSERT_TRUE(fin.has(kFin));
+  c.send(kFin | kAck);
+  h.clear();
+  ASSERT_EQ(h.stack().tcp_connection_count(), 1u);  // TIME-WAIT, with 4 bytes for the app
+  EXPECT_EQ(app.closed, 0);
+  // A new SYN does not take the 4-tuple while the application has bytes of the old one: it is
+  // answered as the old connection's.
+  Client again(h, kClientIp, 40000);
+  wire::TcpRepr syn = again.segment(kSyn);
+  syn.seq = c.snd_nxt() + 100000;
+  again.send(syn);
+  EXPECT_EQ(again.recv().flags, kAck);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 0u);
+  // Once the application has taken them, the client's retransmitted SYN opens a connection.
+  app.budget = 100;
+  ASSERT_TRUE(h.stack().tcp_resume_receive(app.last));
+  h.advance(milliseconds(0));
+  EXPECT_EQ(app.got, "held");
+  EXPECT_EQ(app.closed, 1);
+  again.send(syn);
+  const wire::TcpRepr synack = again.recv();
+  EXPECT_EQ(synack.flags, kSyn | kAck);
+  EXPECT_EQ(synack.ack, syn.seq + 1);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 1u);
+  h.stack().check_invariants();
+}
+
 TEST(Tcp, ConnectionLimitRefusesSynsWhenNothingIsHalfOpen) {
   StackConfig config = default_config();
   config.limits.max_connections = 4;
