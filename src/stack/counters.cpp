@@ -134,6 +134,8 @@ std::string_view to_string(Counter c) {
       return "syn_cookies_sent";
     case Counter::syn_cookies_accepted:
       return "syn_cookies_accepted";
+    case Counter::tcp_time_wait_reused:
+      return "tcp_time_wait_reused";
     case Counter::tcp_closed:
       return "tcp_closed";
     case Counter::tcp_stale_id:

@@ -80,6 +80,7 @@ enum class Counter : std::uint8_t {
   tcp_accepted,          // connections that reached ESTABLISHED from a listener
   syn_cookies_sent,      // SYN-ACKs carrying a cookie (the listener's backlog was full)
   syn_cookies_accepted,  // connections created from an ACK with a valid cookie
+  tcp_time_wait_reused,  // a SYN to a 4-tuple in TIME-WAIT opened a new connection (RFC 6191)
   tcp_closed,            // connections whose slot was freed
   tcp_stale_id,          // API calls with a ConnectionId that is no longer open
   timers_fired,          // connection timers that came due

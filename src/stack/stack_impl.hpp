@@ -160,7 +160,12 @@ class StackImpl {
   };
 
   void tcp_input(Time now, const wire::Ipv4View& ip, NextHop from);
-  void tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from);
+  // `iss` overrides the RFC 6528 ISS (a new incarnation of a 4-tuple in TIME-WAIT).
+  void tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from,
+                  std::optional<tcp::SeqNum> iss = std::nullopt);
+  // True when `syn` ended the TIME-WAIT of slot `index` and opened a new connection.
+  bool tcp_reopen_time_wait(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from,
+                            std::uint32_t index);
   void send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from);
   // True when `ack` carried a valid cookie (and was consumed).
   bool tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4Addr src, NextHop from);

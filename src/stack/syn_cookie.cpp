@@ -1,5 +1,6 @@
 #include "stack/syn_cookie.hpp"
 
+#include <algorithm>
 #include <array>
 
 #include "tcp/isn.hpp"
@@ -42,6 +43,30 @@ SynCookie make_syn_cookie(const tcp::IsnSecret& secret, const tcp::FourTuple& tu
   const std::uint32_t iss = (hash24(secret, tuple, client_isn, slot, index) << 8) |
                             (static_cast<std::uint32_t>(slot & 0x3f) << 2) | index;
   return SynCookie{iss, kCookieMss[index]};
+}
+
+std::uint32_t cookie_tsval(std::uint32_t ts_now, const CookieOptions& options) {
+  constexpr std::uint32_t mask = (1u << kCookieTsBits) - 1;
+  std::uint32_t bits = options.window_scale ? std::min<std::uint8_t>(*options.window_scale, 14)
+                                            : kCookieNoWindowScale;
+  if (options.sack_permitted) {
+    bits |= 1u << 4;
+  }
+  std::uint32_t ts = (ts_now & ~mask) | bits;
+  if (static_cast<std::int32_t>(ts - ts_now) > 0) {
+    ts -= mask + 1;  // never ahead of the clock the connection sends with
+  }
+  return ts;
+}
+
+CookieOptions cookie_options(std::uint32_t tsecr) {
+  CookieOptions o;
+  const auto scale = static_cast<std::uint8_t>(tsecr & 0xf);
+  if (scale != kCookieNoWindowScale) {
+    o.window_scale = std::min<std::uint8_t>(scale, 14);  // RFC 7323 §2.3: above 14 is 14
+  }
+  o.sack_permitted = (tsecr & (1u << 4)) != 0;
+  return o;
 }
 
 std::optional<std::uint16_t> check_syn_cookie(const tcp::IsnSecret& secret,

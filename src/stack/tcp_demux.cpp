@@ -70,6 +70,9 @@ void StackImpl::tcp_input(Time now, const wire::Ipv4View& ip, NextHop from) {
   auto it = tuples_.find(tuple_key(ip.src(), seg->src_port, seg->dst_port));
   if (it != tuples_.end()) {
     const std::uint32_t index = it->second;
+    if (tcp_reopen_time_wait(now, *seg, ip.src(), from, index)) {
+      return;
+    }
     Slot& s = slots_[index];
     if (from.mac) {
       s.peer_mac = from.mac;
@@ -113,7 +116,32 @@ void StackImpl::send_tcp_reset(Time now, const wire::TcpRepr& seg, wire::Ipv4Add
   }
 }
 
-void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from) {
+bool StackImpl::tcp_reopen_time_wait(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src,
+                                     NextHop from, std::uint32_t index) {
+  Slot& s = slots_[index];
+  // RFC 6191 §2 and RFC 1122 4.2.2.13: a SYN whose timestamp (or, without timestamps, whose
+  // sequence number) is newer than anything of the old incarnation ends TIME-WAIT and opens a
+  // new connection, as Linux does; any other SYN goes to the connection, which answers it with
+  // an ACK of the old one. Clients that reuse ports quickly (NAT, load generators) need this.
+  if (!s.conn->accepts_new_incarnation(syn) || !listeners_.contains(syn.dst_port)) {
+    return false;
+  }
+  // TIME-WAIT may still hold bytes the application has not taken (deliver_events): they are
+  // not dropped for a new connection; the SYN is answered as the old connection's, and the
+  // client's retransmission finds the 4-tuple free once the application is done.
+  if (s.opened && !s.app_done) {
+    return false;
+  }
+  const tcp::SeqNum iss = s.conn->successor_iss(now);
+  free_slot(index);
+  counters_.add(Counter::tcp_time_wait_reused);
+  // With the backlog full the SYN gets a cookie as any other would (and the cookie's ISS).
+  tcp_accept(now, syn, src, from, iss);
+  return true;
+}
+
+void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from,
+                           std::optional<tcp::SeqNum> iss) {
   Listener& l = listeners_.at(syn.dst_port);
   // Room in the backlog: with cookies, the SYN-ACK carries the state; without, the oldest
   // half-open connection makes way.
@@ -137,7 +165,7 @@ void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr sr
   const std::uint32_t index = alloc_slot();
   Slot& s = slots_[index];
   const tcp::FourTuple tuple{config_.address, syn.dst_port, src, syn.src_port};
-  s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn));
+  s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn, iss));
   s.handler = l.handler;
   s.listen_port = syn.dst_port;
   s.peer_mac = from.mac;
@@ -171,7 +199,6 @@ void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Ad
   const std::uint16_t wanted =
       std::min<std::uint16_t>(syn.options.mss.value_or(536), config_.tcp.mss);
   const SynCookie cookie = make_syn_cookie(config_.secret, tuple, syn.seq, wanted, now);
-  // Only MSS: what the cookie cannot remember is not offered (syn_cookie.hpp).
   wire::TcpRepr synack;
   synack.src_port = syn.dst_port;
   synack.dst_port = syn.src_port;
@@ -181,6 +208,21 @@ void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Ad
   synack.window =
       static_cast<std::uint16_t>(std::min<std::size_t>(config_.tcp.recv_buffer_size, 0xffff));
   synack.options.mss = config_.tcp.mss;
+  // With timestamps, window scaling and SACK ride in our TSval's low bits (syn_cookie.hpp), and
+  // are offered as a listener's SYN-ACK would offer them; without, only MSS is offered.
+  const tcp::Config& tc = config_.tcp;
+  if (syn.options.timestamps && tc.timestamps && !tc.no_options) {
+    CookieOptions kept;
+    if (syn.options.window_scale && tc.window_scaling) {
+      kept.window_scale = syn.options.window_scale;
+      synack.options.window_scale = tcp::Connection::window_scale_for(tc);
+    }
+    kept.sack_permitted = syn.options.sack_permitted && tc.sack;
+    synack.options.sack_permitted = kept.sack_permitted;
+    synack.options.timestamps =
+        wire::TcpTimestamps{cookie_tsval(tcp::Connection::tsval_at(tc, tuple, now), kept),
+                            syn.options.timestamps->tsval};
+  }
   if (send_ipv4(now, src, wire::ipproto::kTcp, synack.size(), from,
                 [&](wire::MutBytes out) { synack.emit(out, config_.address, src); })) {
     counters_.add(Counter::syn_cookies_sent);
@@ -211,6 +253,15 @@ bool StackImpl::tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4
   syn.flags = wire::tcpflag::kSyn;
   syn.window = ack.window;
   syn.options.mss = *mss;
+  // The options our SYN-ACK offered come back in the TSecr (syn_cookie.hpp). Its TSval was up to
+  // 2^kCookieTsBits - 1 ms behind our clock: the first RTT sample is as much too long, on the
+  // safe side, and the next ones correct it.
+  if (ack.options.timestamps && config_.tcp.timestamps && !config_.tcp.no_options) {
+    const CookieOptions kept = cookie_options(ack.options.timestamps->tsecr);
+    syn.options.window_scale = kept.window_scale;
+    syn.options.sack_permitted = kept.sack_permitted;
+    syn.options.timestamps = wire::TcpTimestamps{ack.options.timestamps->tsval, 0};
+  }
   const std::uint32_t index = alloc_slot();
   Slot& s = slots_[index];
   s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn, tcp::SeqNum{ack.ack - 1}));

@@ -160,6 +160,17 @@ Connection Connection::accept(const Config& config, const FourTuple& tuple, Time
   return c;
 }
 
+std::uint8_t Connection::window_scale_for(const Config& config) {
+  return scale_for(config.recv_buffer_size);
+}
+
+std::uint32_t Connection::tsval_at(const Config& config, const FourTuple& tuple, Time now) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now).count();
+  return static_cast<std::uint32_t>(ms) + ts_offset(config.isn_secret, tuple.local_addr,
+                                                    tuple.local_port, tuple.remote_addr,
+                                                    tuple.remote_port);
+}
+
 std::optional<wire::TcpRepr> Connection::reset_for(const wire::TcpRepr& seg) {
   using namespace wire::tcpflag;
   if (seg.has(kRst)) {

@@ -153,9 +153,25 @@ class Connection {
   static Connection accept(const Config& config, const FourTuple& tuple, Time now,
                            const wire::TcpRepr& syn, std::optional<SeqNum> iss = std::nullopt);
 
+  // The window scale a passive open offers when the SYN offers one (RFC 7323 §2.3): the smallest
+  // shift that lets the receive buffer be advertised. SYN cookies answer with the same.
+  static std::uint8_t window_scale_for(const Config& config);
+  // Our TSval at `now` on `tuple` (RFC 7323 §5.4: a per-connection offset on a millisecond
+  // clock), as the connection accepted on it would send it.
+  static std::uint32_t tsval_at(const Config& config, const FourTuple& tuple, Time now);
+
   // The RST answering `seg` when no connection exists for it (RFC 9293 §3.10.7.1, CLOSED), with
   // the ports swapped; nullopt when `seg` is itself an RST.
   static std::optional<wire::TcpRepr> reset_for(const wire::TcpRepr& seg);
+
+  // TIME-WAIT: whether `syn`, a SYN for this 4-tuple that classify_for_listen() accepts, may end
+  // TIME-WAIT and open a new incarnation of the connection (RFC 6191 §2, RFC 1122 4.2.2.13).
+  // False in any other state, and for a SYN that may be an old duplicate.
+  bool accepts_new_incarnation(const wire::TcpRepr& syn) const;
+  // The ISS of that new incarnation: the RFC 6528 ISS when it is already beyond the old
+  // sequence space by more than an unscaled window, else just beyond it, so that no old
+  // segment of ours falls in the new connection's window.
+  SeqNum successor_iss(Time now) const;
 
   // Rebuilds an ESTABLISHED connection from replicated state by FIG. 7's rules: snd_una =
   // snd_max = snd_nxt, timers idle, cwnd and RTT estimators initial, empty buffers.
@@ -299,6 +315,8 @@ class Connection {
   // RFC 5961 §7 rate limit.
   Time challenge_window_start_{0};
   std::uint32_t challenge_count_ = 0;
+  // A challenge ACK owed in SYN-RECEIVED, where ack_now_ means "the SYN-ACK again".
+  bool challenge_due_ = false;
   // Zero-window probing and keepalive.
   bool persist_probe_due_ = false;
   std::uint32_t persist_probes_ = 0;

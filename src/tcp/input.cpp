@@ -5,6 +5,7 @@
 #include <chrono>
 
 #include "tcp/connection.hpp"
+#include "tcp/isn.hpp"
 
 namespace phalanx::tcp {
 
@@ -222,6 +223,38 @@ void Connection::on_segment_syn_sent(Time now, const wire::TcpRepr& seg) {
   set_state(State::syn_received);
   tcb_.snd_nxt = tcb_.iss;
   rtt_timing_ = false;
+}
+
+// RFC 6191 §2 (RFC 1122 4.2.2.13 without timestamps): what tells a new connection's SYN from an
+// old duplicate in TIME-WAIT. The stack asks before on_segment(), which would answer the SYN
+// with an ACK of this incarnation (RFC 9293's fourth step, RFC 5961 §4.2).
+bool Connection::accepts_new_incarnation(const wire::TcpRepr& syn) const {
+  if (tcb_.state != State::time_wait || classify_for_listen(syn) != ListenVerdict::accept) {
+    return false;
+  }
+  const bool seq_newer = tcb_.rcv_nxt < SeqNum{syn.seq};
+  // The new incarnation uses timestamps when both sides offer them (accept()).
+  const bool ts_next =
+      config_.timestamps && !config_.no_options && syn.options.timestamps.has_value();
+  if (!ts_on()) {
+    // The old incarnation had no timestamps: with them, the new one is safe from its old
+    // duplicates (PAWS); without, only a sequence number beyond the old space is.
+    return ts_next || seq_newer;
+  }
+  if (!ts_next) {
+    return seq_newer;
+  }
+  // Timestamps on both: a newer TSval than the last seen, or an equal one with a newer
+  // sequence number. An older TSval is an old duplicate, whatever its sequence number.
+  const auto age = static_cast<std::int32_t>(syn.options.timestamps->tsval - tcb_.ts_recent);
+  return age > 0 || (age == 0 && seq_newer);
+}
+
+SeqNum Connection::successor_iss(Time now) const {
+  const SeqNum clock = isn(config_.isn_secret, tuple_.local_addr, tuple_.local_port,
+                           tuple_.remote_addr, tuple_.remote_port, now);
+  const SeqNum beyond = tcb_.snd_max + 0xffff + 2;
+  return beyond < clock ? clock : beyond;
 }
 
 bool Connection::acceptable(const wire::TcpRepr& seg, std::uint32_t seg_len) const {
@@ -452,7 +485,14 @@ void Connection::challenge_ack(Time now) {
   }
   ++challenge_count_;
   ++counters_.challenge_acks;
-  ack_now_ = true;
+  // RFC 5961 §3.2 and §4.2: the challenge is <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK> in every state
+  // it applies to, SYN-RECEIVED included; there, ack_now_ would send the SYN-ACK again, which
+  // answers a blind RST by restarting the handshake's conversation instead of challenging it.
+  if (tcb_.state == State::syn_received) {
+    challenge_due_ = true;
+  } else {
+    ack_now_ = true;
+  }
 }
 
 }  // namespace phalanx::tcp

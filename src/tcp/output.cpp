@@ -166,6 +166,12 @@ std::optional<wire::TcpRepr> Connection::poll_transmit(Time now) {
         }
         return s;
       }
+      if (ack && challenge_due_) {
+        // RFC 5961 §3.2/§4.2 in SYN-RECEIVED: a pure ACK at SND.NXT (our SYN's end), not the
+        // SYN-ACK; the peer that really lost its state answers it with an exact RST.
+        challenge_due_ = false;
+        return make_segment(now, tcb_.snd_max, kAck, 0);
+      }
       if (ack && ack_now_) {
         return make_segment(now, tcb_.iss, kSyn | kAck, 0);  // answer a retransmitted SYN
       }

@@ -10,13 +10,19 @@
     FIN after half a request line;
     after these the server answers the next connection, and its counters (SIGHUP) show every
     one of those connections closed (tcp_connections back to 0, time_wait_ms = 1000);
+  * port reuse within TIME-WAIT: a client fetches twice from the same local port, the second
+    time while the server's side of the 4-tuple is still in TIME-WAIT; the kernel's new SYN
+    must open a connection at once (RFC 6191; tcp_time_wait_reused counts it);
   * SYN flood: 20,000 SYNs from a raw socket (random source ports; sources: the client's own
     address and addresses nobody owns) within 10 s; a legitimate curl keeps being answered
-    during and after, and phalanxd's VmRSS stays under 200 MB.
+    during and after, and phalanxd's VmRSS stays under 200 MB. The kernel's SYNs (curl's) get
+    SYN-ACKs with window scale, SACK-permitted and timestamps even when the answer is a SYN
+    cookie (syn_cookies_accepted counts those).
 
 Needs root; PHALANX_BUILD and PHALANX_ROOT. Exit 0 = pass.
 """
 
+import hashlib
 import os
 import re
 import sys
@@ -134,10 +140,29 @@ def test() -> None:
 
         steps.run("server healthy afterwards; counters show every connection closed", healthy)
 
+        def time_wait_reuse():
+            c0 = m.counters()
+            p = client_py(lab, "client1", "tcp_edge",
+                          ["reuse_port", ip, 80, "/small.txt", len(small),
+                           hashlib.sha256(small).hexdigest()], timeout=40, check_rc=False)
+            r = parse_json(p)
+            c1 = m.counters()
+            reused = c1.get("tcp_time_wait_reused", 0) - c0.get("tcp_time_wait_reused", 0)
+            log(f"    {p.stdout.strip()}; tcp_time_wait_reused +{reused}")
+            check(r.get("ok"), f"a client reusing its port within TIME-WAIT: {p.stdout.strip()}")
+            check(reused >= 1, f"tcp_time_wait_reused +{reused}: the second SYN did not find "
+                  "the old connection in TIME-WAIT (test setup problem?)")
+
+        steps.run("a client reusing its port within TIME-WAIT connects at once", time_wait_reuse)
+
         def syn_flood():
             net = ip.rsplit(".", 1)[0]
             srcs = [lab.ip("client1")] + [f"{net}.{h}" for h in range(200, 240)]
-            rss0, frames0 = m.rss_kb(), m.counters().get("frames_in", 0)
+            c0 = m.counters()
+            rss0, frames0 = m.rss_kb(), c0.get("frames_in", 0)
+            client_ip = lab.ip("client1")
+            cap = lab.capture("client1", f"host {ip} and tcp port 80 and tcp[tcpflags] & tcp-syn "
+                              "!= 0", name="syn-flood.pcap", snaplen=128)
             flood = lab.spawn("client1", [sys.executable, str(CLIENTS / "syn_flood.py"), ip, "80",
                                           str(FLOOD_SYNS), str(FLOOD_SECONDS)] + srcs,
                               log=lab.path("syn-flood.log"))
@@ -173,6 +198,23 @@ def test() -> None:
             m.check_alive("during or after the SYN flood")
             rss.append(m.rss_kb())
             c = m.counters()
+            cap.stop()
+            # The kernel's SYNs offer window scaling (the flooder's offer MSS only, and may
+            # reuse a port of the kernel's); every SYN-ACK answering one of them (same port,
+            # ack = its seq + 1) must offer window scale, SACK and timestamps back.
+            lines = cap.lines()
+            syn_re = re.compile(rf" {re.escape(client_ip)}\.(\d+) > {re.escape(ip)}\.80: "
+                                r"Flags \[S\], seq (\d+),")
+            synack_re = re.compile(rf" {re.escape(ip)}\.80 > {re.escape(client_ip)}\.(\d+): "
+                                   r"Flags \[S\.\], seq \d+, ack (\d+),")
+            kernel_syns = {(mt.group(1), (int(mt.group(2)) + 1) % 2**32) for ln in lines
+                           if "wscale" in ln for mt in [syn_re.search(ln)] if mt}
+            bare = [ln for ln in lines for mt in [synack_re.search(ln)]
+                    if mt and (mt.group(1), int(mt.group(2))) in kernel_syns and
+                    not ("wscale" in ln and "sackOK" in ln and "TS val" in ln)]
+            cookies = c.get("syn_cookies_accepted", 0) - c0.get("syn_cookies_accepted", 0)
+            log(f"    {len(kernel_syns)} kernel SYNs during the flood; syn_cookies_accepted "
+                f"+{cookies}; SYN-ACKs to them without wscale/SACK/TS: {len(bare)}")
             res = re.findall(r"\{.*\}", flood.output())
             log(f"    flood: {res[-1] if res else flood.output()[-300:]}; frames_in "
                 f"+{c.get('frames_in', 0) - frames0}; curl during: {fetched - len(fails)}/"
@@ -188,6 +230,9 @@ def test() -> None:
             check(not fails, f"{len(fails)}/{fetched} curls failed during the SYN flood: "
                   + "; ".join(fails[:5]))
             check(not after_errs, f"curl failed after the SYN flood: {after_errs}")
+            check(cookies >= 1, "no connection came through a SYN cookie during the flood")
+            check(not bare, f"{len(bare)} SYN-ACK(s) to the kernel's SYNs lost window scale, "
+                  "SACK or timestamps:\n" + "\n".join(bare[:5]))
             check(max(rss) < RSS_LIMIT_KB, f"VmRSS reached {max(rss) / 1024:.1f} MB "
                   f"(limit {RSS_LIMIT_KB / 1024:.0f} MB)")
 

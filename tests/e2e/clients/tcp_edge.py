@@ -14,6 +14,13 @@
       answers the response data with RST).
   tcp_edge.py idle_close HOST PORT      connect, close without sending anything (FIN).
   tcp_edge.py partial_close HOST PORT   send half a request line, then FIN; read to EOF.
+  tcp_edge.py reuse_port HOST PORT PATH SIZE SHA256
+      GET PATH with "Connection: close" twice from the same local port, the second 0.1 s after
+      the first ended: the server closed first, so its side of the 4-tuple is in TIME-WAIT, and
+      the kernel's second SYN (a higher ISN, a newer timestamp) must open a new connection at
+      once (RFC 6191) rather than draw an ACK of the old one and wait for a SYN retransmission.
+      Prints each connect()'s time; ok when both responses are right and the second connect
+      took under 0.5 s.
 
 Prints one JSON line; exit 0 when the client saw what it must (see "ok")."""
 import hashlib, json, socket, struct, sys, time
@@ -112,6 +119,26 @@ try:
         data = read_to_eof(s, time.monotonic() + 10)
         s.close()
         res.update(ok=True, reply=data[:60].decode(errors="replace"))
+    elif mode == "reuse_port":
+        path, size, sha = args[0], int(args[1]), args[2]
+        lport, times, oks = 0, [], []
+        for i in range(2):
+            if i > 0:
+                time.sleep(0.1)  # our side's LAST-ACK is over; the server's TIME-WAIT is not
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("", lport))
+            lport = s.getsockname()[1]
+            s.settimeout(10)
+            t = time.monotonic()
+            s.connect((host, port))
+            times.append(round(time.monotonic() - t, 3))
+            s.sendall(request(path))
+            data = read_to_eof(s, time.monotonic() + TIMEOUT)
+            s.close()
+            ok, more = check_response(data, size, sha)
+            oks.append(ok)
+        res.update(ok=all(oks) and times[1] < 0.5, port=lport, connect_s=times, responses_ok=oks)
     else:
         res.update(ok=False, error=f"unknown mode {mode}")
 except OSError as e:

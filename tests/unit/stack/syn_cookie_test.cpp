@@ -36,5 +36,25 @@ TEST(SynCookie, RejectsOtherTuplesSequencesSecretsAndAge) {
   EXPECT_FALSE(check_syn_cookie(kSecret, kTuple, 12345, c.iss, now - seconds(64)));
 }
 
+TEST(SynCookie, TimestampCarriesWindowScaleAndSack) {
+  const CookieOptions table[] = {
+      {std::nullopt, false}, {std::nullopt, true}, {0, false}, {7, true}, {14, true},
+  };
+  for (const CookieOptions& o : table) {
+    for (std::uint32_t ts_now : {0u, 63u, 64u, 1000u, 123456789u, 0xffffffffu}) {
+      const std::uint32_t ts = cookie_tsval(ts_now, o);
+      EXPECT_EQ(cookie_options(ts), o) << ts_now;
+      // Never ahead of our clock, and at most one step of 64 behind it.
+      const auto behind = static_cast<std::int32_t>(ts_now - ts);
+      EXPECT_GE(behind, 0) << ts_now;
+      EXPECT_LT(behind, 64) << ts_now;
+    }
+  }
+  // A shift above 14 is used as 14 (RFC 7323 §2.3); 15 says "none".
+  EXPECT_EQ(cookie_tsval(1024, CookieOptions{15, false}) & 0xf, 14u);
+  EXPECT_EQ(cookie_options(0x0f).window_scale, std::nullopt);
+  EXPECT_EQ(cookie_options(0x1f).sack_permitted, true);
+}
+
 }  // namespace
 }  // namespace phalanx::stack

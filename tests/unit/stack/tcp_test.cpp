@@ -86,6 +86,7 @@ class Client {
 
   std::uint32_t snd_nxt() const { return snd_nxt_; }
   std::uint32_t rcv_nxt() const { return rcv_nxt_; }
+  std::uint32_t tsval() const { return tsval_; }
   const std::string& last_payload() const { return last_payload_; }
 
  private:
@@ -110,6 +111,9 @@ class EchoHandler : public TcpHandler {
     last = id;
     if (!greeting.empty()) {
       stack_.tcp_send(id, as_bytes(greeting));
+    }
+    if (shutdown_on_open) {
+      stack_.tcp_shutdown(id);  // we close first: TIME-WAIT is ours
     }
   }
   std::size_t on_data(ConnectionId id, wire::Bytes data) override {
@@ -144,6 +148,7 @@ class EchoHandler : public TcpHandler {
   std::string received;
   std::string greeting;
   bool abort_on_data = false;
+  bool shutdown_on_open = false;
 
  private:
   Stack& stack_;
@@ -615,6 +620,223 @@ TEST(Tcp, ForgedCookiesAreReset) {
   c.send(kAck);
   EXPECT_EQ(app.opened, 1);
   EXPECT_EQ(h.counters().count(Counter::syn_cookies_accepted), 1u);
+}
+
+TEST(Tcp, CookieSynAckKeepsWindowScaleSackAndTimestampsInTheTimestamp) {
+  Harness h;
+  EchoHandler app(h.stack());
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app, 1));
+  Client first(h, kClientIp, 40000);
+  first.send(kSyn);  // fills the backlog of 1
+  first.recv();
+  // A Linux-like SYN: MSS, window scale, SACK-permitted and timestamps.
+  Client c(h, kClientIp, 40001);
+  wire::TcpRepr syn = c.segment(kSyn);
+  syn.options.mss = 1460;
+  syn.options.window_scale = 7;
+  syn.options.sack_permitted = true;
+  syn.options.timestamps = wire::TcpTimestamps{500, 0};
+  c.send(syn);
+  const wire::TcpRepr synack = c.recv();
+  EXPECT_EQ(h.counters().count(Counter::syn_cookies_sent), 1u);
+  EXPECT_EQ(h.stack().tcp_connection_count(), 1u);  // no state for the cookie
+  // With timestamps, the cookie SYN-ACK offers what the SYN offered (as Linux does).
+  EXPECT_EQ(synack.options.mss, 1460);
+  ASSERT_TRUE(synack.options.window_scale.has_value());
+  EXPECT_TRUE(synack.options.sack_permitted);
+  ASSERT_TRUE(synack.options.timestamps.has_value());
+  EXPECT_EQ(synack.options.timestamps->tsecr, 500u);
+  const std::uint32_t our_ts = synack.options.timestamps->tsval;
+  const std::uint8_t our_scale = *synack.options.window_scale;
+
+  // The ACK echoes the TSval that carries the options: the connection opens with them.
+  h.advance(milliseconds(10));
+  wire::TcpRepr ack = c.segment(kAck);
+  ack.window = 1000;  // scaled by 2^7: 128,000 bytes
+  ack.options.timestamps = wire::TcpTimestamps{501, our_ts};
+  c.send(ack);
+  EXPECT_EQ(app.opened, 1);
+  EXPECT_EQ(h.counters().count(Counter::syn_cookies_accepted), 1u);
+
+  // Data in: the echo carries timestamps (newer than the cookie's) and a scaled window.
+  wire::TcpRepr data = c.segment(kAck | kPsh, EchoHandler::as_bytes("hello"));
+  data.window = 1000;
+  data.options.timestamps = wire::TcpTimestamps{502, our_ts};
+  c.send(data);
+  const wire::TcpRepr echo = c.recv();
+  EXPECT_EQ(c.last_payload(), "hello");
+  ASSERT_TRUE(echo.options.timestamps.has_value());
+  EXPECT_EQ(echo.options.timestamps->tsecr, 502u);
+  EXPECT_GE(static_cast<std::int32_t>(echo.options.timestamps->tsval - our_ts), 0);
+  EXPECT_GT(std::uint32_t{echo.window} << our_scale, 65535u);
+
+  // Data beyond a gap: the duplicate ACK carries a SACK block.
+  wire::TcpRepr gap = c.segment(kAck | kPsh, EchoHandler::as_bytes("later"));
+  gap.seq += 100;
+  gap.window = 1000;
+  gap.options.timestamps = wire::TcpTimestamps{503, our_ts};
+  c.send(gap);
+  wire::TcpRepr dup = c.recv();
+  while (h.pending() > 0 && dup.options.sack_count == 0) {
+    dup = c.recv();
+  }
+  ASSERT_EQ(dup.options.sack_count, 1u);
+  EXPECT_EQ(dup.options.sack_blocks[0].left, gap.seq);
+  h.stack().check_invariants();
+}
+
+TEST(Tcp, CookieWithoutTimestampsCarriesTheMssOnly) {
+  Harness h;
+  EchoHandler app(h.stack());
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app, 1));
+  Client first(h, kClientIp, 40000);
+  first.send(kSyn);
+  first.recv();
+  Client c(h, kClientIp, 40001);
+  wire::TcpRepr syn = c.segment(kSyn);
+  syn.options.mss = 1460;
+  syn.options.window_scale = 7;
+  syn.options.sack_permitted = true;
+  c.send(syn);
+  const wire::TcpRepr synack = c.recv();
+  EXPECT_TRUE(synack.options.mss.has_value());
+  EXPECT_FALSE(synack.options.window_scale.has_value());
+  EXPECT_FALSE(synack.options.sack_permitted);
+  EXPECT_FALSE(synack.options.timestamps.has_value());
+  c.send(kAck);
+  EXPECT_EQ(app.opened, 1);
+}
+
+// Opens a connection from `c` to an EchoHandler with shutdown_on_open and closes it: the stack
+// closed first, so the 4-tuple stays in TIME-WAIT.
+void reach_time_wait(Harness& h, Client& c, bool options) {
+  c.connect(options);
+  const wire::TcpRepr fin = c.recv();
+  ASSERT_TRUE(fin.has(kFin));
+  c.send(kFin | kAck);
+  const wire::TcpRepr last = c.recv();
+  ASSERT_EQ(last.flags, kAck);
+  ASSERT_EQ(last.ack, c.snd_nxt());
+  ASSERT_EQ(h.stack().tcp_connection_count(), 1u);  // TIME-WAIT holds the 4-tuple
+}
+
+TEST(Tcp, TimeWaitTakesASynWithAHigherSequenceNumberAsANewConnection) {
+  Harness h;
+  EchoHandler app(h.stack());
+  app.shutdown_on_open = true;
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  reach_time_wait(h, c, false);
+  const std::uint32_t old_snd_max = c.rcv_nxt();  // our last sequence number + 1
+  h.advance(seconds(5));
+
+  // An old duplicate SYN (below the old connection's sequence space) is no new connection: it
+  // gets an ACK of the old one, which stays in TIME-WAIT.
+  Client stale(h, kClientIp, 40000);
+  stale.send(kSyn);
+  const wire::TcpRepr old_ack = stale.recv();
+  EXPECT_EQ(old_ack.flags, kAck);
+  EXPECT_EQ(old_ack.ack, c.snd_nxt());
+  EXPECT_EQ(app.opened, 1);
+
+  // The client reuses its port with a higher ISN (a NAT, a load generator): RFC 1122 4.2.2.13
+  // lets it open a new connection, as Linux does.
+  Client again(h, kClientIp, 40000);
+  wire::TcpRepr syn = again.segment(kSyn);
+  syn.seq = c.snd_nxt() + 100000;
+  again.send(syn);
+  const wire::TcpRepr synack = again.recv();
+  EXPECT_EQ(synack.flags, kSyn | kAck);
+  EXPECT_EQ(synack.ack, syn.seq + 1);
+  // Our new ISS is beyond everything the old connection sent.
+  EXPECT_GT(static_cast<std::int32_t>(synack.seq - old_snd_max), 0);
+  again.send(kAck);
+  EXPECT_EQ(app.opened, 2);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 1u);
+  EXPECT_EQ(h.stack().tcp_connection_count(), 1u);
+  h.stack().check_invariants();
+}
+
+TEST(Tcp, TimeWaitWithTimestampsTakesASynWithANewerTimestamp) {
+  Harness h;
+  EchoHandler app(h.stack());
+  app.shutdown_on_open = true;
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  reach_time_wait(h, c, true);
+  h.advance(seconds(5));
+
+  // RFC 6191: with timestamps, an older timestamp is an old duplicate, whatever its sequence
+  // number; it gets an ACK of the old connection.
+  Client stale(h, kClientIp, 40000);
+  wire::TcpRepr old_syn = stale.segment(kSyn);
+  old_syn.seq = c.snd_nxt() + 100000;
+  old_syn.options.mss = 1460;
+  old_syn.options.timestamps = wire::TcpTimestamps{c.tsval() - 100, 0};
+  stale.send(old_syn);
+  EXPECT_EQ(stale.recv().flags, kAck);
+  EXPECT_EQ(app.opened, 1);
+
+  // A newer timestamp opens a new connection even with a lower sequence number.
+  Client again(h, kClientIp, 40000);
+  wire::TcpRepr syn = again.segment(kSyn);
+  syn.seq = 7;
+  syn.options.mss = 1460;
+  syn.options.window_scale = 7;
+  syn.options.sack_permitted = true;
+  syn.options.timestamps = wire::TcpTimestamps{c.tsval() + 5000, 0};
+  again.send(syn);
+  const wire::TcpRepr synack = again.recv();
+  EXPECT_EQ(synack.flags, kSyn | kAck);
+  EXPECT_EQ(synack.ack, 8u);
+  ASSERT_TRUE(synack.options.timestamps.has_value());
+  EXPECT_EQ(synack.options.timestamps->tsecr, c.tsval() + 5000);
+  wire::TcpRepr ack = again.segment(kAck);
+  ack.options.timestamps = wire::TcpTimestamps{c.tsval() + 5001, synack.options.timestamps->tsval};
+  again.send(ack);
+  EXPECT_EQ(app.opened, 2);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 1u);
+  h.stack().check_invariants();
+}
+
+TEST(Tcp, TimeWaitHoldingUnreadBytesIsNotReused) {
+  Harness h;
+  BudgetReader app;  // takes nothing until given a budget
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  c.connect();
+  c.send(kAck | kPsh, std::string("held"));
+  ASSERT_TRUE(h.stack().tcp_shutdown(app.last));
+  h.collect();
+  wire::TcpRepr fin = c.recv();
+  while (!fin.has(kFin) && h.pending() > 0) {
+    fin = c.recv();
+  }
+  ASSERT_TRUE(fin.has(kFin));
+  c.send(kFin | kAck);
+  h.clear();
+  ASSERT_EQ(h.stack().tcp_connection_count(), 1u);  // TIME-WAIT, with 4 bytes for the app
+  EXPECT_EQ(app.closed, 0);
+  // A new SYN does not take the 4-tuple while the application has bytes of the old one: it is
+  // answered as the old connection's.
+  Client again(h, kClientIp, 40000);
+  wire::TcpRepr syn = again.segment(kSyn);
+  syn.seq = c.snd_nxt() + 100000;
+  again.send(syn);
+  EXPECT_EQ(again.recv().flags, kAck);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 0u);
+  // Once the application has taken them, the client's retransmitted SYN opens a connection.
+  app.budget = 100;
+  ASSERT_TRUE(h.stack().tcp_resume_receive(app.last));
+  h.advance(milliseconds(0));
+  EXPECT_EQ(app.got, "held");
+  EXPECT_EQ(app.closed, 1);
+  again.send(syn);
+  const wire::TcpRepr synack = again.recv();
+  EXPECT_EQ(synack.flags, kSyn | kAck);
+  EXPECT_EQ(synack.ack, syn.seq + 1);
+  EXPECT_EQ(h.counters().count(Counter::tcp_time_wait_reused), 1u);
+  h.stack().check_invariants();
 }
 
 TEST(Tcp, ConnectionLimitRefusesSynsWhenNothingIsHalfOpen) {

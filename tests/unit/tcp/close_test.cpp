@@ -106,6 +106,51 @@ TEST(Close, TimeWaitAcknowledgesARetransmittedFinAndRestarts) {
   EXPECT_EQ(h.conn.state(), State::closed);
 }
 
+TEST(Close, TimeWaitTellsANewConnectionBySequenceNumberWithoutTimestamps) {
+  // RFC 1122 4.2.2.13: without timestamps, only a SYN beyond the old sequence space.
+  Harness h = Harness::established(plain_config());
+  h.conn.shutdown();
+  h.take();
+  h.send(seg().fin().seq(5001).ack(1002).win(10000));
+  h.take();
+  ASSERT_EQ(h.conn.state(), State::time_wait);  // rcv_nxt 5002
+  auto new_one = [&](const Seg& s) { return h.conn.accepts_new_incarnation(s.repr(true)); };
+  EXPECT_TRUE(new_one(seg().syn().seq(5003).win(8000)));
+  EXPECT_TRUE(new_one(seg().syn().seq(900000).win(8000)));
+  EXPECT_FALSE(new_one(seg().syn().seq(5002).win(8000)));
+  EXPECT_FALSE(new_one(seg().syn().seq(4000).win(8000)));
+  EXPECT_FALSE(new_one(seg().syn().seq(4000).win(8000).ts(1, 0)));   // we do no timestamps
+  EXPECT_FALSE(new_one(seg().syn().ack(1002).seq(9000).win(8000)));  // not a plain SYN
+  EXPECT_FALSE(new_one(seg().syn().rst().seq(9000).win(8000)));
+  // Our new ISS is beyond the old one's sequence space by at least an unscaled window.
+  EXPECT_GT(h.conn.successor_iss(h.now) - SeqNum{1002}, 0xffff);
+  // Not in other states.
+  Harness e = Harness::established(plain_config());
+  EXPECT_FALSE(e.conn.accepts_new_incarnation(seg().syn().seq(900000).win(8000).repr(true)));
+}
+
+TEST(Close, TimeWaitTellsANewConnectionByTimestamp) {
+  // RFC 6191 §2: with timestamps on both incarnations, the timestamp decides.
+  Config c = plain_config();
+  c.timestamps = true;
+  Harness h = Harness::accept(c, seg().syn().seq(5000).win(10000).mss(1000).ts(100, 0));
+  h.take();
+  h.send(seg().seq(5001).ack(1001).win(10000).ts(101, h.tsval()));
+  h.conn.shutdown();
+  h.take();
+  h.send(seg().fin().seq(5001).ack(1002).win(10000).ts(102, h.tsval()));
+  h.take();
+  ASSERT_EQ(h.conn.state(), State::time_wait);
+  ASSERT_EQ(h.conn.tcb().ts_recent, 102u);
+  auto new_one = [&](const Seg& s) { return h.conn.accepts_new_incarnation(s.repr(true)); };
+  EXPECT_TRUE(new_one(seg().syn().seq(1).win(8000).ts(103, 0)));      // newer TS, any seq
+  EXPECT_TRUE(new_one(seg().syn().seq(6000).win(8000).ts(102, 0)));   // same TS, newer seq
+  EXPECT_FALSE(new_one(seg().syn().seq(5000).win(8000).ts(102, 0)));  // same TS, old seq
+  EXPECT_FALSE(new_one(seg().syn().seq(90000).win(8000).ts(90, 0)));  // older TS: a duplicate
+  EXPECT_TRUE(new_one(seg().syn().seq(90000).win(8000)));             // no TS: by seq
+  EXPECT_FALSE(new_one(seg().syn().seq(5000).win(8000)));
+}
+
 TEST(Close, TimeWaitIgnoresResets) {
   Harness h = Harness::established(plain_config());
   h.conn.shutdown();

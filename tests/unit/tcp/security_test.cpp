@@ -22,6 +22,43 @@ TEST(Security, InWindowResetGetsAChallengeAck) {
   EXPECT_EQ(h.conn.counters().challenge_acks, 1u);
 }
 
+TEST(Security, InWindowResetInSynReceivedGetsAChallengeAckNotASynAck) {
+  // RFC 5961 §3.2 applies in SYN-RECEIVED too: <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>. A SYN-ACK
+  // would answer a blind RST with a retransmission of the handshake instead.
+  Harness h = Harness::accept(plain_config(), seg().syn().seq(5000).win(8000).mss(1000));
+  h.recv(seg().syn().seq(1000).ack(5001).win(10000).mss(1000));
+  h.send(seg().rst().seq(5500));
+  EXPECT_EQ(h.conn.state(), State::syn_received);
+  h.recv(seg().seq(1001).ack(5001).win(10000));
+  h.recv_nothing();
+  EXPECT_EQ(h.conn.counters().challenge_acks, 1u);
+  // A retransmitted SYN still gets the SYN-ACK again.
+  h.send(seg().syn().seq(5000).win(8000).mss(1000));
+  h.recv(seg().syn().seq(1000).ack(5001).win(10000).mss(1000));
+  // The handshake completes as usual after the challenge.
+  h.send(seg().seq(5001).ack(1001).win(8000));
+  EXPECT_EQ(h.conn.state(), State::established);
+}
+
+TEST(Security, ExactResetInSynReceivedCloses) {
+  Harness h = Harness::accept(plain_config(), seg().syn().seq(5000).win(8000).mss(1000));
+  h.take();
+  h.send(seg().rst().seq(5001));
+  EXPECT_EQ(h.conn.state(), State::closed);
+  EXPECT_EQ(h.conn.close_reason(), CloseReason::reset);
+  h.recv_nothing();
+}
+
+TEST(Security, SynReceivedChallengesAnotherSynWithAnAck) {
+  // RFC 5961 §4.2: a SYN that is not the handshake's own retransmission gets a challenge ACK.
+  Harness h = Harness::accept(plain_config(), seg().syn().seq(5000).win(8000).mss(1000));
+  h.take();
+  h.send(seg().syn().seq(5100).win(8000).mss(1000));
+  EXPECT_EQ(h.conn.state(), State::syn_received);
+  h.recv(seg().seq(1001).ack(5001).win(10000));
+  EXPECT_EQ(h.conn.counters().challenge_acks, 1u);
+}
+
 TEST(Security, OutOfWindowResetIsDroppedSilently) {
   Harness h = Harness::established(plain_config());
   h.send(seg().rst().seq(5001 + 20000));
