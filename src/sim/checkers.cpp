@@ -133,6 +133,7 @@ void Checkers::check_pauses(const World& w, const StepInfo& step) {
     return;
   }
   const auto& pauses = w.pauses();
+  pause_race_.resize(pauses.size(), {false, Time::min()});
   for (std::size_t i = 0; i < pauses.size(); ++i) {
     const PauseRecord& p = pauses[i];
     const Time seen = p.until + bounds_.pause_seen;
@@ -150,8 +151,26 @@ void Checkers::check_pauses(const World& w, const StepInfo& step) {
     if (later) {
       continue;
     }
-    ++pause_checks_;
+    // Joining, or following a master that is gone: a failover's race (checkers.hpp).
     const cluster::Member& m = *w.member(p.slot);
+    bool race = m.role() == cluster::Role::joining || m.role() == cluster::Role::offering;
+    if (m.role() == cluster::Role::follower) {
+      const auto ms_slot = m.master() ? w.slot_of(*m.master()) : std::nullopt;
+      race = !ms_slot || !w.up(*ms_slot) || w.member(*ms_slot)->role() != cluster::Role::master;
+    }
+    auto& [in_race, wait_until] = pause_race_[i];
+    if (race) {
+      in_race = true;
+      continue;
+    }
+    if (in_race) {
+      in_race = false;
+      wait_until = w.now() + bounds_.pause_seen / 2;  // one round trip
+    }
+    if (w.now() < wait_until) {
+      continue;
+    }
+    ++pause_checks_;
     for (std::uint16_t ws = 0; ws < filter::kWorksetCount; ++ws) {
       if (!owns(m, WorksetId{ws})) {
         continue;

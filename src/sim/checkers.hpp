@@ -21,7 +21,12 @@
 //     real owners), one for a decision the cluster took in the instant around the resume (the
 //     master's watchdog on P firing just before P's first keepalive after the resume arrives;
 //     a successor taking over just before the old master's first keepalive arrives): the news
-//     reaches P one delay after the decision, the new owner one delay after it too. Checked
+//     reaches P one delay after the decision, the new owner one delay after it too. Not while
+//     P is joining or follows a member that is no longer an up master: P's worksets then come
+//     from a term whose master is gone, and until its claims reach the new master (elected
+//     perhaps after the resume, knowing nothing of an assignment the dead master never
+//     announced) the conflict is a failover's race, the same without any pause; nor for one
+//     round trip after (the keepalive naming the real owners may trail the JoinAck). Checked
 //     after every step that called a member, from then for pause_watch (after that the
 //     liveness checks own the question), while P stays up, unpaused and of the same
 //     incarnation, and only if the network did not change (no partition, no loss change) since
@@ -158,6 +163,9 @@ class Checkers final : public Observer {
   std::uint64_t liveness_sweeps_ = 0;
   std::uint64_t pause_checks_ = 0;
   std::size_t pauses_reported_ = 0;  // pauses() before this index have had their violation
+  // Per pause: the paused member is in a failover's race (joining, or its master gone), and
+  // until when the check waits after it left that state.
+  std::vector<std::pair<bool, Time>> pause_race_;
   // FollowerKeepalive sequence per (slot, incarnation).
   std::map<std::pair<std::size_t, std::uint64_t>, std::uint32_t> keepalive_seq_;
   std::map<std::size_t, Announced> announced_;  // by master slot
