@@ -12,6 +12,7 @@
 // configured range, or other than ours, are refused (rx_refused_timings); the member list is at
 // most kMaxMembers (the decoder) and registers nothing that outlives its use (kMaxRegistered).
 #include <algorithm>
+#include <bitset>
 #include <set>
 
 #include "cluster/member_impl.hpp"
@@ -161,13 +162,17 @@ void Member::Impl::mirror_owners(const MasterKeepalive& ka) {
   }
 }
 
+// Acknowledgements list each workset once, whatever the order repeats: the list echoed is bounded
+// by the 1024 worksets, not by what a peer chose to send (issue 9 part 3).
 void Member::Impl::follower_on_work_assign(const WorkAssign& wa) {
   WorkAssignAck ack;
+  std::bitset<filter::kWorksetCount> listed;
   for (std::uint16_t v : wa.worksets) {
     const auto ws = WorksetId::from_wire(v);
-    if (!ws) {
+    if (!ws || listed.test(v)) {
       continue;
     }
+    listed.set(v);
     if (!owns(*ws)) {
       if (table.state(*ws) != WorksetState::unassigned) {
         table.release(*ws);
@@ -175,18 +180,20 @@ void Member::Impl::follower_on_work_assign(const WorkAssign& wa) {
       table.assign(*ws, self_id);
       table.ack(*ws);
     }
-    ack.worksets.push_back(v);  // acknowledge duplicates too: our first ack may have been lost
+    ack.worksets.push_back(v);  // owned already too: our first ack may have been lost
   }
   send(master, std::move(ack));
 }
 
 void Member::Impl::follower_on_work_deassign(const WorkDeassign& wd) {
   WorkDeassignAck ack;
+  std::bitset<filter::kWorksetCount> listed;
   for (std::uint16_t v : wd.worksets) {
     const auto ws = WorksetId::from_wire(v);
-    if (!ws) {
+    if (!ws || listed.test(v)) {
       continue;
     }
+    listed.set(v);
     if (owns(*ws)) {
       table.release(*ws);
     }

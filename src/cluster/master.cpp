@@ -488,28 +488,29 @@ void Member::Impl::master_invariants() const {
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     const WorksetId ws{i};
     const WorksetState s = table.state(ws);
-    const std::string name = "workset " + std::to_string(i);
+    // Built only when it dies: this runs after every simulated step.
+    const auto name = [i] { return "workset " + std::to_string(i); };
     if (s == WorksetState::unassigned) {
       if (move_target.contains(i)) {
-        die(name + " unassigned but has a move target");
+        die(name() + " unassigned but has a move target");
       }
       continue;
     }
     const Ipv4Addr owner = addr_of(table.owner(ws));
     const bool member = owner == config.address || followers.contains(owner);
     if (!member && !probation.contains(owner)) {
-      die(name + " owned by " + owner.to_string() + ", not a member");
+      die(name() + " owned by " + owner.to_string() + ", not a member");
     }
     if (owner == config.address && s != WorksetState::assigned) {
-      die(name + " of the master itself is not assigned");
+      die(name() + " of the master itself is not assigned");
     }
     if (s == WorksetState::moving && !move_target.contains(i)) {
-      die(name + " moving without a target");
+      die(name() + " moving without a target");
     }
     if (s == WorksetState::assigned_unacked) {
       auto it = pending_assign.find(owner);
       if (it == pending_assign.end() || !it->second.worksets.contains(i)) {
-        die(name + " unacknowledged but no WorkAssign pending");
+        die(name() + " unacknowledged but no WorkAssign pending");
       }
     }
   }

@@ -47,6 +47,8 @@ Bounds bounds_for(const cluster::Timings& t, const NetworkConfig& n) {
   b.ownership_grace = 5 * t.retransmit_interval + 2 * rtt;
   b.dead_owner = t.failure_interval + rtt + kDeadOwnerSlack;
   b.agreement_grace = t.failure_interval + 4 * t.retransmit_interval + rtt;
+  b.pause_seen = 2 * rtt;
+  b.pause_watch = b.convergence + 1s;
   return b;
 }
 
@@ -121,7 +123,72 @@ void Checkers::after_step(const World& w, const StepInfo& step) {
     watch_failovers(w, s);
   }
   check_dead_owners(w);
+  check_pauses(w, step);
   liveness(w);
+}
+
+void Checkers::check_pauses(const World& w, const StepInfo& step) {
+  // Ownership changes only when a member is called.
+  if (step.touched.empty()) {
+    return;
+  }
+  const auto& pauses = w.pauses();
+  pause_race_.resize(pauses.size(), {false, Time::min()});
+  for (std::size_t i = 0; i < pauses.size(); ++i) {
+    const PauseRecord& p = pauses[i];
+    const Time seen = p.until + bounds_.pause_seen;
+    if (w.now() < seen || w.now() > seen + bounds_.pause_watch) {
+      continue;
+    }
+    if (!w.up(p.slot) || w.incarnation(p.slot) != p.incarnation || w.paused(p.slot) ||
+        w.partitioned() || w.last_network_change() >= p.from) {
+      continue;
+    }
+    // A later pause of the same member starts its own watch.
+    const bool later =
+        std::any_of(pauses.begin() + static_cast<std::ptrdiff_t>(i) + 1, pauses.end(),
+                    [&](const PauseRecord& q) { return q.slot == p.slot && q.from <= w.now(); });
+    if (later) {
+      continue;
+    }
+    // Joining, or following a master that is gone: a failover's race (checkers.hpp).
+    const cluster::Member& m = *w.member(p.slot);
+    bool race = m.role() == cluster::Role::joining || m.role() == cluster::Role::offering;
+    if (m.role() == cluster::Role::follower) {
+      const auto ms_slot = m.master() ? w.slot_of(*m.master()) : std::nullopt;
+      race = !ms_slot || !w.up(*ms_slot) || w.member(*ms_slot)->role() != cluster::Role::master;
+    }
+    auto& [in_race, wait_until] = pause_race_[i];
+    if (race) {
+      in_race = true;
+      continue;
+    }
+    if (in_race) {
+      in_race = false;
+      wait_until = w.now() + bounds_.pause_seen / 2;  // one round trip
+    }
+    if (w.now() < wait_until) {
+      continue;
+    }
+    ++pause_checks_;
+    for (std::uint16_t ws = 0; ws < filter::kWorksetCount; ++ws) {
+      if (!owns(m, WorksetId{ws})) {
+        continue;
+      }
+      for (std::size_t s = 0; s < w.slots(); ++s) {
+        if (s == p.slot || !w.up(s) || !owns(*w.member(s), WorksetId{ws})) {
+          continue;
+        }
+        if (pauses_reported_ <= i) {
+          pauses_reported_ = i + 1;  // one violation per pause: the first is the story
+          violate(w.now(), "workset " + std::to_string(ws) + " owned by both " +
+                               addr(w.address(p.slot)) + " (paused " + ms(p.from) + " .. " +
+                               ms(p.until) + ") and " + addr(w.address(s)) + ", " +
+                               ms(w.now() - p.until) + " after the resume");
+        }
+      }
+    }
+  }
 }
 
 void Checkers::track_crashes(const World& w) {
@@ -166,9 +233,10 @@ void Checkers::watch_failovers(const World& w, std::size_t slot) {
       *sw.master != w.address(slot)) {
     // A follower's master watchdog fired: false if that master is up, still master, and was up
     // for the whole interval.
+    // A master that was paused was silent: no false alarm.
     auto ms = w.slot_of(*sw.master);
     if (ms && w.up(*ms) && w.member(*ms)->role() == cluster::Role::master &&
-        now - w.up_since(*ms) > t) {
+        now - w.up_since(*ms) > t && !w.paused_within(*ms, 2 * t)) {
       ++false_failovers_;
     }
   }
@@ -178,7 +246,7 @@ void Checkers::watch_failovers(const World& w, std::size_t slot) {
         continue;
       }
       auto s = w.slot_of(a);
-      if (s && w.up(*s) && now - w.up_since(*s) > t) {
+      if (s && w.up(*s) && now - w.up_since(*s) > t && !w.paused_within(*s, 2 * t)) {
         ++false_failovers_;
       }
     }

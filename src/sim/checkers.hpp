@@ -12,6 +12,27 @@
 //   - a follower that crashed is no longer the owner of any acknowledged workset in the master's
 //     table after kDeadOwner (T + a control round trip + slack), when the master stayed the same
 //     and the network was not partitioned meanwhile.
+//   - a paused member splits no brain (issue 9 part 5): once the pause of member P has been
+//     seen, no workset is owned by P and by another member that is up, each in its own table.
+//     The pause is *seen* at `resume + pause_seen`. At the resume instant P has read everything
+//     that queued while it was frozen, before any of its timers ran (World::pause). pause_seen
+//     is two control round trips after that: one for what P learned from its queue to take
+//     effect (a member that rejoins is answered with JoinAck and the keepalive that names the
+//     real owners), one for a decision the cluster took in the instant around the resume (the
+//     master's watchdog on P firing just before P's first keepalive after the resume arrives;
+//     a successor taking over just before the old master's first keepalive arrives): the news
+//     reaches P one delay after the decision, the new owner one delay after it too. Not while
+//     P is joining or follows a member that is no longer an up master: P's worksets then come
+//     from a term whose master is gone, and until its claims reach the new master (elected
+//     perhaps after the resume, knowing nothing of an assignment the dead master never
+//     announced) the conflict is a failover's race, the same without any pause; nor for one
+//     round trip after (the keepalive naming the real owners may trail the JoinAck). Checked
+//     after every step that called a member, from then for pause_watch (after that the
+//     liveness checks own the question), while P stays up, unpaused and of the same
+//     incarnation, and only if the network did not change (no partition, no loss change) since
+//     the pause began: a partition makes two owners on its own, judged by the liveness checks.
+//     A pause is a disturbance (the liveness checks wait for the convergence bound after it)
+//     and a paused member makes the network unhealthy; its silence is no false failover.
 // Once the network has been healthy (no partition, no loss, no crash or start) for the
 // convergence bound (liveness):
 //   - exactly one member is master and every member that is up follows it (same address, same
@@ -61,6 +82,10 @@ struct Bounds {
   Duration dead_owner;
   // A member's own table may disagree with the master's announcement this long.
   Duration agreement_grace;
+  // A pause is seen this long after the member resumed: two control round trips (see above).
+  Duration pause_seen;
+  // ... and checked for this long after that: the convergence bound and one second more.
+  Duration pause_watch;
 };
 
 // Slack on top of T + round trip for the dead-owner check: the watchdog is checked on the
@@ -93,6 +118,8 @@ class Checkers final : public Observer {
   std::uint64_t false_failovers() const { return false_failovers_; }
   // How often the liveness checks ran (a run whose liveness phase never ran proves little).
   std::uint64_t liveness_sweeps() const { return liveness_sweeps_; }
+  // How often the paused-member check ran (likewise).
+  std::uint64_t pause_checks() const { return pause_checks_; }
 
   const Bounds& bounds() const { return bounds_; }
 
@@ -125,6 +152,7 @@ class Checkers final : public Observer {
   void watch_failovers(const World& w, std::size_t slot);
   void track_crashes(const World& w);
   void check_dead_owners(const World& w);
+  void check_pauses(const World& w, const StepInfo& step);
   void liveness(const World& w);
   std::optional<std::size_t> unique_master(const World& w) const;
 
@@ -133,6 +161,11 @@ class Checkers final : public Observer {
   std::uint64_t violation_count_ = 0;
   std::uint64_t false_failovers_ = 0;
   std::uint64_t liveness_sweeps_ = 0;
+  std::uint64_t pause_checks_ = 0;
+  std::size_t pauses_reported_ = 0;  // pauses() before this index have had their violation
+  // Per pause: the paused member is in a failover's race (joining, or its master gone), and
+  // until when the check waits after it left that state.
+  std::vector<std::pair<bool, Time>> pause_race_;
   // FollowerKeepalive sequence per (slot, incarnation).
   std::map<std::pair<std::size_t, std::uint64_t>, std::uint32_t> keepalive_seq_;
   std::map<std::size_t, Announced> announced_;  // by master slot

@@ -19,6 +19,11 @@ constexpr Duration kMeasureLimit = 5s;
 // Default length of the faulty phase of the long scenarios (the tool and tests may override).
 constexpr Duration kDefaultLossDuration = 60s;
 constexpr Duration kDefaultFlapDuration = 8s;
+// The pause every scenario ends its faults with: it begins within kPauseWithin of the network
+// turning healthy and lasts kPauseMin .. kPauseMax (issue 9 part 5).
+constexpr Duration kPauseWithin = 500ms;
+constexpr Duration kPauseMin = 50ms;
+constexpr Duration kPauseMax = 3s;
 
 bool owns(const cluster::Member& m, WorksetId ws) {
   const auto& t = m.table();
@@ -215,8 +220,32 @@ class Run {
     return lo == SIZE_MAX ? 0 : hi - lo;
   }
 
-  // The liveness phase: the network is made healthy, the cluster must converge within the
-  // bound, and then every check applies for kLivenessExtra.
+  // One member, the master half the time, frozen for kPauseMin .. kPauseMax from a moment within
+  // kPauseWithin; returns after it resumed.
+  void pause_fault() {
+    world_.run_until(world_.now() + prng().duration(0ns, kPauseWithin));
+    std::vector<std::size_t> up;
+    for (std::size_t s = 0; s < world_.slots(); ++s) {
+      if (world_.up(s)) {
+        up.push_back(s);
+      }
+    }
+    if (up.empty()) {
+      return;
+    }
+    const bool pick_master = prng().chance(0.5);
+    std::size_t victim = up[prng().uniform(up.size())];
+    if (const auto m = master(); pick_master && m) {
+      victim = *m;
+    }
+    const Duration length = prng().duration(kPauseMin, kPauseMax);
+    metrics_.pause = length;
+    world_.pause(victim, length);
+    world_.run_until(world_.now() + length);
+  }
+
+  // The liveness phase: the network is made healthy, a member pauses, the cluster must converge
+  // within the bound after it resumed, and then every check applies for kLivenessExtra.
   RunResult finish() {
     if (world_.partitioned()) {
       world_.heal();
@@ -226,6 +255,7 @@ class Run {
       n.loss = 0.0;
       world_.set_network(n);
     }
+    pause_fault();
     const Time end = std::max(world_.now(), world_.last_disturbance()) +
                      checkers_.bounds().convergence + kLivenessExtra;
     world_.run_until(end);
@@ -243,6 +273,7 @@ class Run {
       }
     }
     metrics_.false_failovers = checkers_.false_failovers();
+    metrics_.pause_checks = checkers_.pause_checks();
     metrics_.simulated = world_.now();
     r.metrics = metrics_;
     r.digest = world_.trace_digest();

@@ -3,6 +3,10 @@
 // (healthy network; the cluster must converge within Bounds::convergence and then every check
 // applies), and returns the violations and the metrics it measured. The same (seed, options)
 // always returns the same result.
+//
+// Every scenario ends its faults with a pause (issue 9 part 5): once the network is healthy
+// again, within kPauseWithin, one member (the master half the time) is frozen for 50 ms .. 3 s
+// and resumed with its queue (World::pause); the liveness phase starts after the resume.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +36,8 @@ struct Metrics {
   std::vector<Duration> master_failover;    // master crash -> one master, traffic owned again
   std::uint64_t false_failovers = 0;        // see Checkers::false_failovers()
   std::optional<std::size_t> imbalance;     // max - min worksets per member after rebalancing
+  std::optional<Duration> pause;            // how long the paused member was frozen
+  std::uint64_t pause_checks = 0;           // steps at which the paused-member check ran
   Duration simulated{0};                    // simulated time of the run
 };
 

@@ -156,6 +156,7 @@ void World::crash(std::size_t slot) {
   if (!s.member) {
     return;
   }
+  clear_pause(s);
   s.member.reset();
   s.timer.reset();
   s.changed_at = now_;
@@ -181,9 +182,70 @@ void World::leave(std::size_t slot) {
   if (!up(slot)) {
     return;
   }
+  if (paused(slot)) {
+    crash(slot);  // a frozen process says no goodbye
+    return;
+  }
   StepInfo info;
   drive(slot, info, [&](cluster::Member& m) { m.leave(now_); });
   crash(slot);
+}
+
+void World::pause(std::size_t slot, Duration length) {
+  Slot& s = slots_.at(slot);
+  if (!s.member || s.paused) {
+    return;
+  }
+  s.paused = true;
+  ++paused_count_;
+  if (s.timer) {
+    queue_.erase(*s.timer);
+    s.timer.reset();
+  }
+  pauses_.push_back({slot, s.incarnation, now_, now_ + length});
+  disturbed();
+  mix(0x9000 + slot);
+  schedule(now_ + length, ResumeMember{slot, s.incarnation, length});
+  notify(StepInfo{});
+}
+
+bool World::paused_within(std::size_t slot, Duration d) const {
+  const Slot& s = slots_.at(slot);
+  return s.paused || (s.resumed_at != Time::min() && now_ - s.resumed_at < d);
+}
+
+void World::clear_pause(Slot& s) {
+  if (s.paused) {
+    s.paused = false;
+    --paused_count_;
+  }
+  s.queued.clear();
+}
+
+// The member wakes: told how long it was away, then handed its queue at this instant, in arrival
+// order; its timers run after (rearm schedules the timer event now, behind this one).
+void World::resume(const ResumeMember& r, StepInfo& info) {
+  Slot& s = slots_.at(r.slot);
+  if (!s.member || !s.paused || s.incarnation != r.incarnation) {
+    return;
+  }
+  auto queued = std::move(s.queued);
+  clear_pause(s);
+  s.resumed_at = now_;
+  disturbed();
+  mix(0x9800 + r.slot);
+  drive(r.slot, info, [&](cluster::Member& m) { m.on_resume(now_, r.away); });
+  for (auto& q : queued) {
+    if (!s.member) {
+      break;
+    }
+    if (auto* c = std::get_if<DeliverControl>(&q)) {
+      ++counters_.control_delivered;
+      drive(r.slot, info, [&](cluster::Member& m) { m.on_control(now_, wire::Bytes(*c->bytes)); });
+    } else {
+      receive_data(r.slot, std::get<DeliverData>(q), info);
+    }
+  }
 }
 
 template <class F>
@@ -198,7 +260,7 @@ void World::drive(std::size_t slot, StepInfo& info, F&& f) {
 
 void World::rearm(std::size_t slot) {
   Slot& s = slots_[slot];
-  if (!s.member) {
+  if (!s.member || s.paused) {
     return;
   }
   const Time d = s.member->next_deadline();
@@ -297,7 +359,7 @@ void World::send_control(std::size_t from, const cluster::Outgoing& m) {
 
 void World::set_network(const NetworkConfig& n) {
   if (n.loss != config_.network.loss) {
-    disturbed();
+    network_changed();
   }
   config_.network = n;
   notify(StepInfo{});
@@ -311,7 +373,7 @@ void World::partition(const std::vector<std::size_t>& side) {
     slots_.at(i).group = 1;
   }
   partitioned_ = true;
-  disturbed();
+  network_changed();
   mix(0xbeef);
   notify(StepInfo{});
 }
@@ -321,7 +383,7 @@ void World::heal() {
     s.group = 0;
   }
   partitioned_ = false;
-  disturbed();
+  network_changed();
   mix(0xfeed);
   notify(StepInfo{});
 }
@@ -447,17 +509,30 @@ void World::dispatch(Event& e, StepInfo& info) {
       ++counters_.dropped_to_down;
     } else if (!reachable(c->from, c->to)) {
       ++counters_.control_partitioned;
+    } else if (slots_[c->to].paused) {
+      ++counters_.queued_while_paused;
+      slots_[c->to].queued.emplace_back(*c);
     } else {
       ++counters_.control_delivered;
       drive(c->to, info, [&](cluster::Member& m) { m.on_control(now_, wire::Bytes(*c->bytes)); });
     }
   } else if (auto* d = std::get_if<DeliverData>(&e)) {
     for (std::size_t slot : d->to) {
+      if (slots_[slot].member && slots_[slot].paused) {
+        ++counters_.queued_while_paused;
+        slots_[slot].queued.emplace_back(DeliverData{{slot}, d->from, d->frame, d->frame_id});
+        continue;
+      }
       receive_data(slot, *d, info);
     }
   } else if (auto* t = std::get_if<FireTimer>(&e)) {
     slots_[t->slot].timer.reset();
+    if (!slots_[t->slot].member || slots_[t->slot].paused) {
+      return;  // re-armed when it resumes
+    }
     drive(t->slot, info, [&](cluster::Member& m) { m.on_timer(now_); });
+  } else if (auto* r = std::get_if<ResumeMember>(&e)) {
+    resume(*r, info);
   } else if (auto* f = std::get_if<FlowTick>(&e)) {
     const Flow& flow = flows_[f->flow];
     deliver_client_frame(flow);

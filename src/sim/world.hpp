@@ -19,6 +19,12 @@
 // destroyed and every event addressed to it is dropped (datagrams it already sent are on the wire
 // and still arrive). restart() builds a new Member with a fresh incarnation from the PRNG.
 //
+// pause() freezes a member (SIGSTOP, VM steal, swap): it is up but runs nothing; what arrives for
+// it (control datagrams, data frames) waits in its queue, in arrival order, and its timers do not
+// fire. On resume, as the fixed runtime does, it is told how long it was away
+// (Member::on_resume), then handed everything that queued, at the resume instant, and only then
+// do its timers run (the timer event is re-armed at the resume instant, after the queue).
+//
 // Observers (the checkers) see every datagram as it is sent and are called after every event.
 #pragma once
 
@@ -107,6 +113,14 @@ struct ArpAnnouncement {
   std::size_t slot;
 };
 
+// One pause of one member, for observers.
+struct PauseRecord {
+  std::size_t slot = 0;
+  std::uint64_t incarnation = 0;
+  Time from{0};
+  Time until{0};  // the resume instant (set when the pause begins)
+};
+
 struct WorldCounters {
   std::uint64_t events = 0;
   std::uint64_t control_sent = 0;
@@ -123,6 +137,7 @@ struct WorldCounters {
   std::uint64_t forwarded_not_owner = 0;  // forwarded to a member whose table disagrees
   std::uint64_t double_served = 0;        // one client frame served by two members
   std::uint64_t dropped_to_down = 0;      // events addressed to a crashed member
+  std::uint64_t queued_while_paused = 0;  // deliveries that waited for a paused member
 };
 
 class World {
@@ -156,6 +171,12 @@ class World {
   void crash(std::size_t slot);
   // Clean shutdown: Member::leave(), its output sent, then the member stops.
   void leave(std::size_t slot);
+  // Freezes the member in `slot` for `length` (see above); nothing if it is down or paused.
+  void pause(std::size_t slot, Duration length);
+  bool paused(std::size_t slot) const { return slots_.at(slot).paused; }
+  // True when `slot` is paused now or resumed less than `d` ago.
+  bool paused_within(std::size_t slot, Duration d) const;
+  const std::vector<PauseRecord>& pauses() const { return pauses_; }
 
   // --- network
   const NetworkConfig& network() const { return config_.network; }
@@ -168,8 +189,12 @@ class World {
   // The last time the network or the membership was disturbed: a crash, a start, a partition or
   // its healing, or a change of the loss rate. Liveness checks count from here.
   Time last_disturbance() const { return last_disturbance_; }
-  // True when nothing is faulty right now: no partition, no loss.
-  bool healthy() const { return !partitioned_ && config_.network.loss == 0.0; }
+  // True when nothing is faulty right now: no partition, no loss, no member paused.
+  bool healthy() const {
+    return !partitioned_ && config_.network.loss == 0.0 && paused_count_ == 0;
+  }
+  // The last time a partition began or healed or the loss rate changed.
+  Time last_network_change() const { return last_network_change_; }
 
   // --- clients
   void set_clients(const ClientConfig& c);
@@ -212,16 +237,6 @@ class World {
   std::uint64_t trace_digest() const { return digest_; }
 
  private:
-  struct Slot {
-    Ipv4Addr address;
-    std::unique_ptr<cluster::Member> member;
-    std::uint64_t incarnation = 0;
-    Time changed_at{0};
-    std::optional<std::pair<Time, std::uint64_t>> timer;  // the one armed timer event
-    int group = 0;
-    std::array<Time, filter::kWorksetCount> last_served;
-    std::uint64_t served = 0;
-  };
   struct StartMember {
     std::size_t slot;
   };
@@ -236,6 +251,24 @@ class World {
     std::shared_ptr<const std::vector<std::byte>> frame;
     std::uint64_t frame_id;
   };
+  struct ResumeMember {
+    std::size_t slot;
+    std::uint64_t incarnation;
+    Duration away;
+  };
+  struct Slot {
+    Ipv4Addr address;
+    std::unique_ptr<cluster::Member> member;
+    std::uint64_t incarnation = 0;
+    Time changed_at{0};
+    std::optional<std::pair<Time, std::uint64_t>> timer;  // the one armed timer event
+    int group = 0;
+    std::array<Time, filter::kWorksetCount> last_served;
+    std::uint64_t served = 0;
+    bool paused = false;
+    Time resumed_at = Time::min();
+    std::vector<std::variant<DeliverControl, DeliverData>> queued;  // while paused
+  };
   struct FireTimer {
     std::size_t slot;
   };
@@ -243,8 +276,8 @@ class World {
     std::size_t flow;
   };
   struct SpawnFlows {};
-  using Event =
-      std::variant<StartMember, DeliverControl, DeliverData, FireTimer, FlowTick, SpawnFlows>;
+  using Event = std::variant<StartMember, DeliverControl, DeliverData, FireTimer, FlowTick,
+                             SpawnFlows, ResumeMember>;
   using Key = std::pair<Time, std::uint64_t>;
 
   struct Flow {
@@ -273,6 +306,12 @@ class World {
   void serve(std::size_t slot, filter::WorksetId ws, std::uint64_t frame_id);
   Duration delay();
   void disturbed() { last_disturbance_ = now_; }
+  void network_changed() {
+    last_network_change_ = now_;
+    disturbed();
+  }
+  void resume(const ResumeMember& r, StepInfo& info);
+  void clear_pause(Slot& s);
   std::unique_ptr<cluster::Member> make_member(std::size_t slot);
 
   WorldConfig config_;
@@ -287,6 +326,9 @@ class World {
   std::vector<Slot> slots_;
   bool partitioned_ = false;
   Time last_disturbance_{0};
+  Time last_network_change_{0};
+  std::size_t paused_count_ = 0;
+  std::vector<PauseRecord> pauses_;
   std::vector<Flow> flows_;
   std::size_t active_flows_ = 0;
   std::uint64_t next_frame_id_ = 0;

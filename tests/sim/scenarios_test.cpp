@@ -66,6 +66,8 @@ std::vector<RunResult> run_seeds(std::string_view name, const ScenarioOptions& o
       ADD_FAILURE() << name << " seed " << seed << ": " << r.violation_count << " violations" << msg
                     << "\n  replay: " << replay;
     }
+    // Every scenario ends its faults with a pause; its invariant must have been checked.
+    EXPECT_GT(r.metrics.pause_checks, 0u) << name << " seed " << seed << "\n  replay: " << replay;
     out.push_back(std::move(r));
   }
   return out;

@@ -109,6 +109,59 @@ TEST(World, CrashDropsPendingEventsAndRestartDrawsANewIncarnation) {
   EXPECT_NE(w.incarnation(1), inc);
 }
 
+// pause(): frozen, the member runs nothing (no timer, no delivery: its counters stand still) and
+// what arrives waits; on resume it reads all of it before its timers run. A follower paused for
+// 1 s (longer than T) does not succeed its master, which is alive.
+TEST(World, APausedMemberRunsNothingAndReadsItsQueueOnResume) {
+  World w(quiet(3));
+  w.start(0);
+  w.run_until(200ms);
+  w.start(1);
+  w.start(2);
+  w.run_until(1s);
+  ASSERT_EQ(w.member(0)->role(), cluster::Role::master);
+  ASSERT_EQ(w.member(1)->role(), cluster::Role::follower);
+  const auto rx = w.member(1)->counters().rx_messages;
+  w.pause(1, 1s);
+  EXPECT_TRUE(w.paused(1));
+  EXPECT_FALSE(w.healthy());
+  w.run_until(1999ms);
+  EXPECT_EQ(w.member(1)->counters().rx_messages, rx);
+  EXPECT_GT(w.counters().queued_while_paused, 0u);
+  EXPECT_EQ(w.member(0)->members().size(), 2u);  // the master declared it dead meanwhile
+  w.run_until(2s);
+  EXPECT_FALSE(w.paused(1));
+  EXPECT_TRUE(w.paused_within(1, 1ms));
+  EXPECT_GT(w.member(1)->counters().rx_messages, rx);
+  EXPECT_EQ(w.member(1)->counters().successions, 0u);
+  EXPECT_NE(w.member(1)->role(), cluster::Role::master);
+  ASSERT_EQ(w.pauses().size(), 1u);
+  EXPECT_EQ(w.pauses()[0].from, 1s);
+  EXPECT_EQ(w.pauses()[0].until, 2s);
+  w.run_until(2500ms);
+  EXPECT_EQ(w.member(0)->role(), cluster::Role::master);
+  EXPECT_EQ(w.member(1)->role(), cluster::Role::follower);
+  EXPECT_EQ(w.member(0)->members().size(), 3u);
+}
+
+// The paused-member check runs once the pause is seen, and only then.
+TEST(Checkers, APauseIsCheckedOnceSeen) {
+  WorldConfig c = quiet(3);
+  World w(c);
+  Checkers checks(bounds_for(c.timings, c.network));
+  w.add_observer(&checks);
+  for (std::size_t s = 0; s < 3; ++s) {
+    w.start(s);
+  }
+  w.run_until(1s);
+  w.pause(0, 600ms);
+  w.run_until(1600ms + checks.bounds().pause_seen - 1ns);
+  EXPECT_EQ(checks.pause_checks(), 0u);
+  w.run_until(2500ms);
+  EXPECT_GT(checks.pause_checks(), 0u);
+  EXPECT_TRUE(checks.ok());
+}
+
 TEST(World, ObserversSeeEveryDatagramAndEveryStep) {
   World w(quiet(2));
   Tap tap;
@@ -171,6 +224,7 @@ TEST(Checkers, BoundsAreNamedFromTheTimings) {
   const Bounds b = bounds_for(t, n);
   EXPECT_EQ(b.convergence, 3 * t.failure_interval + 2 * t.master_offer_wait + t.join_timeout);
   EXPECT_EQ(b.dead_owner, t.failure_interval + 2 * n.latency + kDeadOwnerSlack);
+  EXPECT_EQ(b.pause_seen, 4 * n.latency);  // two round trips
 }
 
 }  // namespace

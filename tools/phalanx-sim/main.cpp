@@ -66,6 +66,7 @@ struct Summary {
   std::uint64_t false_failovers = 0;
   double hours = 0;
   std::optional<std::size_t> max_imbalance;
+  std::uint64_t pause_checked = 0;  // runs in which the paused-member check ran
   double ff_per_hour() const {
     return hours > 0 ? static_cast<double>(false_failovers) / hours : 0;
   }
@@ -162,6 +163,7 @@ int main(int argc, char** argv) {
       if (m.imbalance) {
         sum.max_imbalance = std::max(sum.max_imbalance.value_or(0), *m.imbalance);
       }
+      sum.pause_checked += m.pause_checks > 0 ? 1 : 0;
       if (seeds == 1) {
         fmt::print("{} seed {}: {} violations, {} events, digest {:016x}\n", r.scenario, r.seed,
                    r.violation_count, r.counters.events, r.digest);
@@ -179,18 +181,19 @@ int main(int argc, char** argv) {
     summaries.push_back(std::move(sum));
   }
 
-  fmt::print("\n{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5}\n", "scenario", "runs",
-             "viol", "first master", "detection", "reassignment", "failover", "false/h", "imbal");
-  fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5}\n", "", "", "",
-             "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "", "max");
+  fmt::print("\n{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5} {:>6}\n", "scenario",
+             "runs", "viol", "first master", "detection", "reassignment", "failover", "false/h",
+             "imbal", "paused");
+  fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5} {:>6}\n", "", "", "",
+             "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "", "max", "chkd");
   auto pair = [](const std::vector<double>& v) {
     return cell(percentile(v, 50)) + "/" + cell(percentile(v, 99));
   };
   for (const auto& s : summaries) {
-    fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9.2f} {:>5}\n", s.name, s.runs,
-               s.failing, pair(s.first_master), pair(s.detection), pair(s.reassignment),
+    fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9.2f} {:>5} {:>6}\n", s.name,
+               s.runs, s.failing, pair(s.first_master), pair(s.detection), pair(s.reassignment),
                pair(s.failover), s.ff_per_hour(),
-               s.max_imbalance ? std::to_string(*s.max_imbalance) : "-");
+               s.max_imbalance ? std::to_string(*s.max_imbalance) : "-", s.pause_checked);
   }
   fmt::print("\n");
   for (const auto& s : summaries) {
@@ -206,6 +209,7 @@ int main(int argc, char** argv) {
     fig("reassignment", s.reassignment);
     fig("master_failover", s.failover);
     fmt::print("figure: {}.false_failovers = {:.2f} per_hour\n", s.name, s.ff_per_hour());
+    fmt::print("figure: {}.pause_checked_runs = {} runs\n", s.name, s.pause_checked);
     if (s.max_imbalance) {
       fmt::print("figure: {}.max_imbalance = {} worksets\n", s.name, *s.max_imbalance);
     }

@@ -1180,6 +1180,22 @@ TEST(MemberHostile, KeepalivesNamingStrangersDoNotFillTheRegistry) {
   EXPECT_GT(h.m(2).counters().registry_reclaimed, 0u);
 }
 
+// A work order repeating one workset 20,000 times was acknowledged with all 20,000 entries: the
+// list echoed grew with what the peer sent. Each workset is acknowledged once.
+TEST(MemberHostile, WorkOrdersAreAcknowledgedOncePerWorkset) {
+  Harness h;
+  h.form({1, 2});
+  WorkAssign wa{addr(2), std::vector<std::uint16_t>(20000, 5)};
+  wa.worksets.push_back(6);
+  h.deliver_to(forged(addr(1), 1, wa), 2);
+  EXPECT_EQ(body<WorkAssignAck>(h.take(2, MessageType::work_assign_ack)).worksets,
+            (std::vector<std::uint16_t>{5, 6}));
+  WorkDeassign wd{addr(2), addr(1), std::vector<std::uint16_t>(20000, 6)};
+  h.deliver_to(forged(addr(1), 1, wd), 2);
+  EXPECT_EQ(body<WorkDeassignAck>(h.take(2, MessageType::work_deassign_ack)).worksets,
+            (std::vector<std::uint16_t>{6}));
+}
+
 // Issue 9 part 6: one keepalive announcing T = 1 ms made the follower's watchdog fire 6 ms later.
 // Announced timings are refused (counted, logged) when they leave the configured range or
 // disagree with the member's own configuration; the watchdog keeps the member's own T.
