@@ -604,7 +604,12 @@ bool ClusterNode::owns_remote(wire::Bytes frame) {
 }
 
 void ClusterNode::on_stall(Time now, Time gap) {
-  (void)now;
+  // The member must not judge its peers on its own absence: its watchdogs move on by the gap
+  // before the queue (read next, before any timer) tells it what happened meanwhile.
+  now = std::max(now, latest_);
+  latest_ = now;
+  member_->on_resume(now, gap);
+  take_member_output(now);
   ++counters_.stalls;
   const auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());

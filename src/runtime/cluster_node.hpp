@@ -153,8 +153,11 @@ class ClusterNode final : public Node, private stack::FrameFilter {
   // Clean shutdown: ExitCluster, so the master reassigns our worksets at once.
   void leave(Time now);
   // The driver noticed that it was away for `gap` beyond the deadline it asked for (the process
-  // was stopped, the machine starved it) and has read what queued meanwhile. Counted and logged;
-  // a gap beyond the failure interval means the others may have acted on our silence.
+  // was stopped, the machine starved it) and reads what queued meanwhile next, before any timer.
+  // The member's watchdogs move on by the gap (cluster::Member::on_resume), so that it judges
+  // its peers on what the queue says, not on its own absence; the queue is then taken at `now`.
+  // Counted and logged; a gap beyond the failure interval means the others may have acted on
+  // our silence.
   void on_stall(Time now, Time gap);
 
   void on_frame(Time now, wire::Bytes frame, FrameMeta meta) override;

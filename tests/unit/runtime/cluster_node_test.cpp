@@ -385,5 +385,24 @@ TEST_F(ClusterNodeTest, AStallBeyondTheFailureIntervalIsCounted) {
   EXPECT_EQ(counter("stall_max_ms"), 1000u);
 }
 
+// A follower stopped for a second wakes to its timer: it must not judge its master on its own
+// absence (the watchdog would find a second of silence that was ours, not the master's).
+TEST_F(ClusterNodeTest, AFollowerWakingFromAStallDoesNotSucceedItsMaster) {
+  follow({5});
+  keepalive({{5, 1}});
+  advance(milliseconds(50));
+  now += seconds(1);  // stopped: nothing ran
+  node->on_stall(now, seconds(1));
+  node->on_timer(now);  // nothing queued yet: the master's next keepalive is still on its way
+  advance(milliseconds(20));
+  keepalive({{5, 1}});
+  advance(milliseconds(100));
+  keepalive({{5, 1}});
+  advance(milliseconds(100));
+  EXPECT_EQ(node->member().role(), cluster::Role::follower);
+  EXPECT_EQ(node->member().counters().successions, 0u);
+  EXPECT_EQ(node->member().counters().master_lost, 0u);
+}
+
 }  // namespace
 }  // namespace phalanx::runtime
