@@ -96,7 +96,7 @@ def main() -> int:
                 r = cl.run("client2", ["python3", "-c", _FLOOD, attacker, dst_mac, dst,
                                        str(port), str(count), str(first)], timeout=240)
                 n, secs = r.stdout.split()
-                log(f"figure: flood to {dst}:{port}: {n} frames from distinct sources in "
+                log(f"flood to {dst}:{port}: {n} frames from distinct sources in "
                     f"{float(secs):.1f} s ({int(n) / float(secs):.0f}/s)")
             flood_s = time.monotonic() - t0
             time.sleep(1.0)
@@ -106,13 +106,13 @@ def main() -> int:
             med0, med1 = statistics.median(rtt0), statistics.median(rtt1)
             for m in cl.members:
                 v = views[cl.ip(m)]
-                log(f"figure: {m} ({v['role']}) rss_kb before={rss0[m]} after={rss1[m]} "
+                log(f"{m} ({v['role']}) rss_kb before={rss0[m]} after={rss1[m]} "
                     f"growth={rss1[m] - rss0[m]}; member_macs={v['counters'].get('member_macs')}"
                     f" neighbours={v['counters'].get('neighbours')} refused: "
                     f"member_mac_not_listed={v['drops'].get('learn.member_mac_not_listed')} "
                     f"neighbour_slot_busy={v['drops'].get('learn.neighbour_slot_busy')} "
                     f"neighbour_replaced={v['counters'].get('neighbour_replaced')}")
-            log(f"figure: ping rtt ms through the cluster IP: median before={med0:.3f} "
+            log(f"ping rtt ms through the cluster IP: median before={med0:.3f} "
                 f"after={med1:.3f}; max before={max(rtt0):.3f} after={max(rtt1):.3f}; "
                 f"replies {len(rtt0)}/60 before, {len(rtt1)}/60 after (flood took {flood_s:.1f} s)")
             print(cl.ctl_table())
@@ -125,6 +125,11 @@ def main() -> int:
                 assert views[cl.ip(m)]["counters"].get("member_macs", 0) <= len(cl.members)
             assert len(rtt1) >= 50, f"pings lost after the flood: {len(rtt1)}"
             assert med1 <= 3 * med0 + 1.0, f"median RTT {med0:.3f} -> {med1:.3f} ms"
+            growth = max(rss1[m] - rss0[m] for m in cl.members)
+            print(f"figure: flood_rss_growth_max = {growth} kB")
+            print(f"figure: flood_ping_median = {med1:.3f} ms")
+            print(f"baseline: ping_median_before_flood = {med0:.3f} ms")
+            print(f"ratio: flood_ping_median_over_before = {med1 / med0:.2f}")
             return 0
         except BaseException:
             cl.dump_logs()

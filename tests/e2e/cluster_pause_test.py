@@ -155,12 +155,12 @@ def main() -> int:
             for m in cl.members:
                 v = views.get(cl.ip(m), {})
                 c, d = v.get("counters", {}), v.get("drops", {})
-                log(f"figure: {m} role={v.get('role')} epoch={v.get('epoch')} "
+                log(f"{m} role={v.get('role')} epoch={v.get('epoch')} "
                     f"stalls={c.get('stalls')} stall_max_ms={c.get('stall_max_ms')} "
                     f"beyond_T={c.get('stalls_beyond_failure_interval')} "
                     f"tx_not_owned={d.get('tx_not_owned')} "
                     f"tx_rst_not_owned={d.get('tx_rst_not_owned')}")
-            log(f"figure: downloads {len(results)}: ok {len(results) - len(failed)}, failed "
+            log(f"downloads {len(results)}: ok {len(results) - len(failed)}, failed "
                 f"{len(failed)} (allowed: {len(allowed & set(failed))} served by the paused "
                 f"member); RST seen for {len(rst_ports)} ports, "
                 f"{len(rst_ports - exposed)} of them not the paused member's")
@@ -174,6 +174,9 @@ def main() -> int:
                 f"{ {p: (before1[p], before2[p], e) for p, e in list(bad.items())[:5]} }"
             assert not (rst_ports - exposed), \
                 f"RST on downloads of members that were not paused: {sorted(rst_ports - exposed)}"
+            print(f"figure: pause_downloads_checked = {len(checked)} downloads")
+            print(f"figure: pause_failed_not_paused = {len(bad)} downloads")
+            print(f"figure: pause_rst_not_paused = {len(rst_ports - exposed)} connections")
             return 0
         except BaseException:
             cl.dump_logs()
