@@ -90,12 +90,8 @@ void EventLoop::set_deadline(Time deadline) {
   ::timerfd_settime(timer_.get(), TFD_TIMER_ABSTIME, &spec, nullptr);
 }
 
-void EventLoop::run_timer_if_due() {
-  if (deadline_ == Time::max()) {
-    return;
-  }
-  const Time now = clock_.now();
-  if (now < deadline_) {
+void EventLoop::run_timer_if_due(Time now) {
+  if (deadline_ == Time::max() || now < deadline_) {
     return;
   }
   // Clear the timerfd's expiration (it may not have been read yet, or have been re-armed).
@@ -104,6 +100,13 @@ void EventLoop::run_timer_if_due() {
   deadline_ = Time::max();
   if (on_timer_) {
     on_timer_(now);
+  }
+}
+
+void EventLoop::report_stall(Time now, Time late) {
+  ++stalls_;
+  if (on_stall_) {
+    on_stall_(now, late);
   }
 }
 
@@ -155,25 +158,36 @@ Status EventLoop::run() {
       }
       return errno_error("epoll_wait");
     }
-    const Time now = clock_.now();
-    const bool stalled =
-        deadline_ != Time::max() && now > deadline_ && now - deadline_ > stall_threshold_;
+    const Time woke = clock_.now();
+    bool stalled =
+        deadline_ != Time::max() && woke > deadline_ && woke - deadline_ > stall_threshold_;
     if (stalled) {
-      ++stalls_;
-      if (on_stall_) {
-        on_stall_(now, now - deadline_);
-      }
+      report_stall(woke, woke - deadline_);
     }
     dispatch(events.data(), n);
-    // After a stall, read everything that queued before any timer judges the silence of others.
-    for (int round = 0; stalled && running_ && round < kCatchUpRounds; ++round) {
+    // A stop can land anywhere, also while this wakeup is served: time that jumped past the
+    // threshold since the last look at the clock is a stall too. After a stall, read everything
+    // that queued before any timer judges the silence of others; the timer then runs at the
+    // time of the last look, so that it judges only what was read by then.
+    Time now = woke;
+    for (int round = 0; running_ && round < kCatchUpRounds; ++round) {
+      const Time t = clock_.now();
+      const bool stopped_meanwhile = t - now > stall_threshold_;
+      if (stopped_meanwhile) {
+        report_stall(t, t - now);
+      }
+      now = t;
+      stalled = stalled || stopped_meanwhile;
+      if (!stalled) {
+        break;
+      }
       const int more = ::epoll_wait(epoll_.get(), events.data(), max_events, 0);
       if (more <= 0 || !dispatch(events.data(), more)) {
         break;
       }
     }
     if (running_) {
-      run_timer_if_due();
+      run_timer_if_due(now);
     }
   }
   return Ok{};

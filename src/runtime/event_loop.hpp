@@ -32,7 +32,8 @@ class EventLoop {
   using FdHandler = std::function<void(std::uint32_t events)>;
   using TimerHandler = std::function<void(Time now)>;
   using SignalHandler = std::function<void(int signo)>;
-  // `late`: how long past the armed deadline the loop woke.
+  // `late`: how long past the armed deadline the loop woke, or how long the clock jumped while a
+  // wakeup was served (the process was stopped in the middle of it).
   using StallHandler = std::function<void(Time now, Time late)>;
 
   // Rounds of serving ready descriptors after a stall before the timer runs regardless.
@@ -73,8 +74,9 @@ class EventLoop {
 
  private:
   explicit EventLoop(const MonotonicClock& clock) : clock_(clock) {}
-  // Runs the timer handler when the deadline has passed.
-  void run_timer_if_due();
+  // Runs the timer handler at `now` when the deadline has passed by then.
+  void run_timer_if_due(Time now);
+  void report_stall(Time now, Time late);
   void on_signalfd();
   // Serves the ready descriptors of `events` by order; false when there were none (the timer's
   // own readiness does not count).

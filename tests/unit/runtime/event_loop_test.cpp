@@ -300,5 +300,46 @@ TEST_F(EventLoopTest, AfterAStallTheBacklogIsReadBeforeTheTimer) {
   }
 }
 
+// The process may be stopped anywhere, also while it serves a wakeup that began on time: what
+// queued during that stop is read before the timer judges anyone's silence.
+TEST_F(EventLoopTest, AStopWhileServingAWakeupIsAStallToo) {
+  std::vector<std::string> log;
+  std::vector<Time> stalls;
+  loop_->set_stall_handler(milliseconds(10), [&](Time, Time late) { stalls.push_back(late); });
+  UniqueFd first(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  UniqueFd queued(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+  std::uint64_t one = 1;
+  loop_->set_timer_handler([&](Time) {
+    log.push_back("timer");
+    loop_->stop();
+  });
+  ASSERT_TRUE(loop_
+                  ->watch(first.get(), EPOLLIN,
+                          [&](std::uint32_t) {
+                            std::uint64_t n = 0;
+                            (void)::read(first.get(), &n, sizeof(n));
+                            log.push_back("first");
+                            ::usleep(40'000);  // stopped here; meanwhile a datagram queues
+                            (void)::write(queued.get(), &one, sizeof(one));
+                          })
+                  .ok());
+  ASSERT_TRUE(loop_
+                  ->watch(queued.get(), EPOLLIN,
+                          [&](std::uint32_t) {
+                            std::uint64_t n = 0;
+                            (void)::read(queued.get(), &n, sizeof(n));
+                            log.push_back("queued");
+                          })
+                  .ok());
+  loop_->set_deadline(clock_.now() + milliseconds(20));  // passes during the stop
+  ASSERT_EQ(::write(first.get(), &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+  ASSERT_TRUE(loop_->run().ok());
+  EXPECT_EQ(log, (std::vector<std::string>{"first", "queued", "timer"}));
+  ASSERT_EQ(stalls.size(), 1u);
+  EXPECT_GE(stalls.front(), milliseconds(30));
+  loop_->unwatch(first.get());
+  loop_->unwatch(queued.get());
+}
+
 }  // namespace
 }  // namespace phalanx::runtime
