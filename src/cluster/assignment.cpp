@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <map>
 
+#include <set>
+
 #include "cluster/member_impl.hpp"
 
 namespace phalanx::cluster {
@@ -200,18 +202,27 @@ void Member::Impl::flush_pending(Time now) {
 // FIG. 8D: while the most loaded K and the least loaded J satisfy K - w >= J + w (w the weight
 // of the workset moved; K - 1 >= J + 1 with the default metric), de-assign one workset from K
 // toward J. Loads count moving worksets at their target, so one pass plans every move.
+// A workset with live sessions at its owner (SessionView: the master's own, the followers' from
+// their keepalives) stays where it is; when K has nothing else to give, the next most loaded
+// member gives instead. A joining member thus gets idle worksets, and new ones as they appear.
 void Member::Impl::rebalance(Time now) {
   if (members.size() < 2) {
     return;
   }
   auto loads = member_loads();
+  const std::bitset<filter::kWorksetCount> own_busy = busy_now();
+  std::set<Ipv4Addr> exhausted;  // nothing movable left
   int moves = 0;
-  for (std::size_t round = 0; round < filter::kWorksetCount; ++round) {
-    auto k = loads.begin();
+  std::bitset<filter::kWorksetCount> kept;  // busy worksets passed over
+  for (std::size_t round = 0; round < filter::kWorksetCount + kMaxMembers; ++round) {
+    auto k = loads.end();
     for (auto it = loads.begin(); it != loads.end(); ++it) {
-      if (it->second > k->second) {
+      if (!exhausted.contains(it->first) && (k == loads.end() || it->second > k->second)) {
         k = it;
       }
+    }
+    if (k == loads.end()) {
+      break;
     }
     const Ipv4Addr from = k->first;
     const Ipv4Addr to = least_loaded(loads);
@@ -219,6 +230,10 @@ void Member::Impl::rebalance(Time now) {
       break;
     }
     const MemberId from_id = id_of(from);
+    const auto follower = followers.find(from);
+    const std::bitset<filter::kWorksetCount>* busy =
+        from == config.address ? &own_busy
+                               : (follower != followers.end() ? &follower->second.busy : nullptr);
     std::optional<WorksetId> pick;
     std::uint64_t pick_w = 0;
     for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
@@ -230,6 +245,10 @@ void Member::Impl::rebalance(Time now) {
       if (w == 0 || loads[from] < loads[to] + 2 * w) {
         continue;
       }
+      if (busy != nullptr && busy->test(i)) {
+        kept.set(i);
+        continue;
+      }
       // Prefer a workset without traffic: nothing to hand over.
       if (!pick || (table.load(*pick).packets > 0 && table.load(ws).packets == 0)) {
         pick = ws;
@@ -237,7 +256,9 @@ void Member::Impl::rebalance(Time now) {
       }
     }
     if (!pick) {
-      break;
+      // Balanced enough from K, or all it could give is busy: ask the next most loaded.
+      exhausted.insert(from);
+      continue;
     }
     table.begin_move(*pick);
     move_target[pick->value()] = to;
@@ -252,8 +273,10 @@ void Member::Impl::rebalance(Time now) {
       p.next_send = now;
     }
   }
-  if (moves > 0) {
-    log("rebalance: " + std::to_string(moves) + " worksets to move");
+  counters.rebalance_kept_busy += kept.count();
+  if (moves > 0 || kept.any()) {
+    log("rebalance: " + std::to_string(moves) + " worksets to move" +
+        (kept.any() ? ", " + std::to_string(kept.count()) + " kept (live sessions)" : ""));
   }
 }
 

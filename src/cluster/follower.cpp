@@ -46,6 +46,14 @@ void Member::Impl::send_follower_keepalive(Time now) {
   FollowerKeepalive fk;
   fk.sequence = ++follower_seq;
   fk.load = static_cast<std::uint32_t>(table.worksets_of(self_id));
+  const std::bitset<filter::kWorksetCount> busy = busy_now();
+  if (busy.any()) {
+    for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+      if (busy.test(i) && owns(WorksetId{i})) {
+        fk.busy.push_back(i);
+      }
+    }
+  }
   send(master, fk);
   next_keepalive = now + follower_period();
 }
@@ -185,19 +193,31 @@ void Member::Impl::follower_on_work_assign(const WorkAssign& wa) {
   send(master, std::move(ack));
 }
 
+// A workset that carries live sessions is kept (SessionView): the master cancels the move.
 void Member::Impl::follower_on_work_deassign(const WorkDeassign& wd) {
   WorkDeassignAck ack;
   std::bitset<filter::kWorksetCount> listed;
+  const std::bitset<filter::kWorksetCount> busy = busy_now();
   for (std::uint16_t v : wd.worksets) {
     const auto ws = WorksetId::from_wire(v);
     if (!ws || listed.test(v)) {
       continue;
     }
     listed.set(v);
+    if (owns(*ws) && busy.test(v)) {
+      ++counters.deassign_refused;
+      ack.refused.push_back(v);
+      continue;
+    }
     if (owns(*ws)) {
       table.release(*ws);
     }
     ack.worksets.push_back(v);
+  }
+  std::sort(ack.refused.begin(), ack.refused.end());
+  if (!ack.refused.empty()) {
+    log("kept " + std::to_string(ack.refused.size()) +
+        " worksets the master asked for: they carry live sessions");
   }
   send(master, std::move(ack));
 }

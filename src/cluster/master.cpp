@@ -118,6 +118,10 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
     }
     // FIG. 8B 835: loss estimate from the sequence gaps (older / duplicate numbers ignored).
     it->second.loss.on_sequence(fk->sequence);
+    it->second.busy.reset();
+    for (std::uint16_t v : fk->busy) {
+      it->second.busy.set(v);  // < kWorksetCount: the decoder checked
+    }
   } else if (const auto* ka = std::get_if<MasterKeepalive>(&m.body)) {
     master_on_master_keepalive(now, m, *ka);
   } else if (std::holds_alternative<MasterOffer>(m.body)) {
@@ -193,7 +197,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
   }
   id_of(from);
   members.push_back(from);
-  followers[from] = FollowerState{jr.incarnation, now, {}};
+  followers[from] = FollowerState{jr.incarnation, now, {}, {}};
   probation.erase(from);
   log("admitted " + from.to_string());
   send(from, JoinAck{from});
@@ -338,6 +342,22 @@ void Member::Impl::master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDea
   for (WorksetId ws : acked) {
     if (table.state(ws) == WorksetState::moving && table.owner(ws) == id) {
       complete_move(now, ws);
+    }
+  }
+  // Kept by their owner (live sessions): the move is off, the owner stays. Marked busy until
+  // its next keepalive says otherwise, so that the next pass picks others.
+  const std::vector<WorksetId> refused = take_acked(from, ack.refused, pending_deassign);
+  const MemberId owner = refused.empty() ? MemberId::none() : id_of(from);
+  for (WorksetId ws : refused) {
+    if (table.state(ws) == WorksetState::moving && table.owner(ws) == owner) {
+      move_target.erase(ws.value());
+      table.assign(ws, owner);
+      table.ack(ws);
+      release_held(ws, from);  // frames held while it was moving go back to it
+      ++counters.moves_cancelled;
+      if (auto f = followers.find(from); f != followers.end()) {
+        f->second.busy.set(ws.value());
+      }
     }
   }
 }

@@ -692,6 +692,10 @@ std::optional<Ipv4Addr> Member::owner_address(filter::WorksetId ws) const {
 const std::vector<std::string>& Member::event_log() const {
   return impl_->events;
 }
+void Member::set_sessions(const SessionView* sessions) {
+  impl_->sessions = sessions;
+}
+
 void Member::set_event_hook(std::function<void(std::string_view)> hook) {
   impl_->hook = std::move(hook);
 }

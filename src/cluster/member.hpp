@@ -42,6 +42,7 @@
 //   removed from the master's list, or told to exit -> releases its worksets, joining.
 #pragma once
 
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -118,6 +119,18 @@ class Application {
   virtual void member_left(Ipv4Addr /*member*/) {}
 };
 
+// What the data path knows of the sessions this member serves: the worksets it owns that carry
+// live TCP sessions (any state but TIME-WAIT: a half-open one too). Until sessions can move
+// with their workset (issue 11), moving such a workset resets them (the new owner knows nothing
+// of them), so the master never moves one (followers report theirs in every FollowerKeepalive)
+// and a follower told to release one refuses (WorkDeassignAck.refused; the master cancels the
+// move). Worksets of a member that died or left are reassigned as before: nothing holds them.
+class SessionView {
+ public:
+  virtual ~SessionView() = default;
+  virtual std::bitset<filter::kWorksetCount> busy_worksets() const = 0;
+};
+
 // How the master weighs a member's load when assigning and rebalancing. Default: one per workset.
 class LoadMetric {
  public:
@@ -167,6 +180,11 @@ struct MemberCounters {
   // Follower: heard a master of a newer epoch than the one it follows, and rejoined.
   std::uint64_t stale_view = 0;
   std::uint64_t registry_reclaimed = 0;  // registry entries freed (no longer referenced)
+  // SessionView: follower, worksets it refused to release; master, moves it cancelled on a
+  // refusal, and busy worksets the rebalancing left where they are (counted once per pass).
+  std::uint64_t deassign_refused = 0;
+  std::uint64_t moves_cancelled = 0;
+  std::uint64_t rebalance_kept_busy = 0;
 };
 
 class Member {
@@ -178,6 +196,9 @@ class Member {
   ~Member();
   Member(const Member&) = delete;
   Member& operator=(const Member&) = delete;
+
+  // Borrowed; nullptr (the default) = no sessions anywhere (every workset may move).
+  void set_sessions(const SessionView* sessions);
 
   void start(Time now);
   void on_control(Time now, wire::Bytes datagram);

@@ -27,6 +27,7 @@ struct FollowerState {
   std::uint64_t incarnation = 0;
   Time last_heard{};  // any message from it resets its watchdog
   LossEstimator loss;
+  std::bitset<filter::kWorksetCount> busy;  // from its latest FollowerKeepalive
 };
 
 // WorkAssign or WorkDeassign worksets waiting for their acknowledgement from one member.
@@ -132,6 +133,11 @@ struct Member::Impl {
   std::vector<Application*> apps;
   const LoadMetric* metric;
   std::unique_ptr<Authenticator> auth;
+  const SessionView* sessions = nullptr;
+  // This member's worksets with live sessions now (empty without a SessionView).
+  std::bitset<filter::kWorksetCount> busy_now() const {
+    return sessions != nullptr ? sessions->busy_worksets() : std::bitset<filter::kWorksetCount>{};
+  }
   std::uint32_t cluster_id;
   filter::MemberId self_id{0};
   filter::WorksetTable table;

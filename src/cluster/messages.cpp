@@ -1,5 +1,6 @@
 #include "cluster/messages.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <type_traits>
@@ -22,6 +23,7 @@ static_assert(kEpochAt + 8 == kHeaderSize);
 
 constexpr std::size_t kEnvelopeHeaderSize = 3;  // auth kind u8 | auth length u16
 constexpr std::size_t kMaxU16 = 0xffff;
+constexpr std::size_t kBitmapBytes = filter::kWorksetCount / 8;
 constexpr std::uint8_t kFirstType = 1;
 constexpr std::uint8_t kLastType = 12;
 
@@ -92,6 +94,21 @@ class Writer {
       die("list longer than 65535", n);
     }
     u16(static_cast<std::uint16_t>(n));
+  }
+  void bitmap(const std::vector<std::uint16_t>& ids) {
+    if (ids.empty()) {
+      u16(0);
+      return;
+    }
+    u16(kBitmapBytes);
+    wire::MutBytes bits = grow(kBitmapBytes);
+    std::fill(bits.begin(), bits.end(), std::byte{0});
+    for (std::uint16_t id : ids) {
+      if (id >= filter::kWorksetCount) {
+        die("workset id out of range", id);
+      }
+      bits[id / 8] |= std::byte{static_cast<std::uint8_t>(0x80u >> (id % 8))};
+    }
   }
   void worksets(const std::vector<std::uint16_t>& ids) {
     count(ids.size());
@@ -164,6 +181,7 @@ void put(Writer& w, const MasterKeepalive& b) {
 void put(Writer& w, const FollowerKeepalive& b) {
   w.u32(b.sequence);
   w.u32(b.load);
+  w.bitmap(b.busy);
 }
 void put(Writer& w, const WorkAssign& b) {
   w.addr(b.member);
@@ -179,6 +197,7 @@ void put(Writer& w, const WorkDeassign& b) {
 }
 void put(Writer& w, const WorkDeassignAck& b) {
   w.worksets(b.worksets);
+  w.worksets(b.refused);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -228,6 +247,24 @@ class Reader {
       ids.push_back(u16());
       check(ids.back() < filter::kWorksetCount);
     }
+    return ids;
+  }
+
+  // Ascending; empty for count 0.
+  std::vector<std::uint16_t> bitmap() {
+    const std::size_t n = count(1);
+    check(n == 0 || n == kBitmapBytes);
+    std::vector<std::uint16_t> ids;
+    if (failed() || n == 0 || !take(n)) {
+      return ids;
+    }
+    const wire::Bytes bits = body_.subspan(off_ - n, n);
+    for (std::size_t i = 0; i < filter::kWorksetCount; ++i) {
+      if ((std::to_integer<unsigned>(bits[i / 8]) & (0x80u >> (i % 8))) != 0) {
+        ids.push_back(static_cast<std::uint16_t>(i));
+      }
+    }
+    check(!ids.empty());  // an empty set has one encoding: count 0
     return ids;
   }
 
@@ -316,6 +353,7 @@ void get(Reader& r, MasterKeepalive& b) {
 void get(Reader& r, FollowerKeepalive& b) {
   b.sequence = r.u32();
   b.load = r.u32();
+  b.busy = r.bitmap();
 }
 void get(Reader& r, WorkAssign& b) {
   b.member = r.addr();
@@ -331,6 +369,7 @@ void get(Reader& r, WorkDeassign& b) {
 }
 void get(Reader& r, WorkDeassignAck& b) {
   b.worksets = r.worksets();
+  b.refused = r.worksets();
 }
 
 // The body of type `t`, default-constructed, so that get() can fill the right alternative.

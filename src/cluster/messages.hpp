@@ -18,11 +18,14 @@
 //   MasterKeepalive    sequence u32 | keepalive_n u8 | failure_interval_ms u16 |
 //                      members list (at most kMaxMembers) |
 //                      owners list of u8 (count 0 or 1024; each < members count or kUnassigned)
-//   FollowerKeepalive  sequence u32 | load u32
+//   FollowerKeepalive  sequence u32 | load u32 | busy bitmap
 //   WorkAssign         member | worksets list
 //   WorkAssignAck      worksets list
 //   WorkDeassign       member | target | worksets list
-//   WorkDeassignAck    worksets list
+//   WorkDeassignAck    worksets list | refused list
+// (bitmap = u16 byte count, 0 or 128, + bytes: bit i (byte i / 8, most significant bit first)
+// set when workset i is in the set; an all-zero bitmap is sent as count 0, and a count of 128
+// with no bit set is rejected, so that every set has one encoding.)
 // The body length must equal exactly what the fields consume.
 //
 // The envelope authenticates header + body. Kind 0 is the null authenticator (no bytes) used
@@ -122,6 +125,9 @@ struct MasterKeepalive {
 struct FollowerKeepalive {
   std::uint32_t sequence = 0;  // strictly increasing per incarnation
   std::uint32_t load = 0;
+  // Worksets this follower owns that carry live TCP sessions (ascending): the master does not
+  // move them while the sessions cannot move with them (issue 10).
+  std::vector<std::uint16_t> busy;
   bool operator==(const FollowerKeepalive&) const = default;
 };
 struct WorkAssign {
@@ -140,7 +146,9 @@ struct WorkDeassign {
   bool operator==(const WorkDeassign&) const = default;
 };
 struct WorkDeassignAck {
-  std::vector<std::uint16_t> worksets;
+  std::vector<std::uint16_t> worksets;  // released
+  // Kept: they carry live sessions (ascending). The master cancels their moves.
+  std::vector<std::uint16_t> refused;
   bool operator==(const WorkDeassignAck&) const = default;
 };
 

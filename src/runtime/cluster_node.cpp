@@ -75,6 +75,7 @@ ClusterNode::ClusterNode(const Config& config, const ClusterEnvironment& env, Co
       transport_(*stack_),
       control_(std::move(control)) {
   stack_->set_filter(this);
+  member_->set_sessions(this);
   member_->set_event_hook([](std::string_view line) { spdlog::info("cluster: {}", line); });
 }
 
@@ -327,6 +328,17 @@ stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::By
   }
   ++counters_.drop_unexpected;
   return stack::FilterVerdict::not_mine;
+}
+
+std::bitset<filter::kWorksetCount> ClusterNode::busy_worksets() const {
+  std::bitset<filter::kWorksetCount> busy;
+  const filter::WorksetTable& table = member_->table();
+  stack_->tcp_for_each([&](stack::Endpoint remote, tcp::State state) {
+    if (state != tcp::State::time_wait && state != tcp::State::closed) {
+      busy.set(table.workset_for(filter::FlowKey{remote.addr.value(), remote.port, 0}).value());
+    }
+  });
+  return busy;
 }
 
 void ClusterNode::forward(wire::Ipv4Addr owner, wire::Bytes frame) {

@@ -52,6 +52,9 @@
 // took over while we were paused) the stack still holds its connections and would retransmit,
 // probe and finally reset them under the new owner's feet.
 //
+// Sessions (issue 10): the member asks which worksets carry live connections (SessionView) so
+// that rebalancing never moves one while its sessions cannot move with it.
+//
 // Pure like the other nodes: no clock, no socket. Control messages to send are handed to the
 // ControlSink during drain().
 #pragma once
@@ -126,7 +129,7 @@ struct ClusterNodeCounters {
   std::uint64_t stall_max_ms = 0;
 };
 
-class ClusterNode final : public Node, private stack::FrameFilter {
+class ClusterNode final : public Node, private stack::FrameFilter, private cluster::SessionView {
  public:
   using ControlSink = std::function<void(std::optional<wire::Ipv4Addr> to, wire::Bytes bytes)>;
 
@@ -185,6 +188,8 @@ class ClusterNode final : public Node, private stack::FrameFilter {
   stack::FilterVerdict on_frame(Time now, wire::Bytes frame) override;
   stack::FilterVerdict on_datagram(Time now, wire::Bytes datagram) override;
   stack::FilterVerdict dispatch(Time now, filter::Verdict v, wire::Bytes frame);
+  // cluster::SessionView: the worksets of the stack's connections, TIME-WAIT left out.
+  std::bitset<filter::kWorksetCount> busy_worksets() const override;
 
   void handle_arp(Time now, wire::Bytes frame);
   void handle_cluster_frame(Time now, wire::Bytes frame);

@@ -112,6 +112,9 @@ nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   counters["cluster.tie_breaks_lost"] = mc.tie_breaks_lost;
   counters["cluster.worksets_moved"] = mc.worksets_moved;
   counters["cluster.held_frames"] = mc.held_frames;
+  counters["cluster.deassign_refused"] = mc.deassign_refused;
+  counters["cluster.moves_cancelled"] = mc.moves_cancelled;
+  counters["cluster.rebalance_kept_busy"] = mc.rebalance_kept_busy;
   for (std::size_t i = 0; i < cluster::kDecodeErrorCount; ++i) {
     if (mc.rx_rejected[i] != 0) {
       drops["control." + std::string(cluster::to_string(static_cast<cluster::DecodeError>(i)))] =

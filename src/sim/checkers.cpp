@@ -124,6 +124,10 @@ void Checkers::after_step(const World& w, const StepInfo& step) {
   }
   check_dead_owners(w);
   check_pauses(w, step);
+  if (w.counters().sessions_broken > sessions_broken_seen_) {
+    sessions_broken_seen_ = w.counters().sessions_broken;
+    violate(w.now(), "a move broke a live session: " + w.last_session_break());
+  }
   liveness(w);
 }
 

@@ -33,6 +33,10 @@
 //     the pause began: a partition makes two owners on its own, judged by the liveness checks.
 //     A pause is a disturbance (the liveness checks wait for the convergence bound after it)
 //     and a paused member makes the network unhealthy; its silence is no false failover.
+//   - no session is broken by a move (issue 10): a TCP flow is never served by another member
+//     while the member holding its session is up, unpaused, reachable, still listed and has
+//     not left its role (WorldCounters::sessions_broken; World says which). Sessions lost to
+//     a fault are expected until sessions are replicated (issue 11) and only counted.
 // Once the network has been healthy (no partition, no loss, no crash or start) for the
 // convergence bound (liveness):
 //   - exactly one member is master and every member that is up follows it (same address, same
@@ -171,6 +175,7 @@ class Checkers final : public Observer {
   std::map<std::size_t, Announced> announced_;  // by master slot
   std::vector<SlotWatch> slots_;
   std::vector<PendingDeadOwner> dead_owner_checks_;
+  std::uint64_t sessions_broken_seen_ = 0;
   bool was_partitioned_ = false;
   Time partition_changed_{Time::min()};
   Time last_sweep_{Time::min()};

@@ -25,6 +25,9 @@ struct ScenarioOptions {
   std::optional<double> loss;  // overrides the loss of the loss_* scenarios
   // Length of the faulty phase of the long scenarios (loss_*, flapping_member); 0: default.
   Duration duration{0};
+  // Members report their sessions (cluster::SessionView). Off: the cluster moves worksets
+  // without regard to sessions, as before issue 10 (the checkers then catch broken sessions).
+  bool session_views = true;
   // When set, every member's event log line and every crash/start is passed here (replays).
   World::LogSink trace;
 };

@@ -114,6 +114,40 @@ Duration World::delay() {
   return n.latency + (n.jitter > 0ns ? net_.duration(0ns, n.jitter) : 0ns);
 }
 
+namespace {
+
+// (source address, source port) of a client frame (client_frame(): Ethernet, IPv4 without
+// options, then the ports).
+std::uint64_t client_key(wire::Bytes frame) {
+  return (std::uint64_t{wire::read_u32(frame, 14 + 12)} << 16) | wire::read_u16(frame, 14 + 20);
+}
+
+}  // namespace
+
+// A member's sessions: the worksets of the live TCP flows it serves.
+class World::SlotSessions final : public cluster::SessionView {
+ public:
+  SlotSessions(const World& w, std::size_t slot) : w_(w), slot_(slot) {}
+  std::bitset<filter::kWorksetCount> busy_worksets() const override {
+    return w_.busy_worksets(slot_);
+  }
+
+ private:
+  const World& w_;
+  std::size_t slot_;
+};
+
+std::bitset<filter::kWorksetCount> World::busy_worksets(std::size_t slot) const {
+  std::bitset<filter::kWorksetCount> busy;
+  for (std::size_t i : live_tcp_flows_) {
+    const Flow& f = flows_[i];
+    if (f.server == slot && f.server_incarnation == slots_[slot].incarnation) {
+      busy.set(f.ws.value());
+    }
+  }
+  return busy;
+}
+
 std::unique_ptr<cluster::Member> World::make_member(std::size_t slot) {
   cluster::MemberConfig mc;
   mc.cluster_name = config_.cluster_name;
@@ -123,6 +157,12 @@ std::unique_ptr<cluster::Member> World::make_member(std::size_t slot) {
   mc.cluster_ip = kClusterIp;
   mc.mode = filter::DistributionMode::multicast;
   auto m = std::make_unique<cluster::Member>(std::move(mc));
+  if (config_.session_views) {
+    if (!slots_[slot].sessions) {
+      slots_[slot].sessions = std::make_unique<SlotSessions>(*this, slot);
+    }
+    m->set_sessions(slots_[slot].sessions.get());
+  }
   if (log_sink_) {
     m->set_event_hook([this, slot](std::string_view line) { log_sink_(now_, slot, line); });
   }
@@ -140,6 +180,8 @@ void World::start(std::size_t slot) {
   s.incarnation = incarnations_.next_u64();
   s.member = make_member(slot);
   s.changed_at = now_;
+  ++s.tenure;
+  s.role = cluster::Role::joining;
   disturbed();
   mix(0x5000 + slot);
   StepInfo info;
@@ -160,7 +202,9 @@ void World::crash(std::size_t slot) {
   s.member.reset();
   s.timer.reset();
   s.changed_at = now_;
+  ++s.tenure;
   disturbed();
+  last_fault_ = now_;
   mix(0xc000 + slot);
   // Drop every event addressed to it (a dead process receives nothing).
   for (auto it = queue_.begin(); it != queue_.end();) {
@@ -197,6 +241,7 @@ void World::pause(std::size_t slot, Duration length) {
     return;
   }
   s.paused = true;
+  ++s.tenure;
   ++paused_count_;
   if (s.timer) {
     queue_.erase(*s.timer);
@@ -204,6 +249,7 @@ void World::pause(std::size_t slot, Duration length) {
   }
   pauses_.push_back({slot, s.incarnation, now_, now_ + length});
   disturbed();
+  last_fault_ = now_;
   mix(0x9000 + slot);
   schedule(now_ + length, ResumeMember{slot, s.incarnation, length});
   notify(StepInfo{});
@@ -233,25 +279,37 @@ void World::resume(const ResumeMember& r, StepInfo& info) {
   clear_pause(s);
   s.resumed_at = now_;
   disturbed();
+  last_fault_ = now_;
   mix(0x9800 + r.slot);
   drive(r.slot, info, [&](cluster::Member& m) { m.on_resume(now_, r.away); });
+  // Control first, then data, each in arrival order: phalanxd reads its control socket before
+  // its packet ring in every wakeup, so the frames that queued are classified with the view
+  // the control queue gave it (a stale table would take a successor's sessions for its own).
   for (auto& q : queued) {
-    if (!s.member) {
-      break;
-    }
-    if (auto* c = std::get_if<DeliverControl>(&q)) {
+    if (auto* c = std::get_if<DeliverControl>(&q); c != nullptr && s.member) {
       ++counters_.control_delivered;
       drive(r.slot, info, [&](cluster::Member& m) { m.on_control(now_, wire::Bytes(*c->bytes)); });
-    } else {
-      receive_data(r.slot, std::get<DeliverData>(q), info);
+    }
+  }
+  for (auto& q : queued) {
+    if (auto* d = std::get_if<DeliverData>(&q); d != nullptr && s.member) {
+      receive_data(r.slot, *d, info);
     }
   }
 }
 
 template <class F>
 void World::drive(std::size_t slot, StepInfo& info, F&& f) {
-  cluster::Member& m = *slots_[slot].member;
+  Slot& s = slots_[slot];
+  cluster::Member& m = *s.member;
   f(m);
+  const auto serving = [](cluster::Role r) {
+    return r == cluster::Role::follower || r == cluster::Role::master;
+  };
+  if (serving(s.role) && !serving(m.role())) {
+    ++s.tenure;
+  }
+  s.role = m.role();
   info.touched.push_back(slot);
   info.control = true;
   handle_output(slot, m.take_output());
@@ -288,7 +346,7 @@ void World::handle_output(std::size_t slot, cluster::Output out) {
   for (auto& f : out.frames) {
     if (f.owner == slots_[slot].address) {
       ++counters_.served_forwarded;
-      serve(slot, f.workset, next_frame_id_++);
+      serve(slot, f.workset, next_frame_id_++, f.frame);
       continue;
     }
     auto to = slot_of(f.owner);
@@ -415,8 +473,14 @@ void World::open_flow(Duration length, Duration period) {
     fail("client frame not classified as cluster traffic");
   }
   f.ws = v.workset;
+  const bool tcp = f.proto == wire::ipproto::kTcp;
+  const std::uint64_t key = client_key(*f.frame);
   flows_.push_back(std::move(f));
   ++active_flows_;
+  if (tcp) {
+    live_tcp_flows_.insert(flows_.size() - 1);
+    flow_by_client_[key] = flows_.size() - 1;
+  }
   schedule(now_, FlowTick{flows_.size() - 1});
 }
 
@@ -446,7 +510,9 @@ void World::deliver_client_frame(const Flow& f) {
   }
 }
 
-void World::serve(std::size_t slot, filter::WorksetId ws, std::uint64_t frame_id) {
+void World::serve(std::size_t slot, filter::WorksetId ws, std::uint64_t frame_id,
+                  wire::Bytes frame) {
+  follow_session(slot, frame);
   Slot& s = slots_[slot];
   s.last_served[ws.value()] = now_;
   ++s.served;
@@ -458,6 +524,54 @@ void World::serve(std::size_t slot, filter::WorksetId ws, std::uint64_t frame_id
   while (!served_frames_.empty() && served_frames_.begin()->first + kServedMemory < frame_id) {
     served_frames_.erase(served_frames_.begin());
   }
+}
+
+// A lossy or partitioned network, a paused member (false failovers, split brains), or a crash,
+// pause, resume or network change this recent that may still be resolving (a resumed master
+// winning a tie-break with its old table, members rejoining): the convergence bound of the
+// checkers plus a rebalance period.
+bool World::within_fault_window() const {
+  const cluster::Timings& t = config_.timings;
+  const Duration window =
+      4 * t.failure_interval + t.join_timeout + 2 * t.master_offer_wait + t.rebalance_period;
+  return !healthy() || (last_fault_ != Time::min() && now_ - last_fault_ < window);
+}
+
+void World::follow_session(std::size_t slot, wire::Bytes frame) {
+  const auto it = flow_by_client_.find(client_key(frame));
+  if (it == flow_by_client_.end() || !live_tcp_flows_.contains(it->second)) {
+    return;  // UDP, or a frame that outlived its flow
+  }
+  Flow& f = flows_[it->second];
+  const Slot& s = slots_[slot];
+  if (!f.server) {
+    ++counters_.sessions_opened;
+  } else if (*f.server != slot || f.server_incarnation != s.incarnation) {
+    const Slot& old = slots_[*f.server];
+    const std::vector<Ipv4Addr>& listed = s.member->members();
+    // Two members that follow different masters (or terms) are a split brain being resolved
+    // (a partition, a paused master, two masters at a cold start): a fault, not a move.
+    const bool fault = !old.member || old.incarnation != f.server_incarnation ||
+                       old.tenure != f.server_tenure || old.paused || !reachable(*f.server, slot) ||
+                       std::find(listed.begin(), listed.end(), old.address) == listed.end() ||
+                       old.member->master() != s.member->master() ||
+                       old.member->epoch() != s.member->epoch() || within_fault_window();
+    if (!f.moved) {
+      f.moved = true;
+      if (fault) {
+        ++counters_.sessions_lost_to_faults;
+      } else {
+        ++counters_.sessions_broken;
+        last_session_break_ = "session of " + f.src.to_string() + ":" + std::to_string(f.sport) +
+                              " (workset " + std::to_string(f.ws.value()) + ") served by " +
+                              old.address.to_string() + ", alive and listed, then by " +
+                              s.address.to_string();
+      }
+    }
+  }
+  f.server = slot;
+  f.server_incarnation = s.incarnation;
+  f.server_tenure = s.tenure;
 }
 
 void World::receive_data(std::size_t slot, const DeliverData& d, StepInfo& info) {
@@ -479,14 +593,14 @@ void World::receive_data(std::size_t slot, const DeliverData& d, StepInfo& info)
       ++counters_.forwarded_not_owner;
     }
     ++counters_.served_forwarded;
-    serve(slot, v.workset, d.frame_id);
+    serve(slot, v.workset, d.frame_id, *d.frame);
     return;
   }
   const filter::Verdict v = table.classify(*d.frame);
   switch (v.kind) {
     case filter::VerdictKind::mine:
       table.add_load(v.workset, 1, d.frame->size());
-      serve(slot, v.workset, d.frame_id);
+      serve(slot, v.workset, d.frame_id, *d.frame);
       break;
     case filter::VerdictKind::master_must_assign:
       drive(slot, info, [&](cluster::Member& m) {
@@ -540,6 +654,7 @@ void World::dispatch(Event& e, StepInfo& info) {
       schedule(now_ + flow.period, FlowTick{f->flow});
     } else {
       --active_flows_;
+      live_tcp_flows_.erase(f->flow);
     }
   } else if (std::holds_alternative<SpawnFlows>(e)) {
     const ClientConfig& c = config_.clients;

@@ -22,20 +22,37 @@
 // pause() freezes a member (SIGSTOP, VM steal, swap): it is up but runs nothing; what arrives for
 // it (control datagrams, data frames) waits in its queue, in arrival order, and its timers do not
 // fire. On resume, as the fixed runtime does, it is told how long it was away
-// (Member::on_resume), then handed everything that queued, at the resume instant, and only then
-// do its timers run (the timer event is re-armed at the resume instant, after the queue).
+// (Member::on_resume), then handed everything that queued, at the resume instant: the control
+// datagrams first, then the data frames (phalanxd reads its control socket before its packet
+// ring), each in arrival order; only then do its timers run (the timer event is re-armed at the
+// resume instant, after the queue).
+//
+// Sessions (issue 10): a TCP flow stands for a connection. The first member that serves one of
+// its frames holds its session; each member has a cluster::SessionView naming the worksets of
+// the live sessions it holds, as a real member's stack would. When another member serves a
+// frame of that flow later, the session moved: counted as lost to a fault when its member is
+// down, restarted, paused, cut off, no longer listed by the new server's master, left its role
+// (follower or master) since it last served it, follows another master or term than the new
+// server (a split brain being resolved), or while the network is not healthy (loss, a
+// partition, a paused member), or when any crash, pause or network change happened
+// within the convergence bound plus a rebalance period (its consequences may still be
+// resolving: a resumed master that wins a tie-break with its old table); otherwise broken (a
+// workset with a live session was moved from a member in good standing: the checkers flag it).
 //
 // Observers (the checkers) see every datagram as it is sent and are called after every event.
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -85,6 +102,7 @@ struct WorldConfig {
   cluster::Timings timings;
   NetworkConfig network;
   ClientConfig clients;
+  bool session_views = true;  // members get a SessionView of their sessions (see World)
 };
 
 class World;
@@ -138,6 +156,13 @@ struct WorldCounters {
   std::uint64_t double_served = 0;        // one client frame served by two members
   std::uint64_t dropped_to_down = 0;      // events addressed to a crashed member
   std::uint64_t queued_while_paused = 0;  // deliveries that waited for a paused member
+  // Sessions (TCP flows; see World): opened, served later by another member because their
+  // member failed (crashed, restarted, paused, cut off, removed from the member list, left its
+  // role), and served by another member while theirs was alive and in good standing: a move
+  // that would have reset a live connection (a violation).
+  std::uint64_t sessions_opened = 0;
+  std::uint64_t sessions_lost_to_faults = 0;
+  std::uint64_t sessions_broken = 0;
 };
 
 class World {
@@ -212,6 +237,9 @@ class World {
   }
   std::uint64_t served_by(std::size_t slot) const { return slots_.at(slot).served; }
 
+  // What the last broken session was (see WorldCounters::sessions_broken).
+  const std::string& last_session_break() const { return last_session_break_; }
+
   const std::vector<ArpAnnouncement>& arp_announcements() const { return arp_; }
   const WorldCounters& counters() const { return counters_; }
 
@@ -267,6 +295,10 @@ class World {
     std::uint64_t served = 0;
     bool paused = false;
     Time resumed_at = Time::min();
+    // Bumped whenever the member leaves the follower or master role, pauses, crashes or starts.
+    std::uint64_t tenure = 0;
+    cluster::Role role = cluster::Role::joining;
+    std::unique_ptr<cluster::SessionView> sessions;
     std::vector<std::variant<DeliverControl, DeliverData>> queued;  // while paused
   };
   struct FireTimer {
@@ -288,7 +320,13 @@ class World {
     Duration period;
     std::shared_ptr<const std::vector<std::byte>> frame;
     filter::WorksetId ws;
+    // TCP: the member holding its session, as of the last frame served.
+    std::optional<std::size_t> server;
+    std::uint64_t server_incarnation = 0;
+    std::uint64_t server_tenure = 0;
+    bool moved = false;  // counted once
   };
+  class SlotSessions;
 
   Key schedule(Time at, Event e);
   void dispatch(Event& e, StepInfo& info);
@@ -303,13 +341,17 @@ class World {
   void send_control(std::size_t from, const cluster::Outgoing& m);
   void deliver_client_frame(const Flow& f);
   void receive_data(std::size_t slot, const DeliverData& d, StepInfo& info);
-  void serve(std::size_t slot, filter::WorksetId ws, std::uint64_t frame_id);
+  void serve(std::size_t slot, filter::WorksetId ws, std::uint64_t frame_id, wire::Bytes frame);
+  void follow_session(std::size_t slot, wire::Bytes frame);
+  std::bitset<filter::kWorksetCount> busy_worksets(std::size_t slot) const;
   Duration delay();
   void disturbed() { last_disturbance_ = now_; }
   void network_changed() {
     last_network_change_ = now_;
+    last_fault_ = now_;
     disturbed();
   }
+  bool within_fault_window() const;
   void resume(const ResumeMember& r, StepInfo& info);
   void clear_pause(Slot& s);
   std::unique_ptr<cluster::Member> make_member(std::size_t slot);
@@ -327,10 +369,14 @@ class World {
   bool partitioned_ = false;
   Time last_disturbance_{0};
   Time last_network_change_{0};
+  Time last_fault_ = Time::min();  // crash, pause, resume, partition, heal, loss change
   std::size_t paused_count_ = 0;
   std::vector<PauseRecord> pauses_;
   std::vector<Flow> flows_;
   std::size_t active_flows_ = 0;
+  std::set<std::size_t> live_tcp_flows_;                           // indexes into flows_
+  std::unordered_map<std::uint64_t, std::size_t> flow_by_client_;  // (address, port) -> flow
+  std::string last_session_break_;
   std::uint64_t next_frame_id_ = 0;
   std::array<Time, filter::kWorksetCount> last_traffic_;
   std::array<Time, filter::kWorksetCount> traffic_since_;

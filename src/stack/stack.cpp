@@ -115,6 +115,9 @@ std::optional<TcpInfo> Stack::tcp_info(ConnectionId id) const {
 std::size_t Stack::tcp_connection_count() const {
   return impl_->tcp_connection_count();
 }
+void Stack::tcp_for_each(const std::function<void(Endpoint, tcp::State)>& fn) const {
+  impl_->tcp_for_each(fn);
+}
 
 bool Stack::udp_bind(std::uint16_t port, UdpHandler* handler) {
   return impl_->udp_bind(port, handler);

@@ -44,6 +44,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <type_traits>
@@ -54,6 +55,7 @@
 #include "stack/tx_ring.hpp"
 #include "stack/types.hpp"
 #include "tcp/config.hpp"
+#include "tcp/tcb.hpp"
 #include "wire/addr.hpp"
 #include "wire/bytes.hpp"
 
@@ -282,6 +284,9 @@ class Stack {
   std::optional<TcpInfo> tcp_info(ConnectionId id) const;
   // Connections held, in every state (half-open and TIME-WAIT included).
   std::size_t tcp_connection_count() const;
+  // Calls fn(remote, state) for every connection held, as tcp_connection_count() counts them,
+  // in no particular order. O(connections). fn must not call into the stack.
+  void tcp_for_each(const std::function<void(Endpoint remote, tcp::State state)>& fn) const;
 
   // --- application side: UDP ----------------------------------------------------------------
 

@@ -71,6 +71,16 @@ class StackImpl {
   bool set_nodelay(ConnectionId id, bool on);
   std::optional<TcpInfo> tcp_info(ConnectionId id) const;
   std::size_t tcp_connection_count() const { return tuples_.size(); }
+  void tcp_for_each(const std::function<void(Endpoint, tcp::State)>& fn) const {
+    for (const auto& [key, index] : tuples_) {
+      const Slot& slot = slots_[index];
+      if (slot.conn) {
+        fn(Endpoint{wire::Ipv4Addr{static_cast<std::uint32_t>(key >> 32)},
+                    static_cast<std::uint16_t>(key >> 16)},
+           slot.conn->state());
+      }
+    }
+  }
   void check_invariants() const;
 
   StackConfig config_;

@@ -251,6 +251,54 @@ print(json.dumps({"ok": sorted(ok), "failed": failed}))
 '''
 
 
+# Runs in a client: one download per port, all at once, each paced by the client to RATE bytes
+# per second (a slow reader); writes JSON [{port, ok, err, bytes, t_end}] to OUT. Arguments: ip,
+# path, sha256, ports (comma-separated), rate, out.
+SLOW_FETCH = r'''
+import hashlib, json, socket, sys, threading, time
+ip, path, sha, ports, rate, out = sys.argv[1], sys.argv[2], sys.argv[3], \
+    [int(p) for p in sys.argv[4].split(",")], int(sys.argv[5]), sys.argv[6]
+res, lock = [], threading.Lock()
+def one(port):
+    r = {"port": port, "ok": False, "err": None, "bytes": 0}
+    try:
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
+        s.settimeout(8)
+        s.bind(("", port))
+        s.connect((ip, 80))
+        s.sendall(f"GET /{path} HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n".encode())
+        data, t0 = bytearray(), time.monotonic()
+        while True:
+            b = s.recv(16384)
+            if not b:
+                break
+            data += b
+            r["bytes"] = len(data)
+            ahead = len(data) / rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+        s.close()
+        head, _, body = bytes(data).partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head[:40].decode(errors="replace"))
+        if hashlib.sha256(body).hexdigest() != sha:
+            raise RuntimeError(f"sha256 mismatch ({len(body)} bytes)")
+        r["ok"] = True
+    except Exception as e:
+        r["err"] = repr(e)
+    r["t_end"] = time.monotonic()
+    with lock:
+        res.append(r)
+ts = [threading.Thread(target=one, args=(p,)) for p in ports]
+[t.start() for t in ts]
+[t.join() for t in ts]
+with open(out, "w") as f:
+    json.dump(res, f)
+'''
+
+
 def fetch_many(cl: ClusterLab, client: str, path: str, sha: str, ports, concurrency: int = 8,
                timeout: float = 5.0) -> dict:
     ports = list(ports)

@@ -16,7 +16,7 @@ import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cluster_harness import ClusterLab, log  # noqa: E402
+from cluster_harness import SLOW_FETCH, ClusterLab, log  # noqa: E402
 
 # 400 ms rather than the default 200: on a loaded test machine (five builds on two cores) the
 # lab's bridge alone delayed keepalives past 200 ms now and then, and a failover before any
@@ -25,52 +25,6 @@ T_MS = 400
 SIZE = 2 * 1024 * 1024
 RATE = 300 * 1024  # bytes per second per download
 PORTS = list(range(41000, 41000 + 36 * 13, 13))
-
-# Runs in the client: one paced download per port; writes JSON [{port, ok, err, bytes}] to OUT.
-_SLOW = r'''
-import hashlib, json, socket, sys, threading, time
-ip, path, sha, ports, rate, out = sys.argv[1], sys.argv[2], sys.argv[3], \
-    [int(p) for p in sys.argv[4].split(",")], int(sys.argv[5]), sys.argv[6]
-res, lock = [], threading.Lock()
-def one(port):
-    r = {"port": port, "ok": False, "err": None, "bytes": 0}
-    try:
-        s = socket.socket()
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32768)
-        s.settimeout(8)
-        s.bind(("", port))
-        s.connect((ip, 80))
-        s.sendall(f"GET /{path} HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n".encode())
-        data, t0 = bytearray(), time.monotonic()
-        while True:
-            b = s.recv(16384)
-            if not b:
-                break
-            data += b
-            r["bytes"] = len(data)
-            ahead = len(data) / rate - (time.monotonic() - t0)
-            if ahead > 0:
-                time.sleep(ahead)
-        s.close()
-        head, _, body = bytes(data).partition(b"\r\n\r\n")
-        if not head.startswith(b"HTTP/1.1 200"):
-            raise RuntimeError(head[:40].decode(errors="replace"))
-        if hashlib.sha256(body).hexdigest() != sha:
-            raise RuntimeError(f"sha256 mismatch ({len(body)} bytes)")
-        r["ok"] = True
-    except Exception as e:
-        r["err"] = repr(e)
-    r["t_end"] = time.monotonic()
-    with lock:
-        res.append(r)
-ts = [threading.Thread(target=one, args=(p,)) for p in ports]
-[t.start() for t in ts]
-[t.join() for t in ts]
-with open(out, "w") as f:
-    json.dump(res, f)
-'''
-
 
 def owners(cl: ClusterLab, ports) -> dict:
     """port -> node name of the member owning its workset now (None: unassigned)."""
@@ -106,7 +60,7 @@ def main() -> int:
             cap = cl.capture("client1", f"src host {cl.cluster_ip} and "
                              "tcp[tcpflags] & tcp-rst != 0")
             out = cl.path("downloads.json")
-            proc = cl.spawn("client1", ["python3", "-c", _SLOW, cl.cluster_ip, "big.bin", sha,
+            proc = cl.spawn("client1", ["python3", "-c", SLOW_FETCH, cl.cluster_ip, "big.bin", sha,
                                         ",".join(map(str, PORTS)), str(RATE), out])
             time.sleep(1.0)
             epoch0 = cl.status(master)["epoch"]

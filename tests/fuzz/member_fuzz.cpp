@@ -4,12 +4,14 @@
 // send — a well-formed message of any type, from any sender (the member itself, a few peers, the
 // master it follows, strangers never seen before), of any epoch (its own, one either side, 0, the
 // largest), with any fields the encoder accepts, encoded with the real encoder; or a data frame
-// to assign, a pause (on_resume), or raw bytes. After every call check_invariants() must hold
+// to assign, a pause (on_resume), raw bytes, or a session opening or ending in a workset
+// (SessionView). After every call check_invariants() must hold
 // (it aborts otherwise), and every datagram the member sends must decode.
 //
 // The script format is private to this file: a byte stream read front to back, where a missing
 // byte reads as zero, so every input is a valid script.
 #include <algorithm>
+#include <bitset>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -49,9 +51,16 @@ class Script {
   std::size_t pos_ = 0;
 };
 
+// Live sessions in whichever worksets the script says (a SessionView op flips one).
+class Sessions : public SessionView {
+ public:
+  std::bitset<filter::kWorksetCount> busy_worksets() const override { return busy; }
+  std::bitset<filter::kWorksetCount> busy;
+};
+
 class Fuzz {
  public:
-  explicit Fuzz(Script& s) : s_(s), member_(config()) {}
+  explicit Fuzz(Script& s) : s_(s), member_(config()) { member_.set_sessions(&sessions_); }
 
   void run() {
     member_.start(now_);
@@ -59,7 +68,10 @@ class Fuzz {
     for (std::size_t step = 0; step < kMaxSteps && !s_.done(); ++step) {
       advance(std::chrono::microseconds(250) * s_.u8());
       const std::uint8_t op = s_.u8();
-      switch (op % 16) {
+      switch (op % 17) {
+        case 16:
+          sessions_.busy.flip(s_.u16() % filter::kWorksetCount);
+          break;
         case 12: {
           const filter::WorksetId ws{static_cast<std::uint16_t>(s_.u16() % filter::kWorksetCount)};
           std::vector<std::byte> frame(s_.u8() % 64 + 14, std::byte{0x42});
@@ -248,7 +260,7 @@ class Fuzz {
       case 6:
         return keepalive();
       case 7:
-        return FollowerKeepalive{s_.u32(), s_.u32()};
+        return FollowerKeepalive{s_.u32(), s_.u32(), worksets()};
       case 8:
         return WorkAssign{someone(), worksets()};
       case 9:
@@ -256,7 +268,7 @@ class Fuzz {
       case 10:
         return WorkDeassign{someone(), someone(), worksets()};
       default:
-        return WorkDeassignAck{worksets()};
+        return WorkDeassignAck{worksets(), worksets()};
     }
   }
 
@@ -270,6 +282,7 @@ class Fuzz {
   }
 
   Script& s_;
+  Sessions sessions_;
   Member member_;
   Time now_{0};
   std::uint32_t strangers_ = 0;

@@ -163,7 +163,25 @@ TEST(Scenario, RebalanceAfterJoin) {
   for (const auto& r : rs) {
     ASSERT_TRUE(r.metrics.imbalance.has_value()) << r.seed;
     EXPECT_LE(*r.metrics.imbalance, 1u) << "seed " << r.seed;
+    EXPECT_GT(r.counters.sessions_opened, 20u) << "seed " << r.seed;
+    EXPECT_EQ(r.counters.sessions_broken, 0u) << "seed " << r.seed;
   }
+}
+
+// The session checker is not blind: without SessionViews the rebalancing after a join moves
+// worksets that carry live sessions, and the checkers say so.
+TEST(Scenario, WithoutSessionViewsARebalanceBreaksSessions) {
+  ScenarioOptions o;
+  o.session_views = false;
+  const Scenario* s = find_scenario("rebalance_after_join");
+  ASSERT_NE(s, nullptr);
+  std::uint64_t broken = 0;
+  for (std::uint64_t seed = 0; seed < 4; ++seed) {
+    const RunResult r = s->run(seed, o);
+    broken += r.counters.sessions_broken;
+    EXPECT_FALSE(r.ok()) << "seed " << seed;
+  }
+  EXPECT_GT(broken, 0u);
 }
 
 // DESIGN §4: at 20% loss the adaptive n keeps false alarms rare; a fixed n = 2 does not.

@@ -208,7 +208,7 @@ TEST(Checkers, ARepeatedFollowerKeepaliveSequenceIsAViolation) {
   m.cluster_id = cluster::cluster_id_of("sim");
   m.sender = w.address(0);
   m.epoch = 1;
-  m.body = cluster::FollowerKeepalive{5, 0};
+  m.body = cluster::FollowerKeepalive{5, 0, {}};
   const auto bytes = cluster::encode(m, cluster::NullAuthenticator{});
   checks.on_datagram(w, 0, 1, bytes);
   EXPECT_TRUE(checks.ok());

@@ -67,6 +67,10 @@ struct Summary {
   double hours = 0;
   std::optional<std::size_t> max_imbalance;
   std::uint64_t pause_checked = 0;  // runs in which the paused-member check ran
+  // Sessions (TCP flows): opened, and lost because their member failed (expected until
+  // sessions are replicated); a session broken by a move is a violation.
+  std::uint64_t sessions = 0;
+  std::uint64_t sessions_lost = 0;
   double ff_per_hour() const {
     return hours > 0 ? static_cast<double>(false_failovers) / hours : 0;
   }
@@ -164,6 +168,8 @@ int main(int argc, char** argv) {
         sum.max_imbalance = std::max(sum.max_imbalance.value_or(0), *m.imbalance);
       }
       sum.pause_checked += m.pause_checks > 0 ? 1 : 0;
+      sum.sessions += r.counters.sessions_opened;
+      sum.sessions_lost += r.counters.sessions_lost_to_faults + r.counters.sessions_broken;
       if (seeds == 1) {
         fmt::print("{} seed {}: {} violations, {} events, digest {:016x}\n", r.scenario, r.seed,
                    r.violation_count, r.counters.events, r.digest);
@@ -181,19 +187,21 @@ int main(int argc, char** argv) {
     summaries.push_back(std::move(sum));
   }
 
-  fmt::print("\n{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5} {:>6}\n", "scenario",
-             "runs", "viol", "first master", "detection", "reassignment", "failover", "false/h",
-             "imbal", "paused");
-  fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5} {:>6}\n", "", "", "",
-             "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "", "max", "chkd");
+  fmt::print("\n{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5} {:>6} {:>15}\n",
+             "scenario", "runs", "viol", "first master", "detection", "reassignment", "failover",
+             "false/h", "imbal", "paused", "sessions");
+  fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9} {:>5} {:>6} {:>15}\n", "", "",
+             "", "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "p50/p99 ms", "", "max", "chkd",
+             "lost/opened");
   auto pair = [](const std::vector<double>& v) {
     return cell(percentile(v, 50)) + "/" + cell(percentile(v, 99));
   };
   for (const auto& s : summaries) {
-    fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9.2f} {:>5} {:>6}\n", s.name,
-               s.runs, s.failing, pair(s.first_master), pair(s.detection), pair(s.reassignment),
-               pair(s.failover), s.ff_per_hour(),
-               s.max_imbalance ? std::to_string(*s.max_imbalance) : "-", s.pause_checked);
+    fmt::print("{:<22} {:>6} {:>5} {:>15} {:>15} {:>15} {:>15} {:>9.2f} {:>5} {:>6} {:>15}\n",
+               s.name, s.runs, s.failing, pair(s.first_master), pair(s.detection),
+               pair(s.reassignment), pair(s.failover), s.ff_per_hour(),
+               s.max_imbalance ? std::to_string(*s.max_imbalance) : "-", s.pause_checked,
+               fmt::format("{}/{}", s.sessions_lost, s.sessions));
   }
   fmt::print("\n");
   for (const auto& s : summaries) {
@@ -210,6 +218,10 @@ int main(int argc, char** argv) {
     fig("master_failover", s.failover);
     fmt::print("figure: {}.false_failovers = {:.2f} per_hour\n", s.name, s.ff_per_hour());
     fmt::print("figure: {}.pause_checked_runs = {} runs\n", s.name, s.pause_checked);
+    fmt::print("figure: {}.sessions_opened = {} sessions\n", s.name, s.sessions);
+    fmt::print("figure: {}.sessions_lost = {} sessions\n", s.name, s.sessions_lost);
+    fmt::print("figure: {}.sessions_lost_ratio = {:.4f} lost/opened\n", s.name,
+               s.sessions > 0 ? static_cast<double>(s.sessions_lost) / s.sessions : 0.0);
     if (s.max_imbalance) {
       fmt::print("figure: {}.max_imbalance = {} worksets\n", s.name, *s.max_imbalance);
     }

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bitset>
 #include <deque>
 #include <functional>
 #include <map>
@@ -720,7 +721,7 @@ TEST(Member, MasterExitClusterMakesFollowerRejoin) {
 TEST(Member, FollowerKeepaliveFromAStrangerIsAnsweredWithExitCluster) {
   Harness h;
   h.form({1});
-  h.deliver_to(forged(addr(7), 1, FollowerKeepalive{5, 0}), 1);
+  h.deliver_to(forged(addr(7), 1, FollowerKeepalive{5, 0, {}}), 1);
   const auto ex = h.take(1, MessageType::exit_cluster);
   EXPECT_EQ(ex.to, addr(7));
   EXPECT_EQ(body<ExitCluster>(ex).member, addr(7));
@@ -947,6 +948,117 @@ TEST(Member, RebalanceMovesFromAFollowerThroughDeassignThenAssign) {
   }
 }
 
+// --- sessions (issue 10): a workset with live sessions is never moved -----------------------
+
+class Sessions : public SessionView {
+ public:
+  std::bitset<filter::kWorksetCount> busy_worksets() const override { return busy; }
+  std::bitset<filter::kWorksetCount> busy;
+};
+
+std::vector<std::uint16_t> owned_list(Harness& h, int viewer, int owner) {
+  std::vector<std::uint16_t> v;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    if (h.m(viewer).table().state(WorksetId{i}) != WorksetState::unassigned &&
+        h.owner_addr(viewer, WorksetId{i}) == addr(owner)) {
+      v.push_back(i);
+    }
+  }
+  return v;
+}
+
+TEST(MemberSessions, RebalancingGivesAJoinerOnlyWorksetsWithoutSessions) {
+  Harness h;
+  h.form({1, 2});
+  for (std::uint16_t ws = 0; ws < 12; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(10ms);
+  const std::vector<std::uint16_t> of1 = owned_list(h, 1, 1);
+  const std::vector<std::uint16_t> of2 = owned_list(h, 1, 2);
+  ASSERT_EQ(of1.size(), 6u);
+  ASSERT_EQ(of2.size(), 6u);
+  // The master serves sessions in all its worksets but one, the follower in all but two.
+  Sessions s1;
+  Sessions s2;
+  for (std::size_t i = 1; i < of1.size(); ++i) {
+    s1.busy.set(of1[i]);
+  }
+  for (std::size_t i = 2; i < of2.size(); ++i) {
+    s2.busy.set(of2[i]);
+  }
+  h.m(1).set_sessions(&s1);
+  h.m(2).set_sessions(&s2);
+  h.run_for(300ms);  // the follower's keepalives tell the master
+  h.sent.clear();
+  h.add(3);
+  h.start(3);
+  h.run_for(2s + 200ms);
+  // Without sessions it would be 4/4/4; the joiner gets the three idle worksets only.
+  std::vector<std::uint16_t> idle{of1[0], of2[0], of2[1]};
+  std::sort(idle.begin(), idle.end());
+  EXPECT_EQ(owned_list(h, 1, 3), idle);
+  for (std::uint16_t ws = 0; ws < 12; ++ws) {
+    const int owner = s1.busy.test(ws) ? 1 : s2.busy.test(ws) ? 2 : 3;
+    for (int viewer : {1, 2, 3}) {
+      EXPECT_EQ(h.owner_addr(viewer, WorksetId{ws}), addr(owner)) << ws << " seen by " << viewer;
+    }
+  }
+  for (const Packet& p : h.sent) {
+    if (p.msg.type() == MessageType::work_deassign) {
+      for (std::uint16_t v : body<WorkDeassign>(p).worksets) {
+        EXPECT_FALSE(s2.busy.test(v)) << "asked to give up workset " << v << " with sessions";
+      }
+    }
+  }
+  EXPECT_GT(h.m(1).counters().rebalance_kept_busy, 0u);
+  EXPECT_EQ(h.m(2).counters().deassign_refused, 0u);
+}
+
+// A session opens in a workset after the follower's last keepalive and before the master's
+// WorkDeassign arrives: the follower keeps the workset, the master cancels the move and picks
+// another next time; once the sessions end, the worksets move.
+TEST(MemberSessions, AFollowerRefusesToReleaseAWorksetWhoseSessionOpenedMeanwhile) {
+  Harness h;
+  h.form({1, 2});
+  for (std::uint16_t ws = 0; ws < 12; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(10ms);
+  const std::vector<std::uint16_t> of2 = owned_list(h, 1, 2);
+  ASSERT_EQ(of2.size(), 6u);
+  Sessions s2;
+  h.m(2).set_sessions(&s2);
+  h.drop = [&](const Packet& p, Ipv4Addr to) {
+    if (to == addr(2) && p.msg.type() == MessageType::work_deassign) {
+      for (std::uint16_t v : body<WorkDeassign>(p).worksets) {
+        s2.busy.set(v);  // a client connects just before the order arrives
+      }
+    }
+    return false;
+  };
+  h.add(3);
+  h.start(3);
+  h.run_for(10s);  // several rebalancing passes: each asks 2 for others, all refused
+  EXPECT_GT(h.m(2).counters().deassign_refused, 0u);
+  EXPECT_EQ(h.m(1).counters().moves_cancelled, h.m(2).counters().deassign_refused);
+  EXPECT_EQ(owned_list(h, 1, 2), of2);  // everything it had, it keeps
+  EXPECT_EQ(owned_list(h, 2, 2), of2);
+  for (std::uint16_t ws = 0; ws < 12; ++ws) {
+    EXPECT_EQ(h.m(1).table().state(WorksetId{ws}), WorksetState::assigned) << ws;
+  }
+  // The master's own moved instead: 1 shares with the joiner.
+  EXPECT_EQ(owned_list(h, 1, 1).size(), 3u);
+  EXPECT_EQ(owned_list(h, 1, 3).size(), 3u);
+  // The sessions end: the next rebalancing moves the follower's worksets too.
+  h.drop = nullptr;
+  s2.busy.reset();
+  h.run_for(4s + 200ms);
+  EXPECT_EQ(owned_list(h, 1, 1).size(), 4u);
+  EXPECT_EQ(owned_list(h, 1, 2).size(), 4u);
+  EXPECT_EQ(owned_list(h, 1, 3).size(), 4u);
+}
+
 // --- leaving ---------------------------------------------------------------------------------
 
 TEST(Member, LeaveReassignsItsWorksetsAtOnce) {
@@ -1005,7 +1117,7 @@ TEST(Member, RestartedMemberIsTreatedAsLeaveAndJoin) {
 TEST(Member, GarbageDatagramsAreCountedAndHarmless) {
   Harness h;
   h.form({1, 2});
-  const auto good = forged(addr(2), 1, FollowerKeepalive{100, 0});
+  const auto good = forged(addr(2), 1, FollowerKeepalive{100, 0, {}});
   std::vector<std::byte> truncated(good.begin(), good.begin() + 10);
   std::vector<std::byte> bad_magic = good;
   bad_magic[0] = std::byte{0};
@@ -1019,7 +1131,7 @@ TEST(Member, GarbageDatagramsAreCountedAndHarmless) {
   EXPECT_EQ(c.rx_rejected[static_cast<std::size_t>(DecodeError::bad_magic)], 1u);
   EXPECT_EQ(c.rx_rejected[static_cast<std::size_t>(DecodeError::trailing_bytes)], 1u);
 
-  h.deliver_to(forged(addr(2), 1, FollowerKeepalive{100, 0}, "another"), 1);
+  h.deliver_to(forged(addr(2), 1, FollowerKeepalive{100, 0, {}}, "another"), 1);
   EXPECT_EQ(c.rx_wrong_cluster, 1u);
   h.deliver_to(forged(addr(1), 1, MasterKeepalive{}), 1);
   EXPECT_EQ(c.rx_own, 1u);

@@ -63,11 +63,11 @@ std::vector<Message> one_of_each() {
       message(OtherMasterExists{kC}),
       message(ExitCluster{kC, std::string(kMaxReasonText, 'x')}),
       message(MasterKeepalive{41, 7, 250, {kA, kB, kC}, owners_table()}),
-      message(FollowerKeepalive{0xfffffffe, 12345}),
+      message(FollowerKeepalive{0xfffffffe, 12345, {}}),
       message(WorkAssign{kB, {0, 511, 1023}}),
       message(WorkAssignAck{{0, 511, 1023}}),
       message(WorkDeassign{kB, kC, {17, 18}}),
-      message(WorkDeassignAck{{17}}),
+      message(WorkDeassignAck{{17}, {}}),
   };
 }
 
@@ -152,10 +152,52 @@ TEST(Messages, MasterKeepaliveLayout) {
 }
 
 TEST(Messages, FollowerKeepaliveLayout) {
-  const Message m{0xa1b2c3d4, kB, 0x100000002ull, FollowerKeepalive{5, 100}};
+  const Message m{0xa1b2c3d4, kB, 0x100000002ull, FollowerKeepalive{5, 100, {}}};
   const auto expected =
-      hex("50484c58 01 08 0008 a1b2c3d4 0a000002 0000000100000002"
-          "00000005 00000064"
+      hex("50484c58 01 08 000a a1b2c3d4 0a000002 0000000100000002"
+          "00000005 00000064 0000"
+          "00 0000");
+  EXPECT_EQ(encode(m, kNull), expected);
+  auto r = decode(test::span(expected), kNull);
+  ASSERT_TRUE(std::holds_alternative<Message>(r));
+  EXPECT_EQ(std::get<Message>(r), m);
+}
+
+// The busy set is a 128-byte bitmap, most significant bit first; empty is count 0.
+TEST(Messages, FollowerKeepaliveBusyBitmap) {
+  const Message m{0xa1b2c3d4, kB, 2, FollowerKeepalive{5, 100, {0, 9, 1023}}};
+  const auto bytes = encode(m, kNull);
+  ASSERT_EQ(bytes.size(), kHeaderSize + 10 + 128 + 3);
+  EXPECT_EQ(wire::read_u16(test::span(bytes), kHeaderSize + 8), 128u);
+  EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 10), 0x80u);
+  EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 11), 0x40u);
+  EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 10 + 127), 0x01u);
+  auto r = decode(test::span(bytes), kNull);
+  ASSERT_TRUE(std::holds_alternative<Message>(r));
+  EXPECT_EQ(std::get<Message>(r), m);
+
+  // A bitmap with no bit set (one set, one encoding) and any other size are refused.
+  auto empty = bytes;
+  std::fill(empty.begin() + kHeaderSize + 10, empty.begin() + kHeaderSize + 138, std::byte{0});
+  auto e = decode(test::span(empty), kNull);
+  ASSERT_TRUE(std::holds_alternative<DecodeError>(e));
+  EXPECT_EQ(std::get<DecodeError>(e), DecodeError::bad_field);
+  const Message small{0xa1b2c3d4, kB, 2, FollowerKeepalive{5, 100, {}}};
+  auto wrong = encode(small, kNull);
+  // count 1 with one byte: body length 11
+  wrong.insert(wrong.begin() + kHeaderSize + 10, std::byte{0x80});
+  wire::write_u16(wire::MutBytes(wrong), kHeaderSize + 8, 1);
+  wire::write_u16(wire::MutBytes(wrong), 6, 11);
+  auto w = decode(test::span(wrong), kNull);
+  ASSERT_TRUE(std::holds_alternative<DecodeError>(w));
+  EXPECT_EQ(std::get<DecodeError>(w), DecodeError::bad_field);
+}
+
+TEST(Messages, WorkDeassignAckCarriesRefusedWorksets) {
+  const Message m{0x01020304, kB, 7, WorkDeassignAck{{17}, {18, 900}}};
+  const auto expected =
+      hex("50484c58 01 0c 000a 01020304 0a000002 0000000000000007"
+          "0001 0011 0002 0012 0384"
           "00 0000");
   EXPECT_EQ(encode(m, kNull), expected);
   auto r = decode(test::span(expected), kNull);
@@ -366,7 +408,7 @@ TEST(Messages, RejectsAShortEnvelope) {
 TEST(Messages, RejectsTrailingBytes) {
   for (const Authenticator* auth :
        {static_cast<const Authenticator*>(&kNull), static_cast<const Authenticator*>(&kSum)}) {
-    auto bytes = encode(message(FollowerKeepalive{1, 2}), *auth);
+    auto bytes = encode(message(FollowerKeepalive{1, 2, {}}), *auth);
     bytes.push_back(std::byte{0});
     EXPECT_EQ(result_of(bytes, *auth), "trailing bytes");
   }
