@@ -5,8 +5,8 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_SECONDS ?= 60
 
-.PHONY: all bootstrap build test test-unit test-e2e test-asan asan-configure format-check format fuzz \
-  bench demo sim-demo clean
+.PHONY: all bootstrap build test test-unit test-e2e test-asan asan-configure format-check layer-check \
+  format fuzz bench demo sim-demo clean
 
 all: build
 
@@ -21,9 +21,10 @@ $(BUILD)/build.ninja:
 build: bootstrap $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
-# Everything a change must pass: format, unit + simulation tests, corpus replays, end-to-end
-# tests, and the unit + simulation tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
-test: build format-check test-unit test-e2e test-asan
+# Everything a change must pass: format, layering (DESIGN §2), unit + simulation tests, corpus
+# replays, end-to-end tests, and the unit + simulation tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer.
+test: build format-check layer-check test-unit test-e2e test-asan
 
 test-unit:
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS) -LE e2e
@@ -46,6 +47,11 @@ test-asan: asan-configure
 
 format-check: bootstrap
 	scripts/check-format
+
+# DESIGN §2 as a check: each layer includes only the layers above it, and only src/runtime/
+# touches clocks, sockets, threads, signals or OS randomness (scripts/check-layers says why).
+layer-check:
+	scripts/check-layers
 
 format:
 	git ls-files -- '*.cpp' '*.hpp' | xargs clang-format -i

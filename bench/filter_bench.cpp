@@ -21,6 +21,7 @@
 #include "filter/workset_table.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/ipv4.hpp"
+#include "wire/mix.hpp"
 
 namespace {
 
@@ -57,7 +58,7 @@ struct FiveTupleHash {
     const std::uint64_t a = (std::uint64_t{t.src} << 32) | t.dst;
     const std::uint64_t b =
         (std::uint64_t{t.sport} << 24) | (std::uint64_t{t.dport} << 8) | t.proto;
-    return filter::fmix64(a ^ filter::fmix64(b));
+    return wire::fmix64(a ^ wire::fmix64(b));
   }
 };
 

@@ -56,12 +56,14 @@
 #include "cluster/messages.hpp"
 #include "filter/workset_table.hpp"
 #include "wire/bytes.hpp"
+#include "wire/time.hpp"
 
 namespace phalanx::cluster {
 
-using Duration = std::chrono::nanoseconds;
-using Time = std::chrono::nanoseconds;  // since the driver's origin
-inline constexpr Time kNever = Time::max();
+// Time since the driver's origin: wire/time.hpp.
+using phalanx::Duration;
+using phalanx::kNever;
+using phalanx::Time;
 
 enum class Role : std::uint8_t { joining, offering, master, follower };
 std::string_view to_string(Role r);

@@ -23,6 +23,7 @@
 
 #include "wire/ipv4.hpp"
 #include "wire/l2tp.hpp"
+#include "wire/mix.hpp"
 #include "wire/result.hpp"
 
 namespace phalanx::filter {
@@ -116,22 +117,12 @@ constexpr WorksetId hash_xor(const FlowKey& k) {
   return WorksetId{fold10(k.addr ^ k.port ^ k.tunnel_session)};
 }
 
-// The murmur3 64-bit finalizer: a bijection whose every output bit depends on every input bit.
-constexpr std::uint64_t fmix64(std::uint64_t k) {
-  k ^= k >> 33;
-  k *= 0xff51afd7ed558ccdull;
-  k ^= k >> 33;
-  k *= 0xc4ceb9fe1a85ec53ull;
-  k ^= k >> 33;
-  return k;
-}
-
 // addr:port packed losslessly into 48 bits, the L2TP IDs XORed into the top 32, the seed XORed
-// in, one fmix64, the top 10 bits.
+// in, one fmix64 (the murmur3 finalizer, wire/mix.hpp), the top 10 bits.
 constexpr WorksetId hash_mix(const FlowKey& k, std::uint64_t seed) {
   const std::uint64_t x =
       ((std::uint64_t{k.addr} << 16) | k.port) ^ (std::uint64_t{k.tunnel_session} << 32) ^ seed;
-  return WorksetId{static_cast<std::uint16_t>(fmix64(x) >> (64 - kWorksetBits))};
+  return WorksetId{static_cast<std::uint16_t>(wire::fmix64(x) >> (64 - kWorksetBits))};
 }
 
 constexpr WorksetId workset_of(const FlowKey& k, HashKind kind, std::uint64_t seed) {

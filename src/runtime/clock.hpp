@@ -1,13 +1,15 @@
 // The driver's clock: monotonic time since the clock was made (in phalanxd: process start), as
-// the `Time` the pure cores take (cluster::Time, a std::chrono::nanoseconds). The cores never
+// the `Time` the pure cores take (wire/time.hpp, a std::chrono::nanoseconds). The cores never
 // read it themselves (DESIGN §2); the event loop reads it once per wakeup and passes it down.
 #pragma once
 
 #include <chrono>
 
+#include "wire/time.hpp"
+
 namespace phalanx::runtime {
 
-using Time = std::chrono::nanoseconds;  // since the clock's origin; same as cluster::Time
+using phalanx::Time;  // since the clock's origin (wire/time.hpp), as every layer takes it
 
 class MonotonicClock {
  public:

@@ -78,7 +78,10 @@ class NeighbourCache {
   };
 
   std::size_t index(wire::Ipv4Addr ip) const {
-    // Fibonacci hashing, top bits of the product: neighbouring addresses land far apart.
+    // Fibonacci hashing, top bits of the product: neighbouring addresses land far apart. Not the
+    // shared mixer (wire/mix.hpp), on purpose: a random-like hash makes consecutive clients
+    // collide at the birthday rate (ConsecutiveAddressesSpreadOverTheSlots: 20,572 of 60,000
+    // refused with fmix64, 5,014 with this).
     return static_cast<std::size_t>((std::uint64_t{ip.value()} * 0x9e3779b97f4a7c15ull) >> shift_);
   }
 

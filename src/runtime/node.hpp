@@ -13,7 +13,8 @@
 
 namespace phalanx::runtime {
 
-inline constexpr Time kNoDeadline = Time::max();
+// No timer wanted: the kNever of every layer (wire/time.hpp).
+inline constexpr Time kNoDeadline = kNever;
 
 class Node {
  public:

@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "filter/workset.hpp"
 #include "stack/stack_impl.hpp"
 #include "wire/checksum.hpp"
 #include "wire/icmp.hpp"
+#include "wire/mix.hpp"
 
 namespace phalanx::stack {
 
@@ -52,7 +52,7 @@ void StackImpl::icmp_input(Time now, const wire::Ipv4View& ip, NextHop from) {
 bool StackImpl::icmp_error_allowed(Time now, wire::Ipv4Addr to) {
   // A destination new to its slot takes it over with a full bucket (Linux's inetpeer entries
   // come and go the same way); the table's size bounds the memory whatever the sources.
-  IcmpDestination& d = icmp_destinations_[filter::fmix64(to.value()) % icmp_destinations_.size()];
+  IcmpDestination& d = icmp_destinations_[wire::fmix64(to.value()) % icmp_destinations_.size()];
   if (d.addr != to) {
     d = {to, TokenBucket(config_.limits.icmp_error_interval_per_destination,
                          config_.limits.icmp_errors_per_destination_burst, now)};

@@ -5,22 +5,18 @@
 
 #include "stack/stack.hpp"
 #include "wire/checksum.hpp"
+#include "wire/mix.hpp"
 
 namespace phalanx::stack {
 
 using wire::Ipv4View;
 
 std::size_t Reassembler::KeyHash::operator()(const Key& k) const {
-  // splitmix64's finaliser over the packed key: fragments are attacker-chosen, but the table is
-  // bounded (max_datagrams), so collisions cost at most that many comparisons.
-  std::uint64_t x = (std::uint64_t{k.src} << 32) ^ k.dst ^ (std::uint64_t{k.ident} << 16) ^
-                    (std::uint64_t{k.protocol} << 8);
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return static_cast<std::size_t>(x);
+  // The shared mixer over the packed key: fragments are attacker-chosen, but the table is bounded
+  // (max_datagrams), so collisions cost at most that many comparisons.
+  const std::uint64_t x = (std::uint64_t{k.src} << 32) ^ k.dst ^ (std::uint64_t{k.ident} << 16) ^
+                          (std::uint64_t{k.protocol} << 8);
+  return static_cast<std::size_t>(wire::fmix64(x));
 }
 
 Reassembler::Reassembler(const StackLimits& limits)

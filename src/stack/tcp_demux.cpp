@@ -14,6 +14,7 @@
 
 #include "stack/stack_impl.hpp"
 #include "stack/syn_cookie.hpp"
+#include "wire/mix.hpp"
 #include "wire/tcp.hpp"
 
 namespace phalanx::stack {
@@ -38,13 +39,7 @@ CloseReason to_close_reason(tcp::CloseReason r) {
 std::size_t StackImpl::TupleHash::operator()(std::uint64_t key) const {
   // Keyed with the secret: the 4-tuples are chosen by remote hosts, and an unkeyed hash would let
   // them aim at one bucket.
-  std::uint64_t x = key ^ seed;
-  x ^= x >> 30;
-  x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27;
-  x *= 0x94d049bb133111ebULL;
-  x ^= x >> 31;
-  return static_cast<std::size_t>(x);
+  return static_cast<std::size_t>(wire::fmix64(key ^ seed));
 }
 
 // ---- input ----------------------------------------------------------------------------------

@@ -9,12 +9,14 @@
 #include <limits>
 
 #include "wire/addr.hpp"
+#include "wire/time.hpp"
 
 namespace phalanx::stack {
 
-using Duration = std::chrono::nanoseconds;
-using Time = std::chrono::nanoseconds;  // since the driver's origin, as in cluster::Time
-inline constexpr Time kNever = Time::max();
+// Time since the driver's origin: wire/time.hpp.
+using phalanx::Duration;
+using phalanx::kNever;
+using phalanx::Time;
 
 // An address and port.
 struct Endpoint {

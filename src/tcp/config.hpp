@@ -7,12 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "wire/time.hpp"
+
 namespace phalanx::tcp {
 
-// Time since the driver's origin (STYLE 4: the TCP engine never reads a clock).
-using Time = std::chrono::nanoseconds;
-using Duration = std::chrono::nanoseconds;
-inline constexpr Time kNever = Time::max();
+// Time since the driver's origin (STYLE 4: the TCP engine never reads a clock): wire/time.hpp.
+using phalanx::Duration;
+using phalanx::kNever;
+using phalanx::Time;
 
 // The 128-bit key of the ISN function (RFC 6528) and the timestamp offsets. The driver draws it
 // from a random source once per process (or shares it across the cluster).
