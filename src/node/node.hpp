@@ -6,14 +6,16 @@
 #include <chrono>
 #include <functional>
 
-#include "runtime/clock.hpp"
-#include "runtime/frame.hpp"
+#include "node/frame.hpp"
 #include "stack/tx_ring.hpp"
+#include "stack/types.hpp"
 #include "wire/bytes.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
-inline constexpr Time kNoDeadline = Time::max();
+// Time since the driver's origin, as every pure core takes it (the stack's, the member's).
+using stack::Time;
+inline constexpr Time kNoDeadline = stack::kNever;
 
 class Node {
  public:
@@ -37,4 +39,4 @@ class Node {
   virtual void drain(const FrameSink& sink) = 0;
 };
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node
