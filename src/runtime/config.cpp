@@ -332,46 +332,8 @@ void read_cluster(TomlSection s, const MemberSection& member, ClusterSection& c)
 
 }  // namespace
 
-wire::MacAddr default_cluster_mac(wire::Ipv4Addr cluster_ip, filter::DistributionMode mode) {
-  const std::uint32_t v = cluster_ip.value();
-  const std::uint8_t first = mode == filter::DistributionMode::multicast ? 0x03 : 0x02;
-  return wire::MacAddr({first, 0x50, static_cast<std::uint8_t>(v >> 24),
-                        static_cast<std::uint8_t>(v >> 16), static_cast<std::uint8_t>(v >> 8),
-                        static_cast<std::uint8_t>(v)});
-}
-
 std::string default_status_socket(const std::string& cluster_name, wire::Ipv4Addr member) {
   return fmt::format("/run/phalanx/{}-{}.sock", cluster_name, member.to_string());
-}
-
-std::string_view to_string(LogLevel l) {
-  switch (l) {
-    case LogLevel::trace:
-      return "trace";
-    case LogLevel::debug:
-      return "debug";
-    case LogLevel::info:
-      return "info";
-    case LogLevel::warn:
-      return "warn";
-    case LogLevel::error:
-      return "error";
-    case LogLevel::critical:
-      return "critical";
-    case LogLevel::off:
-      return "off";
-  }
-  return "?";
-}
-
-std::optional<LogLevel> log_level_from_string(std::string_view s) {
-  for (auto l : {LogLevel::trace, LogLevel::debug, LogLevel::info, LogLevel::warn, LogLevel::error,
-                 LogLevel::critical, LogLevel::off}) {
-    if (to_string(l) == s) {
-      return l;
-    }
-  }
-  return std::nullopt;
 }
 
 Result<Config> parse_config(std::string_view text, std::string_view source) {

@@ -11,24 +11,22 @@
 #include <string_view>
 #include <vector>
 
-#include "filter/workset.hpp"
-#include "filter/workset_table.hpp"
+#include "node/log.hpp"
+#include "node/node_config.hpp"
 #include "runtime/error.hpp"
-#include "tcp/config.hpp"
 #include "wire/addr.hpp"
 
 namespace phalanx::runtime {
 
-// [member]: this machine.
-struct MemberSection {
-  std::string interface;  // the LAN interface the data plane runs on
-  // The served IP. Phalanx answers for it in user space; it must NOT be configured on the
-  // interface, or the kernel would answer too (RSTs for our connections).
-  wire::Ipv4Addr address;
-  std::uint8_t prefix = 24;
-  std::optional<wire::MacAddr> mac;  // unset: the interface's own MAC
-  std::optional<wire::Ipv4Addr> gateway;
-};
+// The node's part (member, tcp, apps, cluster) is node::NodeConfig; these are the driver's.
+using node::ClusterSection;
+using node::default_cluster_mac;
+using node::EchoSection;
+using node::HttpSection;
+using node::log_level_from_string;
+using node::LogLevel;
+using node::MemberSection;
+using node::TcpSection;
 
 // [link]: the AF_PACKET rings.
 struct LinkSection {
@@ -46,66 +44,14 @@ struct LinkSection {
   bool offload = true;
 };
 
-// [tcp]: stack-wide TCP settings and limits.
-struct TcpSection {
-  tcp::Config tcp;  // isn_secret is drawn at start, never configured
-  std::size_t max_connections = 16384;
-  std::size_t syn_backlog = 128;
-};
-
-struct EchoSection {
-  bool enabled = false;
-  std::vector<std::uint16_t> ports{7};
-};
-
-struct HttpSection {
-  bool enabled = false;
-  std::uint16_t port = 80;
-  std::string root;  // directory served; required when enabled
-};
-
-enum class LogLevel : std::uint8_t { trace, debug, info, warn, error, critical, off };
-std::string_view to_string(LogLevel l);
-std::optional<LogLevel> log_level_from_string(std::string_view s);
-
-// [cluster]: absent for a stand-alone member. With it, member.address is the member's own
-// address, owned by the kernel (configured on member.interface; the control channel runs on it),
-// and phalanxd serves cluster.ip in user space.
-struct ClusterSection {
-  std::string name;
-  wire::Ipv4Addr ip;  // the cluster IP; in member.address's subnet, never equal to it
-  // The cluster MAC (multicast in multicast mode, unicast in unicast mode; unused in forwarding
-  // mode). Default: derived from the cluster IP, see default_cluster_mac().
-  wire::MacAddr mac;
-  filter::DistributionMode mode = filter::DistributionMode::multicast;
-  filter::HashKind hash = filter::HashKind::xor_fold;
-  wire::Ipv4Addr control_group{239, 255, 80, 72};  // multicast group of the control channel
-  std::uint16_t control_port = 8472;
-  bool control_broadcast = false;  // group messages to the subnet broadcast instead
-  std::string status_socket;       // default: /run/phalanx/<name>-<member.address>.sock
-  std::chrono::milliseconds failure_interval{200};
-  std::chrono::milliseconds join_timeout{30};
-  std::chrono::milliseconds master_offer_wait{100};
-  std::chrono::milliseconds rebalance_period{2000};
-};
-
-// The cluster MAC a cluster IP a.b.c.d gets by default: 03:50:a:b:c:d in multicast mode (group
-// bit and locally-administered bit set), 02:50:a:b:c:d otherwise (locally administered
-// unicast). The same derivation as phalanx-lab's, so a capture shows the address in the MAC.
-wire::MacAddr default_cluster_mac(wire::Ipv4Addr cluster_ip, filter::DistributionMode mode);
-
 // The status socket path used when [cluster] status_socket is not set.
 std::string default_status_socket(const std::string& cluster_name, wire::Ipv4Addr member);
 
-struct Config {
+// The whole file: the node's sections (member, tcp, apps, cluster) and the driver's.
+struct Config : node::NodeConfig {
   std::string source;  // the file it came from, for messages
-  MemberSection member;
   LinkSection link;
-  TcpSection tcp;
-  EchoSection echo;
-  HttpSection http;
   LogLevel log_level = LogLevel::info;
-  std::optional<ClusterSection> cluster;
 };
 
 // Parses TOML text; `source` names it in messages. On failure, the error lists every problem

@@ -5,11 +5,18 @@
 #include <cstddef>
 #include <functional>
 
-#include "runtime/frame.hpp"
+#include "node/frame.hpp"
 #include "stack/tx_ring.hpp"
 #include "wire/bytes.hpp"
 
 namespace phalanx::runtime {
+
+using node::FrameMeta;
+
+struct RxFrame {
+  wire::Bytes bytes;  // valid only during the callback that receives it
+  FrameMeta meta;
+};
 
 class Link {
  public:

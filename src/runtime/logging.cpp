@@ -43,6 +43,10 @@ void setup_logging(LogLevel level) {
   logger->flush_on(spdlog::level::warn);
 }
 
+node::LogHook log_hook() {
+  return [](LogLevel level, std::string_view line) { spdlog::log(to_spdlog(level), "{}", line); };
+}
+
 CounterList named_counters(const PacketLinkCounters& c) {
   return {
       {"rx_frames", c.rx_frames},

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <vector>
 
+#include "node/counters.hpp"
+#include "node/log.hpp"
 #include "runtime/config.hpp"
 #include "runtime/node_driver.hpp"
 #include "runtime/packet_link.hpp"
@@ -16,11 +18,11 @@ namespace phalanx::runtime {
 // Makes a stderr logger the default, at `level`. Safe to call again (replaces the level).
 void setup_logging(LogLevel level);
 
-struct NamedCount {
-  std::string name;
-  std::uint64_t value = 0;
-};
-using CounterList = std::vector<NamedCount>;
+// A node's log hook (node/log.hpp) that writes to the default logger.
+node::LogHook log_hook();
+
+using node::CounterList;
+using node::NamedCount;
 
 CounterList named_counters(const PacketLinkCounters& c);
 CounterList named_counters(const NodeDriverCounters& c);

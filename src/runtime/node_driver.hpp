@@ -7,11 +7,14 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "node/node.hpp"
 #include "runtime/event_loop.hpp"
 #include "runtime/link.hpp"
-#include "runtime/node.hpp"
 
 namespace phalanx::runtime {
+
+using node::kNoDeadline;
+using node::Node;
 
 struct NodeDriverCounters {
   std::uint64_t wakeups = 0;

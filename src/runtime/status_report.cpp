@@ -17,7 +17,7 @@ nlohmann::json address_or_null(const std::optional<wire::Ipv4Addr>& a) {
 
 nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   const cluster::Member& m = node.member();
-  const Config& config = node.config();
+  const node::NodeConfig& config = node.config();
   nlohmann::json j;
   j["cluster"] = config.cluster->name;
   j["member"] = config.member.address.to_string();

@@ -14,11 +14,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "node/cluster_node.hpp"
 #include "runtime/clock.hpp"
-#include "runtime/cluster_node.hpp"
 #include "runtime/logging.hpp"
 
 namespace phalanx::runtime {
+
+using node::ClusterNode;
 
 nlohmann::json cluster_status(const ClusterNode& node, Time now);
 

@@ -16,16 +16,15 @@
 #include <cstdio>
 
 #include "runtime/clock.hpp"
-#include "runtime/cluster_node.hpp"
 #include "runtime/config.hpp"
 #include "runtime/control_channel.hpp"
 #include "runtime/event_loop.hpp"
 #include "runtime/host.hpp"
 #include "runtime/logging.hpp"
 #include "runtime/node_driver.hpp"
+#include "runtime/node_factory.hpp"
 #include "runtime/packet_link.hpp"
 #include "runtime/random.hpp"
-#include "runtime/standalone.hpp"
 #include "runtime/status_report.hpp"
 #include "runtime/status_server.hpp"
 
@@ -194,7 +193,7 @@ int serve_cluster(const Config& config) {
   }
   env.incarnation = *incarnation;
   ControlChannel& channel = **control;
-  auto node = ClusterNode::create(
+  auto node = make_cluster_node(
       config, env,
       [&channel](std::optional<wire::Ipv4Addr> to, wire::Bytes bytes) { channel.send(to, bytes); });
   if (!node) {
@@ -327,7 +326,7 @@ int serve(const Config& config) {
     spdlog::critical("ISN secret: {}", s.error().message);
     return kExitEnvironment;
   }
-  auto member = Standalone::create(config, env);
+  auto member = make_standalone(config, env);
   if (!member) {
     spdlog::critical("{}", member.error().message);
     return kExitEnvironment;

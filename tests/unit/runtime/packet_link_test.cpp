@@ -26,7 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "runtime/checksum_fixup.hpp"
+#include "node/checksum_fixup.hpp"
 #include "runtime/unique_fd.hpp"
 #include "stack/gso.hpp"
 #include "testutil.hpp"
@@ -37,6 +37,7 @@
 namespace phalanx::runtime {
 namespace {
 
+using node::complete_l4_checksum;
 using Frame = std::vector<std::byte>;
 
 constexpr std::uint16_t kTestEtherType = 0x88b5;  // IEEE 802 local experimental

@@ -4,10 +4,10 @@
 #include <cstdint>
 #include <vector>
 
-#include "runtime/node.hpp"
+#include "node/node.hpp"
 #include "stack/stack.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
 class StackNode final : public Node {
  public:
@@ -28,4 +28,4 @@ class StackNode final : public Node {
   std::uint64_t checksums_completed_ = 0;
 };
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

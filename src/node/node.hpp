@@ -6,14 +6,16 @@
 #include <chrono>
 #include <functional>
 
-#include "runtime/clock.hpp"
-#include "runtime/frame.hpp"
+#include "node/frame.hpp"
 #include "stack/tx_ring.hpp"
+#include "stack/types.hpp"
 #include "wire/bytes.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
-// No timer wanted: the kNever of every layer (wire/time.hpp).
+// Time since the driver's origin, as every pure core takes it (wire/time.hpp); no timer wanted:
+// the kNever of every layer.
+using phalanx::Time;
 inline constexpr Time kNoDeadline = kNever;
 
 class Node {
@@ -38,4 +40,4 @@ class Node {
   virtual void drain(const FrameSink& sink) = 0;
 };
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

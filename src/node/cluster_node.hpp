@@ -55,8 +55,8 @@
 // Sessions (issue 10): the member asks which worksets carry live connections (SessionView) so
 // that rebalancing never moves one while its sessions cannot move with it.
 //
-// Pure like the other nodes: no clock, no socket. Control messages to send are handed to the
-// ControlSink during drain().
+// Pure like the other nodes: no clock, no socket, no file. Control messages to send are handed
+// to the ControlSink during drain(); log lines to the environment's LogHook.
 #pragma once
 
 #include <array>
@@ -70,20 +70,19 @@
 #include <unordered_set>
 #include <vector>
 
-#include "apps/echo.hpp"
-#include "apps/file_source_posix.hpp"
-#include "apps/http_server.hpp"
-#include "apps/stack_transport.hpp"
+#include "apps/file_source.hpp"
 #include "cluster/member.hpp"
-#include "runtime/config.hpp"
-#include "runtime/error.hpp"
-#include "runtime/logging.hpp"
-#include "runtime/neighbour_cache.hpp"
-#include "runtime/node.hpp"
+#include "node/apps.hpp"
+#include "node/counters.hpp"
+#include "node/log.hpp"
+#include "node/neighbour_cache.hpp"
+#include "node/node.hpp"
+#include "node/node_config.hpp"
+#include "node/result.hpp"
 #include "stack/stack.hpp"
 #include "wire/arp.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
 struct ClusterEnvironment {
   wire::MacAddr interface_mac;  // member.mac defaults to it
@@ -91,6 +90,7 @@ struct ClusterEnvironment {
   std::size_t offload_max = 0;    // as in StandaloneEnvironment
   tcp::IsnSecret secret;          // drawn from getrandom()
   std::uint64_t incarnation = 0;  // drawn from getrandom() at every start
+  LogHook log;                    // where the node's log lines go (none: dropped)
 };
 
 struct ClusterNodeCounters {
@@ -133,17 +133,19 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
  public:
   using ControlSink = std::function<void(std::optional<wire::Ipv4Addr> to, wire::Bytes bytes)>;
 
-  // Fails when the HTTP root cannot be opened or a port cannot be bound. `config.cluster` must
-  // be set (a caller bug otherwise: aborts).
   static constexpr std::size_t kNeighbourSlots = 65536;
   // A client seen this recently keeps its neighbour slot against newcomers.
   static constexpr Time kNeighbourHold = std::chrono::seconds(1);
   static constexpr Time kArpDefenceInterval = std::chrono::milliseconds(100);
   static constexpr std::size_t kRecentSenders = 32;  // control senders not (yet) listed
 
-  static Result<std::unique_ptr<ClusterNode>> create(const Config& config,
+  // `files`: what http serves (config.http.root, opened by the driver); may be null when http
+  // is off. Fails when a port cannot be bound or http has no files. `config.cluster` must be set
+  // (a caller bug otherwise: aborts).
+  static Result<std::unique_ptr<ClusterNode>> create(const NodeConfig& config,
                                                      const ClusterEnvironment& env,
-                                                     ControlSink control);
+                                                     ControlSink control,
+                                                     std::unique_ptr<apps::FileSource> files);
   ~ClusterNode() override;
   ClusterNode(const ClusterNode&) = delete;
   ClusterNode& operator=(const ClusterNode&) = delete;
@@ -171,7 +173,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   const cluster::Member& member() const { return *member_; }
   const stack::Stack& stack() const { return *stack_; }
   const ClusterNodeCounters& counters() const { return counters_; }
-  const Config& config() const { return config_; }
+  const NodeConfig& config() const { return config_; }
   wire::MacAddr mac() const { return mac_; }
   // The MACs learned for members (from their control datagrams).
   const std::map<wire::Ipv4Addr, wire::MacAddr>& member_macs() const { return member_macs_; }
@@ -182,7 +184,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   CounterList counter_list() const;
 
  private:
-  ClusterNode(const Config& config, const ClusterEnvironment& env, ControlSink control);
+  ClusterNode(const NodeConfig& config, const ClusterEnvironment& env, ControlSink control);
 
   // stack::FrameFilter: the FIG. 9 dispatch.
   stack::FilterVerdict on_frame(Time now, wire::Bytes frame) override;
@@ -209,6 +211,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   bool owns_remote(wire::Bytes frame);
   void ask_neighbour(Time now, wire::Ipv4Addr ip);
   void expire_pending(Time now);
+  void log(LogLevel level, std::string_view line) const;
 
   struct PendingFrame {
     wire::Ipv4Addr client;
@@ -216,16 +219,13 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
     std::vector<std::byte> frame;
   };
 
-  Config config_;
+  NodeConfig config_;
   wire::MacAddr mac_;
   std::unique_ptr<cluster::Member> member_;
   std::unique_ptr<stack::Stack> stack_;
-  apps::StackTransport transport_;
-  std::unique_ptr<apps::EchoTcp> echo_tcp_;
-  std::unique_ptr<apps::EchoUdp> echo_udp_;
-  std::unique_ptr<apps::PosixFileSource> files_;
-  std::unique_ptr<apps::http::HttpServer> http_;
+  std::unique_ptr<Apps> apps_;
   ControlSink control_;
+  LogHook log_;
 
   cluster::Role role_ = cluster::Role::joining;
   Time latest_{};                // the latest `now` given to any call
@@ -261,4 +261,4 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   ClusterNodeCounters counters_;
 };
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

@@ -1,12 +1,10 @@
-#include "runtime/stack_node.hpp"
+#include "node/stack_node.hpp"
 
 #include <algorithm>
 
-#include "runtime/checksum_fixup.hpp"
+#include "node/checksum_fixup.hpp"
 
-namespace phalanx::runtime {
-
-static_assert(stack::kNever == kNoDeadline, "the stack and the driver agree on 'no deadline'");
+namespace phalanx::node {
 
 void StackNode::on_frame(Time now, wire::Bytes frame, FrameMeta meta) {
   if (!meta.checksum_not_ready) {
@@ -20,4 +18,4 @@ void StackNode::on_frame(Time now, wire::Bytes frame, FrameMeta meta) {
   stack_.on_frame(now, scratch_);
 }
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

@@ -1,10 +1,10 @@
-#include "runtime/checksum_fixup.hpp"
+#include "node/checksum_fixup.hpp"
 
 #include "wire/checksum.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/ipv4.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
 namespace {
 
@@ -50,4 +50,4 @@ bool complete_l4_checksum(wire::MutBytes frame) {
   return true;
 }
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

@@ -7,7 +7,7 @@
 //   - the master answers a conflicting ARP for the cluster IP at once, rate-limited (part 7);
 //   - a member never sends on a connection of a workset it does not own (part 5);
 //   - a stall of the loop is noticed and counted (part 5).
-#include "runtime/cluster_node.hpp"
+#include "node/cluster_node.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,7 +22,7 @@
 #include "wire/ipv4.hpp"
 #include "wire/tcp.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 namespace {
 
 using stack::test::bytes;
@@ -46,8 +46,8 @@ constexpr MacAddr kGroupMac{{0x01, 0x00, 0x5e, 0x7f, 0x50, 0x48}};
 constexpr std::uint16_t kControlPort = 8472;
 constexpr std::uint16_t kEchoPort = 7;
 
-Config make_config() {
-  Config c;
+NodeConfig make_config() {
+  NodeConfig c;
   c.member.interface = "eth0";
   c.member.address = kSelf;
   c.member.prefix = 24;
@@ -106,13 +106,16 @@ class ClusterNodeTest : public testing::Test {
  protected:
   void SetUp() override { make(make_config()); }
 
-  void make(const Config& config) {
+  void make(const NodeConfig& config) {
     ClusterEnvironment env;
     env.interface_mac = kSelfMac;
     env.incarnation = 7;
-    auto n = ClusterNode::create(config, env, [this](std::optional<Ipv4Addr> to, wire::Bytes b) {
-      control_out.push_back({to, {b.begin(), b.end()}});
-    });
+    auto n = ClusterNode::create(
+        config, env,
+        [this](std::optional<Ipv4Addr> to, wire::Bytes b) {
+          control_out.push_back({to, {b.begin(), b.end()}});
+        },
+        nullptr);
     ASSERT_TRUE(n.ok()) << n.error().message;
     node = std::move(*n);
   }
@@ -405,4 +408,4 @@ TEST_F(ClusterNodeTest, AFollowerWakingFromAStallDoesNotSucceedItsMaster) {
 }
 
 }  // namespace
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

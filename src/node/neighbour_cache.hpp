@@ -17,10 +17,12 @@
 #include <optional>
 #include <vector>
 
-#include "runtime/clock.hpp"
+#include "stack/types.hpp"
 #include "wire/addr.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
+
+using stack::Time;
 
 class NeighbourCache {
  public:
@@ -91,4 +93,4 @@ class NeighbourCache {
   std::size_t size_ = 0;
 };
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

@@ -1,19 +1,19 @@
-#include "runtime/cluster_node.hpp"
+#include "node/cluster_node.hpp"
 
 #include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 
-#include "runtime/checksum_fixup.hpp"
-#include "runtime/standalone.hpp"
+#include "node/checksum_fixup.hpp"
+#include "node/standalone.hpp"
 #include "wire/arp.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/ipv4.hpp"
 #include "wire/tcp.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
 namespace {
 
@@ -24,8 +24,8 @@ constexpr std::size_t kMaxPendingFrames = 256;  // relayed frames awaiting a cli
 constexpr Time kNeighbourWait = milliseconds(1000);
 constexpr Time kNeighbourRetry = milliseconds(200);
 
-stack::StackConfig cluster_stack_config(const Config& config, const ClusterEnvironment& env) {
-  Config served = config;
+stack::StackConfig cluster_stack_config(const NodeConfig& config, const ClusterEnvironment& env) {
+  NodeConfig served = config;
   served.member.address = config.cluster->ip;
   StandaloneEnvironment senv;
   senv.interface_mac = env.interface_mac;
@@ -44,7 +44,7 @@ stack::StackConfig cluster_stack_config(const Config& config, const ClusterEnvir
   return s;
 }
 
-cluster::MemberConfig member_config(const Config& config, const ClusterEnvironment& env) {
+cluster::MemberConfig member_config(const NodeConfig& config, const ClusterEnvironment& env) {
   const ClusterSection& c = *config.cluster;
   cluster::MemberConfig m;
   m.cluster_name = c.name;
@@ -67,51 +67,45 @@ bool has_workset(filter::VerdictKind k) {
 
 }  // namespace
 
-ClusterNode::ClusterNode(const Config& config, const ClusterEnvironment& env, ControlSink control)
+ClusterNode::ClusterNode(const NodeConfig& config, const ClusterEnvironment& env,
+                         ControlSink control)
     : config_(config),
       mac_(config.member.mac.value_or(env.interface_mac)),
       member_(std::make_unique<cluster::Member>(member_config(config, env))),
       stack_(std::make_unique<stack::Stack>(cluster_stack_config(config, env))),
-      transport_(*stack_),
-      control_(std::move(control)) {
+      control_(std::move(control)),
+      log_(env.log) {
   stack_->set_filter(this);
   member_->set_sessions(this);
-  member_->set_event_hook([](std::string_view line) { spdlog::info("cluster: {}", line); });
+  member_->set_event_hook(
+      [this](std::string_view line) { log(LogLevel::info, fmt::format("cluster: {}", line)); });
 }
 
 ClusterNode::~ClusterNode() {
   stack_->set_filter(nullptr);
 }
 
-Result<std::unique_ptr<ClusterNode>> ClusterNode::create(const Config& config,
+Result<std::unique_ptr<ClusterNode>> ClusterNode::create(const NodeConfig& config,
                                                          const ClusterEnvironment& env,
-                                                         ControlSink control) {
+                                                         ControlSink control,
+                                                         std::unique_ptr<apps::FileSource> files) {
   if (!config.cluster) {
     std::fprintf(stderr, "ClusterNode::create without [cluster]\n");
     std::abort();
   }
   std::unique_ptr<ClusterNode> n(new ClusterNode(config, env, std::move(control)));
-  if (config.echo.enabled) {
-    n->echo_tcp_ = std::make_unique<apps::EchoTcp>(n->transport_);
-    n->echo_udp_ = std::make_unique<apps::EchoUdp>(n->transport_);
-    for (std::uint16_t port : config.echo.ports) {
-      if (!n->stack_->tcp_listen(port, n->echo_tcp_.get()) ||
-          !n->stack_->udp_bind(port, n->echo_udp_.get())) {
-        return Error{fmt::format("echo: port {} is already in use", port)};
-      }
-    }
+  auto apps = Apps::create(*n->stack_, config, std::move(files));
+  if (!apps) {
+    return apps.error();
   }
-  if (config.http.enabled) {
-    n->files_ = apps::PosixFileSource::open_root(config.http.root);
-    if (!n->files_) {
-      return errno_error("http root " + config.http.root);
-    }
-    n->http_ = std::make_unique<apps::http::HttpServer>(n->transport_, *n->files_);
-    if (!n->stack_->tcp_listen(config.http.port, n->http_.get())) {
-      return Error{fmt::format("http: port {} is already in use", config.http.port)};
-    }
-  }
+  n->apps_ = std::move(*apps);
   return n;
+}
+
+void ClusterNode::log(LogLevel level, std::string_view line) const {
+  if (log_) {
+    log_(level, line);
+  }
 }
 
 // --- control plane ----------------------------------------------------------------------------
@@ -483,9 +477,9 @@ void ClusterNode::on_arp_conflict(Time now, const wire::ArpRepr& arp) {
     defence_owed_ = true;
     return;
   }
-  spdlog::warn("ARP conflict: {} claims the cluster IP {}; announcing it at {}",
-               arp.sender_mac.to_string(), config_.cluster->ip.to_string(),
-               stack_->config().served_mac.value_or(mac_).to_string());
+  log(LogLevel::warn, fmt::format("ARP conflict: {} claims the cluster IP {}; announcing it at {}",
+                                  arp.sender_mac.to_string(), config_.cluster->ip.to_string(),
+                                  stack_->config().served_mac.value_or(mac_).to_string()));
   defend_cluster_ip(now);
 }
 
@@ -628,13 +622,13 @@ void ClusterNode::on_stall(Time now, Time gap) {
   counters_.stall_max_ms = std::max(counters_.stall_max_ms, ms);
   if (gap > config_.cluster->failure_interval) {
     ++counters_.stalls_beyond_failure_interval;
-    spdlog::warn(
-        "away for {} ms, beyond the failure interval ({} ms): the others may have acted on our "
-        "silence; what queued meanwhile was read before any timer",
-        ms, config_.cluster->failure_interval.count());
+    log(LogLevel::warn,
+        fmt::format("away for {} ms, beyond the failure interval ({} ms): the others may have "
+                    "acted on our silence; what queued meanwhile was read before any timer",
+                    ms, config_.cluster->failure_interval.count()));
   } else {
-    spdlog::info("away for {} ms (failure interval {} ms)", ms,
-                 config_.cluster->failure_interval.count());
+    log(LogLevel::info, fmt::format("away for {} ms (failure interval {} ms)", ms,
+                                    config_.cluster->failure_interval.count()));
   }
 }
 
@@ -677,4 +671,4 @@ CounterList ClusterNode::counter_list() const {
   return out;
 }
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

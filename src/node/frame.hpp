@@ -3,7 +3,7 @@
 
 #include "wire/bytes.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
 struct FrameMeta {
   // The sender was local (e.g. a veth peer in the same kernel) and left the L4 checksum for
@@ -14,9 +14,4 @@ struct FrameMeta {
   bool checksum_valid = false;
 };
 
-struct RxFrame {
-  wire::Bytes bytes;  // valid only during the callback that receives it
-  FrameMeta meta;
-};
-
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

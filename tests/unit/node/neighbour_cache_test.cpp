@@ -1,10 +1,10 @@
 // NeighbourCache: a fixed table; active clients keep their slots, idle ones make room, and
 // addresses that follow each other (what a flood of spoofed sources sends) spread over it.
-#include "runtime/neighbour_cache.hpp"
+#include "node/neighbour_cache.hpp"
 
 #include <gtest/gtest.h>
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 namespace {
 
 using std::chrono::milliseconds;
@@ -55,4 +55,4 @@ TEST(NeighbourCache, ConsecutiveAddressesSpreadOverTheSlots) {
 }
 
 }  // namespace
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node

@@ -6,11 +6,11 @@
 
 #include "wire/bytes.hpp"
 
-namespace phalanx::runtime {
+namespace phalanx::node {
 
 // Recomputes the TCP or UDP checksum of an untagged Ethernet frame holding an IPv4 packet, in
 // place. Returns false, leaving the frame alone, for anything else (not IPv4, a fragment, a
 // header that does not parse, another protocol): the stack then judges the frame as it is.
 bool complete_l4_checksum(wire::MutBytes frame);
 
-}  // namespace phalanx::runtime
+}  // namespace phalanx::node
