@@ -209,12 +209,22 @@ void Member::Impl::follower_on_work_deassign(const WorkDeassign& wd) {
       ack.refused.push_back(v);
       continue;
     }
+    if (owns(*ws) && config.deferred_release) {
+      // Answered by release_ready() / refuse_release(); a resent order asks nothing new.
+      if (release_pending.emplace(v, wd.target).second) {
+        out.ownership.push_back({OwnershipEvent::Kind::release_asked, *ws, wd.target});
+      }
+      continue;
+    }
     if (owns(*ws)) {
       table.release(*ws);
     }
     ack.worksets.push_back(v);
   }
   std::sort(ack.refused.begin(), ack.refused.end());
+  if (ack.worksets.empty() && ack.refused.empty()) {
+    return;  // every listed workset waits for release_ready()
+  }
   if (!ack.refused.empty()) {
     log("kept " + std::to_string(ack.refused.size()) +
         " worksets the master asked for: they carry live sessions");

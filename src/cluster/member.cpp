@@ -127,6 +127,7 @@ void Member::Impl::transition(Role to, Time now, std::string_view why) {
       ": " + std::string(why));
   role = to;
   table.set_master(to == Role::master);
+  release_pending.clear();  // asked by a master we no longer follow in that role
 }
 
 // The registry numbers the addresses this member deals with. An address gets an id when the
@@ -634,7 +635,47 @@ Time Member::next_deadline() const {
 }
 
 Output Member::take_output() {
+  impl_->report_ownership();
   return std::exchange(impl_->out, Output{});
+}
+
+void Member::Impl::report_ownership() {
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const bool now = owns(WorksetId{i});
+    if (now != owned_reported.test(i)) {
+      owned_reported.set(i, now);
+      out.ownership.push_back(
+          {now ? OwnershipEvent::Kind::gained : OwnershipEvent::Kind::lost, WorksetId{i}, {}});
+    }
+  }
+}
+
+bool Member::release_ready(Time /*now*/, filter::WorksetId ws) {
+  return impl_->answer_release(ws, true);
+}
+
+bool Member::refuse_release(Time /*now*/, filter::WorksetId ws) {
+  return impl_->answer_release(ws, false);
+}
+
+bool Member::Impl::answer_release(WorksetId ws, bool release) {
+  const auto it = release_pending.find(ws.value());
+  if (it == release_pending.end() || role != Role::follower || !master) {
+    return false;
+  }
+  release_pending.erase(it);
+  WorkDeassignAck ack;
+  if (release) {
+    if (owns(ws)) {
+      table.release(ws);
+    }
+    ack.worksets.push_back(ws.value());
+  } else {
+    ++counters.deassign_refused;
+    ack.refused.push_back(ws.value());
+  }
+  send(master, std::move(ack));
+  return true;
 }
 
 Role Member::role() const {

@@ -108,7 +108,11 @@ struct MemberConfig {
   filter::HashKind hash = filter::HashKind::xor_fold;
   std::uint64_t mix_seed = filter::kDefaultMixSeed;
   std::size_t held_frames_max = 512;  // per member, all worksets together
+  // A follower told to give up a workset (WorkDeassign) does not release it and acknowledge at
+  // once: it reports OwnershipEvent::release_asked and waits for release_ready() (its sessions
+  // were handed over) or refuse_release(). Off: released at once unless busy (SessionView).
   std::size_t held_bytes_max = 512 * 1024;
+  bool deferred_release = false;
 };
 
 // Applications (DESIGN §8) hear about membership and may veto a join.
@@ -152,8 +156,24 @@ struct ForwardedFrame {
   std::vector<std::byte> frame;
 };
 
+// A change of what this member owns, for the layer above (sessions follow ownership: issue 11).
+struct OwnershipEvent {
+  enum class Kind : std::uint8_t {
+    gained,         // the workset is this member's now (assigned, claimed, mirrored)
+    lost,           // ... no longer (released, reassigned, this member removed or superseded)
+    release_asked,  // MemberConfig::deferred_release: the master asks it to go to `target`
+  };
+  Kind kind = Kind::gained;
+  filter::WorksetId workset;
+  std::optional<Ipv4Addr> target;  // release_asked only
+  bool operator==(const OwnershipEvent&) const = default;
+};
+
 struct Output {
   std::vector<Outgoing> messages;
+  // In order. gained/lost compare what the member owns at take_output() with what it owned at
+  // the previous take_output(), so a workset lost and regained in between reports nothing.
+  std::vector<OwnershipEvent> ownership;
   std::vector<ForwardedFrame> frames;  // held frames released after an acknowledgement
   bool announce_arp = false;           // send gratuitous ARP for the cluster IP now
 };
@@ -217,6 +237,13 @@ class Member {
   // The data path classified a frame as master_must_assign: hold it (bounded), assign its
   // workset if it is unassigned, forward it once the owner acknowledges.
   void on_unassigned_packet(Time now, filter::WorksetId ws, wire::Bytes frame);
+  // MemberConfig::deferred_release: the layer above is ready to let `ws` go, for which it was
+  // given OwnershipEvent::release_asked: the member releases it and acknowledges the master's
+  // WorkDeassign. refuse_release() keeps it instead (as for a busy workset: the master cancels
+  // the move). False, and nothing sent, when no release of `ws` is pending (it was answered
+  // already, or the member changed role or master since it was asked).
+  bool release_ready(Time now, filter::WorksetId ws);
+  bool refuse_release(Time now, filter::WorksetId ws);
   // Clean shutdown: broadcasts ExitCluster naming this member, so the master reassigns its
   // worksets at once instead of after T.
   void leave(Time now);

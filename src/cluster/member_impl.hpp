@@ -134,6 +134,13 @@ struct Member::Impl {
   const LoadMetric* metric;
   std::unique_ptr<Authenticator> auth;
   const SessionView* sessions = nullptr;
+  // deferred_release: worksets the master asked this follower to release (-> target), waiting
+  // for release_ready() / refuse_release(). Cleared on every role transition.
+  std::map<std::uint16_t, Ipv4Addr> release_pending;
+  // What this member owned at the last take_output() (OwnershipEvent gained / lost).
+  std::bitset<filter::kWorksetCount> owned_reported;
+  void report_ownership();
+  bool answer_release(filter::WorksetId ws, bool release);
   // This member's worksets with live sessions now (empty without a SessionView).
   std::bitset<filter::kWorksetCount> busy_now() const {
     return sessions != nullptr ? sessions->busy_worksets() : std::bitset<filter::kWorksetCount>{};

@@ -4,9 +4,9 @@
 // send — a well-formed message of any type, from any sender (the member itself, a few peers, the
 // master it follows, strangers never seen before), of any epoch (its own, one either side, 0, the
 // largest), with any fields the encoder accepts, encoded with the real encoder; or a data frame
-// to assign, a pause (on_resume), raw bytes, or a session opening or ending in a workset
-// (SessionView). After every call check_invariants() must hold
-// (it aborts otherwise), and every datagram the member sends must decode.
+// to assign, a pause (on_resume), raw bytes, a session opening or ending in a workset
+// (SessionView), or the node's answer to a deferred release. After every call check_invariants()
+// must hold (it aborts otherwise), and every datagram the member sends must decode.
 //
 // The script format is private to this file: a byte stream read front to back, where a missing
 // byte reads as zero, so every input is a valid script.
@@ -60,7 +60,10 @@ class Sessions : public SessionView {
 
 class Fuzz {
  public:
-  explicit Fuzz(Script& s) : s_(s), member_(config()) { member_.set_sessions(&sessions_); }
+  // The first byte picks immediate or deferred releases (MemberConfig::deferred_release).
+  explicit Fuzz(Script& s) : s_(s), member_(config(s_.u8() % 2 == 1)) {
+    member_.set_sessions(&sessions_);
+  }
 
   void run() {
     member_.start(now_);
@@ -68,10 +71,21 @@ class Fuzz {
     for (std::size_t step = 0; step < kMaxSteps && !s_.done(); ++step) {
       advance(std::chrono::microseconds(250) * s_.u8());
       const std::uint8_t op = s_.u8();
-      switch (op % 17) {
+      switch (op % 18) {
         case 16:
           sessions_.busy.flip(s_.u16() % filter::kWorksetCount);
           break;
+        case 17: {
+          // The node answers a release it may or may not have been asked for.
+          const filter::WorksetId ws{static_cast<std::uint16_t>(s_.u16() % filter::kWorksetCount)};
+          if (s_.u8() % 2 == 0) {
+            member_.release_ready(now_, ws);
+          } else {
+            member_.refuse_release(now_, ws);
+          }
+          after("release answer");
+          break;
+        }
         case 12: {
           const filter::WorksetId ws{static_cast<std::uint16_t>(s_.u16() % filter::kWorksetCount)};
           std::vector<std::byte> frame(s_.u8() % 64 + 14, std::byte{0x42});
@@ -105,8 +119,9 @@ class Fuzz {
   }
 
  private:
-  static MemberConfig config() {
+  static MemberConfig config(bool deferred_release) {
     MemberConfig c;
+    c.deferred_release = deferred_release;
     c.cluster_name = std::string(kCluster);
     c.address = kSelf;
     c.incarnation = 1;

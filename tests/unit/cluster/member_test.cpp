@@ -60,6 +60,7 @@ struct Node {
   // Paused (SIGSTOP): datagrams wait in `backlog`, timers do not run, until resume().
   bool frozen = false;
   std::vector<std::vector<std::byte>> backlog;
+  std::vector<OwnershipEvent> ownership;  // every event the member reported, in order
 };
 
 std::vector<std::byte> encode_msg(const Message& m) {
@@ -90,6 +91,7 @@ class Harness {
     c.cluster_ip = Ipv4Addr(198, 18, 0, 100);
     c.held_frames_max = held_frames_max;
     c.held_bytes_max = held_bytes_max;
+    c.deferred_release = deferred_release;
     node.m = std::make_unique<Member>(c, std::vector<Application*>{node.app.get()});
     node.up = true;
     return node;
@@ -286,7 +288,17 @@ class Harness {
     }
   }
 
+  // The node answers a deferred release (MemberConfig::deferred_release).
+  bool answer(int n, std::uint16_t ws, bool release) {
+    const bool r =
+        release ? m(n).release_ready(now, WorksetId{ws}) : m(n).refuse_release(now, WorksetId{ws});
+    collect(n);
+    check();
+    return r;
+  }
+
   Timings timings;
+  bool deferred_release = false;
   Time now{0};
   bool auto_deliver = false;
   Duration latency = 1ms;
@@ -308,6 +320,7 @@ class Harness {
     for (ForwardedFrame& f : o.frames) {
       node.frames.push_back(std::move(f));
     }
+    node.ownership.insert(node.ownership.end(), o.ownership.begin(), o.ownership.end());
     node.arp += o.announce_arp ? 1 : 0;
   }
 };
@@ -1057,6 +1070,90 @@ TEST(MemberSessions, AFollowerRefusesToReleaseAWorksetWhoseSessionOpenedMeanwhil
   EXPECT_EQ(owned_list(h, 1, 1).size(), 4u);
   EXPECT_EQ(owned_list(h, 1, 2).size(), 4u);
   EXPECT_EQ(owned_list(h, 1, 3).size(), 4u);
+}
+
+// --- ownership events and deferred release (the seams issue 11 builds on) --------------------
+
+std::vector<std::uint16_t> events_of(const Node& node, OwnershipEvent::Kind kind) {
+  std::vector<std::uint16_t> v;
+  for (const OwnershipEvent& e : node.ownership) {
+    if (e.kind == kind) {
+      v.push_back(e.workset.value());
+    }
+  }
+  std::sort(v.begin(), v.end());
+  return v;
+}
+
+TEST(MemberOwnership, GainedAndLostFollowWhatTheMemberOwns) {
+  Harness h;
+  h.form({1, 2});
+  for (std::uint16_t ws = 0; ws < 12; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(10ms);
+  EXPECT_EQ(events_of(h.node(1), OwnershipEvent::Kind::gained), owned_list(h, 1, 1));
+  EXPECT_EQ(events_of(h.node(2), OwnershipEvent::Kind::gained), owned_list(h, 1, 2));
+  EXPECT_TRUE(events_of(h.node(2), OwnershipEvent::Kind::lost).empty());
+  h.add(3);
+  h.start(3);
+  h.run_for(2s + 200ms);
+  const auto of3 = owned_list(h, 1, 3);
+  ASSERT_EQ(of3.size(), 4u);
+  EXPECT_EQ(events_of(h.node(3), OwnershipEvent::Kind::gained), of3);
+  // What 3 gained, 1 or 2 lost; each reported it once.
+  std::vector<std::uint16_t> lost = events_of(h.node(1), OwnershipEvent::Kind::lost);
+  const auto lost2 = events_of(h.node(2), OwnershipEvent::Kind::lost);
+  lost.insert(lost.end(), lost2.begin(), lost2.end());
+  std::sort(lost.begin(), lost.end());
+  EXPECT_EQ(lost, of3);
+}
+
+TEST(MemberOwnership, ADeferredReleaseWaitsForTheLayerAbove) {
+  Harness h;
+  h.deferred_release = true;
+  h.form({1, 2});
+  for (std::uint16_t ws = 0; ws < 12; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(10ms);
+  const std::vector<std::uint16_t> of2 = owned_list(h, 1, 2);
+  h.sent.clear();
+  h.add(3);
+  h.start(3);
+  h.run_for(2s + 200ms);
+  // Asked, not released: still 2's, moving in the master's table, no acknowledgement sent.
+  const std::vector<std::uint16_t> asked =
+      events_of(h.node(2), OwnershipEvent::Kind::release_asked);
+  ASSERT_EQ(asked.size(), 2u);
+  for (const OwnershipEvent& e : h.node(2).ownership) {
+    if (e.kind == OwnershipEvent::Kind::release_asked) {
+      EXPECT_EQ(e.target, addr(3));
+    }
+  }
+  EXPECT_EQ(owned_list(h, 2, 2), of2);
+  for (std::uint16_t ws : asked) {
+    EXPECT_EQ(h.m(1).table().state(WorksetId{ws}), WorksetState::moving) << ws;
+  }
+  for (const Packet& p : h.sent) {
+    EXPECT_FALSE(p.from == addr(2) && p.msg.type() == MessageType::work_deassign_ack);
+  }
+  // Resent orders ask nothing new.
+  h.run_for(200ms);
+  EXPECT_EQ(events_of(h.node(2), OwnershipEvent::Kind::release_asked).size(), 2u);
+  // The node lets the first go and keeps the second.
+  EXPECT_TRUE(h.answer(2, asked[0], true));
+  EXPECT_TRUE(h.answer(2, asked[1], false));
+  EXPECT_FALSE(h.answer(2, asked[1], true));  // answered already
+  h.run_for(100ms);
+  EXPECT_EQ(h.owner_addr(1, WorksetId{asked[0]}), addr(3));
+  EXPECT_EQ(h.owner_addr(1, WorksetId{asked[1]}), addr(2));
+  EXPECT_EQ(h.m(1).table().state(WorksetId{asked[1]}), WorksetState::assigned);
+  EXPECT_EQ(h.m(1).counters().moves_cancelled, 1u);
+  EXPECT_EQ(events_of(h.node(2), OwnershipEvent::Kind::lost),
+            (std::vector<std::uint16_t>{asked[0]}));
+  const auto gained3 = events_of(h.node(3), OwnershipEvent::Kind::gained);
+  EXPECT_NE(std::find(gained3.begin(), gained3.end(), asked[0]), gained3.end());
 }
 
 // --- leaving ---------------------------------------------------------------------------------
