@@ -40,7 +40,7 @@ bool owns(const cluster::Member& m, WorksetId ws) {
 }  // namespace
 
 Bounds bounds_for(const cluster::Timings& t, const NetworkConfig& n) {
-  const Duration rtt = 2 * (n.latency + n.jitter);
+  const Duration rtt = 2 * (n.latency + n.jitter + n.processing_lag);
   Bounds b;
   b.failure_interval = t.failure_interval;
   b.convergence = 3 * t.failure_interval + 2 * t.master_offer_wait + t.join_timeout;

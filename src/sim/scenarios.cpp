@@ -520,6 +520,65 @@ RunResult rebalance_after_join(std::uint64_t seed, const ScenarioOptions& o) {
   return run.finish();
 }
 
+// Converged from `from` (first start) within `limit`, recorded; then control datagrams sent per
+// member per second over `steady`; false failovers are violations (the network is healthy).
+void measure_scale(Run& run, Time from, Duration limit, Duration steady) {
+  auto got = run.w().run_until(from + limit, [&] { return run.converged(); });
+  if (!got) {
+    run.violation("not converged " + std::to_string(limit.count() / 1'000'000) +
+                  " ms after the first start");
+    return;
+  }
+  run.metrics().convergence = *got - from;
+  run.w().run_until(run.w().now() + 1s);  // the joins' aftermath
+  const std::uint64_t sent = run.w().counters().control_sent;
+  run.w().run_until(run.w().now() + steady);
+  run.metrics().control_rate = static_cast<double>(run.w().counters().control_sent - sent) /
+                               static_cast<double>(run.w().up_count()) /
+                               std::chrono::duration<double>(steady).count();
+  if (run.checkers().false_failovers() > 0) {
+    run.violation(std::to_string(run.checkers().false_failovers()) +
+                  " false failovers in a healthy network");
+  }
+}
+
+// 64 members (the member list's practical size here) start at the same instant; a follower
+// crashes once they have converged.
+RunResult scale_64(std::uint64_t seed, const ScenarioOptions& o) {
+  WorldConfig c;
+  c.slots = 64;
+  c.clients = steady_clients();
+  Run run("scale_64", seed, o, c);
+  const Time first = run.w().now();
+  run.cold_start(c.slots, 0ns);
+  measure_scale(run, first, 30s, 2s);
+  const auto f = run.followers();
+  if (!f.empty()) {
+    run.crash_follower(f[run.prng().uniform(f.size())]);
+  }
+  return run.finish();
+}
+
+// Some members are slow: every control datagram and timer of theirs is handled up to T/2 late
+// (a loaded machine). The cluster must converge and never declare a slow member dead.
+RunResult slow_members(std::uint64_t seed, const ScenarioOptions& o) {
+  WorldConfig c = config_with(seed, 3, 8);
+  c.clients = steady_clients();
+  c.network.processing_lag = c.timings.failure_interval / 2;
+  Run run("slow_members", seed, o, c);
+  bool any = false;
+  for (std::size_t s = 0; s < c.slots; ++s) {
+    if (run.prng().chance(0.5) || (!any && s + 1 == c.slots)) {
+      run.w().set_processing_lag(s, run.t() / 2);
+      any = true;
+    }
+  }
+  const Time first = run.w().now();
+  run.cold_start(c.slots, 300ms);
+  measure_scale(run, first, 10s, 3s);
+  return run.finish();
+}
+
 }  // namespace
 
 const std::vector<Scenario>& scenarios() {
@@ -537,6 +596,8 @@ const std::vector<Scenario>& scenarios() {
       {"flapping_member", flapping_member, "one member crashes and restarts repeatedly"},
       {"rebalance_after_join", rebalance_after_join,
        "a member joins a busy cluster; worksets are rebalanced"},
+      {"scale_64", scale_64, "64 members start at once, then a follower crashes"},
+      {"slow_members", slow_members, "some members handle everything up to T/2 late"},
   };
   return all;
 }

@@ -42,6 +42,10 @@ struct Metrics {
   std::optional<Duration> pause;            // how long the paused member was frozen
   std::uint64_t pause_checks = 0;           // steps at which the paused-member check ran
   Duration simulated{0};                    // simulated time of the run
+  // scale_64 / slow_members: first start -> one master followed by every member; control
+  // datagrams sent per member per second over a steady stretch (a broadcast counts once).
+  std::optional<Duration> convergence;
+  std::optional<double> control_rate;
 };
 
 struct RunResult {

@@ -70,6 +70,7 @@ World::World(WorldConfig config)
       clients_(root_.fork()),
       faults_(root_.fork()),
       incarnations_(root_.fork()),
+      lag_(root_.fork()),
       oracle_(oracle_config()) {
   if (config_.slots == 0 || config_.slots > kMaxSlots) {
     fail("slot count out of range");
@@ -107,6 +108,13 @@ World::Key World::schedule(Time at, Event e) {
   const Key k{at, seq_++};
   queue_.emplace(k, std::move(e));
   return k;
+}
+
+void World::set_processing_lag(std::size_t slot, Duration max) {
+  if (max > config_.network.processing_lag) {
+    fail("processing lag beyond NetworkConfig::processing_lag (the checkers' bounds)");
+  }
+  slots_.at(slot).lag_max = max;
 }
 
 Duration World::delay() {
@@ -329,7 +337,10 @@ void World::rearm(std::size_t slot) {
     }
     return;
   }
-  const Time at = std::max(d, now_);
+  if (s.lag_max > 0ns && s.timer_lag.first != d) {
+    s.timer_lag = {d, lag_.duration(0ns, s.lag_max)};
+  }
+  const Time at = std::max(d + (s.lag_max > 0ns ? s.timer_lag.second : 0ns), now_);
   if (s.timer && s.timer->first == at) {
     return;  // already armed for that instant
   }
@@ -407,10 +418,18 @@ void World::send_control(std::size_t from, const cluster::Outgoing& m) {
       ++counters_.control_lost;
       continue;
     }
-    schedule(now_ + delay(), DeliverControl{t, from, bytes});
+    const auto arrival = [&] {
+      Time at = now_ + delay();
+      if (Slot& slow = slots_[t]; slow.lag_max > 0ns) {
+        at = std::max(at + lag_.duration(0ns, slow.lag_max), slow.lagged_until);
+        slow.lagged_until = at;
+      }
+      return at;
+    };
+    schedule(arrival(), DeliverControl{t, from, bytes});
     if (dup) {
       ++counters_.control_duplicated;
-      schedule(now_ + delay(), DeliverControl{t, from, bytes});
+      schedule(arrival(), DeliverControl{t, from, bytes});
     }
   }
 }

@@ -82,6 +82,9 @@ struct NetworkConfig {
   double loss = 0.0;       // per delivery, control and data alike
   double duplicate = 0.0;  // per delivery: a second copy with its own delay
   bool lose_data = true;   // loss applies to data frames too (not only control)
+  // The most a slow member may lag (World::set_processing_lag): the checkers' bounds count it
+  // like latency.
+  Duration processing_lag{0};
 };
 
 struct ClientConfig {
@@ -196,6 +199,11 @@ class World {
   void crash(std::size_t slot);
   // Clean shutdown: Member::leave(), its output sent, then the member stops.
   void leave(std::size_t slot);
+  // A slow member: every control datagram it receives and every timer it asked for is handled
+  // up to `max` late (a uniform draw per datagram and per deadline): a loaded machine, a noisy
+  // neighbour. Zero: on time (the default).
+  // At most network().processing_lag.
+  void set_processing_lag(std::size_t slot, Duration max);
   // Freezes the member in `slot` for `length` (see above); nothing if it is down or paused.
   void pause(std::size_t slot, Duration length);
   bool paused(std::size_t slot) const { return slots_.at(slot).paused; }
@@ -297,6 +305,9 @@ class World {
     Time resumed_at = Time::min();
     // Bumped whenever the member leaves the follower or master role, pauses, crashes or starts.
     std::uint64_t tenure = 0;
+    Duration lag_max{0};
+    Time lagged_until{0};  // a slow member handles its datagrams in order
+    std::pair<Time, Duration> timer_lag{kNever, Duration{0}};  // (deadline, its lag)
     cluster::Role role = cluster::Role::joining;
     std::unique_ptr<cluster::SessionView> sessions;
     std::vector<std::variant<DeliverControl, DeliverData>> queued;  // while paused
@@ -362,6 +373,7 @@ class World {
   Prng clients_;
   Prng faults_;
   Prng incarnations_;
+  Prng lag_;  // slow members' processing lag (drawn only for them)
   Time now_{0};
   std::uint64_t seq_ = 0;
   std::map<Key, Event> queue_;

@@ -184,6 +184,35 @@ TEST(Scenario, WithoutSessionViewsARebalanceBreaksSessions) {
   EXPECT_GT(broken, 0u);
 }
 
+// Members up to T/2 late in everything they handle: converged, no false failover (the scenario
+// makes either a violation), and the control traffic per member stays what a healthy member
+// sends.
+TEST(Scenario, SlowMembers) {
+  for (const auto& r :
+       run_seeds("slow_members", {}, std::max<std::uint64_t>(8, seed_count() / 4))) {
+    ASSERT_TRUE(r.metrics.convergence.has_value()) << "seed " << r.seed;
+    EXPECT_EQ(r.metrics.false_failovers, 0u) << "seed " << r.seed;
+  }
+}
+
+// 64 members started at once converge, and each sends O(1) control datagrams per second, not
+// O(members): no more than twice what a member of a small cluster sends.
+TEST(Scenario, Scale64) {
+  const auto big = run_seeds("scale_64", {}, 1);
+  ScenarioOptions o;
+  const auto small = run_seeds("slow_members", o, 4);
+  ASSERT_TRUE(big[0].metrics.control_rate.has_value());
+  double small_rate = 0;
+  for (const auto& r : small) {
+    ASSERT_TRUE(r.metrics.control_rate.has_value());
+    small_rate = std::max(small_rate, *r.metrics.control_rate);
+  }
+  std::printf("control datagrams per member per second: 64 members %.1f, 3..8 members %.1f\n",
+              *big[0].metrics.control_rate, small_rate);
+  EXPECT_LT(*big[0].metrics.control_rate, 2 * small_rate);
+  EXPECT_LT(*big[0].metrics.convergence, std::chrono::seconds(2));
+}
+
 // DESIGN §4: at 20% loss the adaptive n keeps false alarms rare; a fixed n = 2 does not.
 TEST(Figures, AdaptiveKeepaliveHasFewerFalseFailoversThanFixedTwoAt20PercentLoss) {
   const std::uint64_t seeds = std::max<std::uint64_t>(4, seed_count() / 10);

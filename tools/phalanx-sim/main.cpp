@@ -69,6 +69,7 @@ struct Summary {
   std::uint64_t pause_checked = 0;  // runs in which the paused-member check ran
   // Sessions (TCP flows): opened, and lost because their member failed (expected until
   // sessions are replicated); a session broken by a move is a violation.
+  std::vector<double> convergence, control_rate;  // scale_64, slow_members
   std::uint64_t sessions = 0;
   std::uint64_t sessions_lost = 0;
   double ff_per_hour() const {
@@ -168,6 +169,12 @@ int main(int argc, char** argv) {
         sum.max_imbalance = std::max(sum.max_imbalance.value_or(0), *m.imbalance);
       }
       sum.pause_checked += m.pause_checks > 0 ? 1 : 0;
+      if (m.convergence) {
+        sum.convergence.push_back(to_ms(*m.convergence));
+      }
+      if (m.control_rate) {
+        sum.control_rate.push_back(*m.control_rate);
+      }
       sum.sessions += r.counters.sessions_opened;
       sum.sessions_lost += r.counters.sessions_lost_to_faults + r.counters.sessions_broken;
       if (seeds == 1) {
@@ -216,6 +223,13 @@ int main(int argc, char** argv) {
     fig("failure_detection", s.detection);
     fig("reassignment", s.reassignment);
     fig("master_failover", s.failover);
+    fig("convergence", s.convergence);
+    if (!s.control_rate.empty()) {
+      fmt::print("figure: {}.control_per_member_p50 = {:.1f} datagrams_per_s\n", s.name,
+                 *percentile(s.control_rate, 50));
+      fmt::print("figure: {}.control_per_member_max = {:.1f} datagrams_per_s\n", s.name,
+                 *percentile(s.control_rate, 100));
+    }
     fmt::print("figure: {}.false_failovers = {:.2f} per_hour\n", s.name, s.ff_per_hour());
     fmt::print("figure: {}.pause_checked_runs = {} runs\n", s.name, s.pause_checked);
     fmt::print("figure: {}.sessions_opened = {} sessions\n", s.name, s.sessions);
