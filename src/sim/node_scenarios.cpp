@@ -1,0 +1,171 @@
+#include "sim/node_scenarios.hpp"
+
+#include <fmt/format.h>
+
+#include "sim/node_checkers.hpp"
+#include "sim/sim_content.hpp"
+
+namespace phalanx::sim {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+constexpr std::uint64_t kEchoMin = 1000;
+constexpr std::uint64_t kEchoMax = 100000;
+
+std::int64_t ms(Time t) {
+  return std::chrono::duration_cast<milliseconds>(t).count();
+}
+
+}  // namespace
+
+WholeReport run_follower_crash_under_load(const WholeOptions& o) {
+  NodeWorldConfig wc;
+  wc.seed = o.seed;
+  wc.members = o.members;
+  wc.peers = o.peers;
+  wc.loss = o.loss;
+  if (o.tweak) {
+    o.tweak(wc);
+  }
+  NodeCheckers checkers;
+  NodeWorld w(wc, &checkers);
+  w.add_observer(&checkers);
+  WholeReport r;
+  r.seed = o.seed;
+  r.replay = fmt::format("phalanx-sim --whole --seed {}", o.seed);
+  Prng& prng = w.scenario_prng();
+
+  // Cold start: every member within the first 10 ms.
+  for (std::size_t s = 0; s < w.members(); ++s) {
+    w.at(prng.duration(Duration{0}, milliseconds(10)), [&w, s] { w.start(s); });
+  }
+  w.run_until(o.converge);
+  if (!w.master()) {
+    checkers.violation(fmt::format("no master {} ms after a cold start", ms(o.converge)));
+  }
+
+  // The load: every draw made here, before any connection runs.
+  const std::size_t files = wc.file_sizes.size();
+  for (std::size_t k = 0; k < o.connections; ++k) {
+    const Time at = o.converge + prng.duration(Duration{0}, o.spread);
+    const std::size_t p = k % w.peers();
+    if (prng.chance(0.6)) {
+      const auto f = static_cast<std::size_t>(prng.uniform(files));
+      const std::uint64_t size = wc.file_sizes[f];
+      w.at(at, [&w, p, f, size] {
+        w.with_peer(p, [&](TcpPeer& peer) {
+          peer.open_download(w.now(), file_path(f), file_key(f), size);
+        });
+      });
+    } else {
+      const std::uint64_t key = echo_key(prng.next_u64());
+      const std::uint64_t length = prng.between(kEchoMin, kEchoMax);
+      w.at(at, [&w, p, key, length] {
+        w.with_peer(p, [&](TcpPeer& peer) { peer.open_echo(w.now(), key, length); });
+      });
+    }
+  }
+  if (o.crash_follower) {
+    const std::uint64_t draw = prng.next_u64();
+    w.at(o.converge + o.spread / 2, [&, draw] {
+      std::vector<std::size_t> followers;
+      for (std::size_t s = 0; s < w.members(); ++s) {
+        if (w.up(s) && w.node(s)->member().role() == cluster::Role::follower) {
+          followers.push_back(s);
+        }
+      }
+      if (followers.empty()) {
+        checkers.violation(fmt::format("no follower to crash at {} ms", ms(w.now())));
+        return;
+      }
+      r.victim = followers[draw % followers.size()];
+      w.crash(*r.victim);
+    });
+  }
+
+  const auto opened = [&] {
+    std::size_t n = 0;
+    for (std::size_t p = 0; p < w.peers(); ++p) {
+      n += w.peer(p).connections().size();
+    }
+    return n;
+  };
+  const auto running = [&] {
+    std::size_t n = 0;
+    for (std::size_t p = 0; p < w.peers(); ++p) {
+      n += w.peer(p).running();
+    }
+    return n;
+  };
+  w.run_until(o.limit, [&] { return opened() == o.connections && running() == 0; });
+  // Still running: timed out by the scenario (a loss, judged below like the others).
+  for (std::size_t p = 0; p < w.peers(); ++p) {
+    if (w.peer(p).running() > 0) {
+      w.with_peer(p, [&](TcpPeer& peer) { peer.give_up(w.now()); });
+    }
+  }
+  checkers.finish(w);
+
+  for (std::size_t p = 0; p < w.peers(); ++p) {
+    for (const PeerConnection& c : w.peer(p).connections()) {
+      ++r.opened;
+      switch (c.outcome) {
+        case ConnOutcome::completed:
+          ++r.completed;
+          continue;
+        case ConnOutcome::reset:
+          ++r.reset;
+          break;
+        case ConnOutcome::timed_out:
+          ++r.timed_out;
+          break;
+        case ConnOutcome::truncated:
+        case ConnOutcome::bad_response:
+        case ConnOutcome::running:
+          ++r.failed;
+          break;
+      }
+      ++r.lost;
+      const auto server = checkers.server(NodeWorld::peer_address(p), c.local_port);
+      if (r.victim && server == r.victim) {
+        ++r.lost_on_victim;
+      } else {
+        checkers.violation(fmt::format(
+            "lost: peer {} connection {} (port {}, opened at {} ms) ended {} at {} ms, served by "
+            "{} (crashed: {})",
+            p, c.id, c.local_port, ms(c.opened), to_string(c.outcome), ms(c.ended),
+            server ? fmt::format("member {}", *server) : std::string("nobody"),
+            r.victim ? fmt::format("member {}", *r.victim) : std::string("none")));
+      }
+    }
+  }
+  r.bytes_checked = checkers.bytes_checked();
+  r.segments_checked = checkers.segments_checked();
+  r.simulated = w.now();
+  r.events = w.counters().events;
+  r.digest = w.digest();
+  r.violation_count = checkers.violation_count();
+  r.violations = checkers.violations();
+  return r;
+}
+
+std::string format_report(const WholeReport& r) {
+  std::string s = fmt::format(
+      "seed {}: connections lost {} / opened {} (on the crashed member {}): completed {}, reset "
+      "{}, timed out {}, failed {}; {} bytes and {} member segments checked; {:.1f} s simulated, "
+      "{} events, digest {:016x}, violations {}\n",
+      r.seed, r.lost, r.opened, r.lost_on_victim, r.completed, r.reset, r.timed_out, r.failed,
+      r.bytes_checked, r.segments_checked, std::chrono::duration<double>(r.simulated).count(),
+      r.events, r.digest, r.violation_count);
+  for (const auto& v : r.violations) {
+    s += fmt::format("  violation: {}\n", v);
+  }
+  if (!r.ok()) {
+    s += fmt::format("  replay: {}\n", r.replay);
+  }
+  return s;
+}
+
+}  // namespace phalanx::sim

@@ -1,0 +1,20 @@
+// `phalanx-sim --whole`: the whole-member simulator (src/sim/node_world.hpp) over a range of
+// seeds, see whole.cpp.
+#pragma once
+
+#include <cstdint>
+
+namespace phalanx::sim {
+
+struct WholeCli {
+  std::uint64_t first_seed = 0;
+  std::uint64_t seeds = 1;
+  std::uint64_t connections = 100;
+  double loss = 0.0;
+};
+
+// Runs follower_crash_under_load for each seed and prints a line per seed, the figures, and the
+// simulator's speed. Returns the process exit code: 1 when any seed had a violation.
+int run_whole(const WholeCli& cli);
+
+}  // namespace phalanx::sim
