@@ -1,6 +1,7 @@
 #include "sim/node_scenarios.hpp"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "sim/node_checkers.hpp"
 #include "sim/sim_content.hpp"
@@ -13,6 +14,7 @@ using std::chrono::milliseconds;
 
 constexpr std::uint64_t kEchoMin = 1000;
 constexpr std::uint64_t kEchoMax = 100000;
+constexpr std::size_t kNobody = ~std::size_t{0};
 
 std::int64_t ms(Time t) {
   return std::chrono::duration_cast<milliseconds>(t).count();
@@ -108,15 +110,22 @@ WholeReport run_follower_crash_under_load(const WholeOptions& o) {
   }
   checkers.finish(w);
 
+  r.resets_by_member.assign(w.members(), 0);
   for (std::size_t p = 0; p < w.peers(); ++p) {
     for (const PeerConnection& c : w.peer(p).connections()) {
       ++r.opened;
+      // The member whose RST ended it (kNobody: none, or not a member).
+      const std::size_t reset_by =
+          c.reset_by ? w.slot_of_mac(*c.reset_by).value_or(kNobody) : kNobody;
       switch (c.outcome) {
         case ConnOutcome::completed:
           ++r.completed;
           continue;
         case ConnOutcome::reset:
           ++r.reset;
+          if (reset_by != kNobody) {
+            ++r.resets_by_member[reset_by];
+          }
           break;
         case ConnOutcome::timed_out:
           ++r.timed_out;
@@ -133,10 +142,11 @@ WholeReport run_follower_crash_under_load(const WholeOptions& o) {
         ++r.lost_on_victim;
       } else {
         checkers.violation(fmt::format(
-            "lost: peer {} connection {} (port {}, opened at {} ms) ended {} at {} ms, served by "
+            "lost: peer {} connection {} (port {}, opened at {} ms) ended {}{} at {} ms, served by "
             "{} (crashed: {})",
-            p, c.id, c.local_port, ms(c.opened), to_string(c.outcome), ms(c.ended),
-            server ? fmt::format("member {}", *server) : std::string("nobody"),
+            p, c.id, c.local_port, ms(c.opened), to_string(c.outcome),
+            reset_by != kNobody ? fmt::format(" by member {}", reset_by) : std::string(),
+            ms(c.ended), server ? fmt::format("member {}", *server) : std::string("nobody"),
             r.victim ? fmt::format("member {}", *r.victim) : std::string("none")));
       }
     }
@@ -154,11 +164,12 @@ WholeReport run_follower_crash_under_load(const WholeOptions& o) {
 std::string format_report(const WholeReport& r) {
   std::string s = fmt::format(
       "seed {}: connections lost {} / opened {} (on the crashed member {}): completed {}, reset "
-      "{}, timed out {}, failed {}; {} bytes and {} member segments checked; {:.1f} s simulated, "
-      "{} events, digest {:016x}, violations {}\n",
-      r.seed, r.lost, r.opened, r.lost_on_victim, r.completed, r.reset, r.timed_out, r.failed,
-      r.bytes_checked, r.segments_checked, std::chrono::duration<double>(r.simulated).count(),
-      r.events, r.digest, r.violation_count);
+      "{} (by member: {}), timed out {}, failed {}; {} bytes and {} member segments checked; "
+      "{:.1f} s simulated, {} events, digest {:016x}, violations {}\n",
+      r.seed, r.lost, r.opened, r.lost_on_victim, r.completed, r.reset,
+      fmt::join(r.resets_by_member, "/"), r.timed_out, r.failed, r.bytes_checked,
+      r.segments_checked, std::chrono::duration<double>(r.simulated).count(), r.events, r.digest,
+      r.violation_count);
   for (const auto& v : r.violations) {
     s += fmt::format("  violation: {}\n", v);
   }

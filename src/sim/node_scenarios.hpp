@@ -44,6 +44,7 @@ struct WholeReport {
   std::size_t lost = 0;    // opened - completed
   std::size_t lost_on_victim = 0;
   std::optional<std::size_t> victim;
+  std::vector<std::size_t> resets_by_member;  // RSTs that ended a connection, by sender slot
   std::uint64_t bytes_checked = 0;
   std::uint64_t segments_checked = 0;
   Time simulated{0};

@@ -8,6 +8,9 @@
 #include "sim/node_scenarios.hpp"
 #include "sim/node_world.hpp"
 #include "sim/sim_content.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
 
 namespace phalanx::sim {
 namespace {
@@ -18,7 +21,7 @@ using std::chrono::seconds;
 // The scenario over a few seeds: every connection ends, every byte checks, only the crashed
 // follower's connections are lost.
 TEST(NodeWorld, FollowerCrashUnderLoad) {
-  for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     WholeOptions o;
     o.seed = seed;
     const WholeReport r = run_follower_crash_under_load(o);
@@ -55,6 +58,30 @@ TEST(NodeWorld, SameSeedSameDigest) {
   o.seed = 12;
   const WholeReport c = run_follower_crash_under_load(o);
   EXPECT_NE(a.digest, c.digest);
+}
+
+// A crashed member restarts with a fresh incarnation and joins again as a follower.
+TEST(NodeWorld, CrashAndRestart) {
+  NodeWorldConfig c;
+  c.seed = 5;
+  c.peers = 0;
+  NodeWorld w(c, nullptr);
+  for (std::size_t s = 0; s < w.members(); ++s) {
+    w.start(s);
+  }
+  w.run_until(milliseconds(1500));
+  const auto master = w.master();
+  ASSERT_TRUE(master.has_value());
+  const std::size_t victim = (*master + 1) % w.members();
+  w.crash(victim);
+  EXPECT_FALSE(w.up(victim));
+  w.run_until(milliseconds(2500));
+  EXPECT_EQ(w.node(*master)->member().members().size(), 2u);
+  w.start(victim);
+  w.run_until(milliseconds(4000));
+  ASSERT_TRUE(w.up(victim));
+  EXPECT_EQ(w.node(victim)->member().role(), cluster::Role::follower);
+  EXPECT_EQ(w.node(*master)->member().members().size(), 3u);
 }
 
 // --- the checkers catch what they are for
@@ -101,6 +128,41 @@ TEST(NodeCheckers, GapAndDuplicateAreCaught) {
   k.on_stream_bytes(c, 20, std::span(b).subspan(20, 10));  // a gap
   k.on_stream_bytes(c, 25, std::span(b).subspan(25, 10));  // an overlap
   EXPECT_EQ(k.violation_count(), 2u);
+}
+
+// A segment from the cluster IP that leaves a member not owning the client's workset (here: a
+// member alone that owns nothing yet) is a violation.
+TEST(NodeCheckers, SegmentFromNonOwnerIsCaught) {
+  NodeWorldConfig c;
+  c.seed = 1;
+  c.members = 1;
+  c.peers = 0;
+  NodeWorld w(c, nullptr);
+  w.start(0);
+  w.run_until(milliseconds(500));
+  const wire::Ipv4Addr client = NodeWorld::peer_address(0);
+  wire::TcpRepr seg;
+  seg.src_port = 80;
+  seg.dst_port = 40000;
+  seg.flags = wire::tcpflag::kAck;
+  std::vector<std::byte> f(wire::EthernetView::kHeaderSize + wire::Ipv4View::kMinHeaderSize +
+                           seg.size());
+  wire::EthernetRepr{NodeWorld::peer_mac(0), NodeWorld::member_mac(0), std::nullopt,
+                     wire::ethertype::kIpv4}
+      .emit(f);
+  wire::Ipv4Repr ip;
+  ip.src = NodeWorld::kClusterIp;
+  ip.dst = client;
+  ip.protocol = wire::ipproto::kTcp;
+  ip.payload_len = static_cast<std::uint16_t>(seg.size());
+  ip.emit(wire::MutBytes(f).subspan(wire::EthernetView::kHeaderSize));
+  seg.emit(
+      wire::MutBytes(f).subspan(wire::EthernetView::kHeaderSize + wire::Ipv4View::kMinHeaderSize),
+      ip.src, ip.dst);
+  NodeCheckers k;
+  k.on_member_frame(w, 0, f);
+  ASSERT_EQ(k.violation_count(), 1u);
+  EXPECT_NE(k.violations()[0].find("not its own"), std::string::npos) << k.violations()[0];
 }
 
 // End to end: members that serve a file with one byte flipped are caught at that byte.
