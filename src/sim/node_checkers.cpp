@@ -75,6 +75,18 @@ void NodeCheckers::on_member_frame(const NodeWorld& w, std::size_t slot, wire::B
         slot, flags, ip->dst().to_string(), port,
         std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(), ws.value()));
   }
+  // A reset for a connection whose server is still up, from another member: it would end a
+  // live connection under its server's feet. (The crashed server's connections are reset by
+  // their worksets' new owner: expected until sessions are replicated.)
+  if ((flags & wire::tcpflag::kRst) != 0) {
+    const auto it = server_.find(client_key(ip->dst(), port));
+    if (it != server_.end() && it->second != slot && w.up(it->second)) {
+      violation(fmt::format("reset: member {} reset {}:{} at {} ms, served by member {}, up", slot,
+                            ip->dst().to_string(), port,
+                            std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(),
+                            it->second));
+    }
+  }
   constexpr std::uint8_t kSynAck = wire::tcpflag::kSyn | wire::tcpflag::kAck;
   if ((flags & kSynAck) == kSynAck) {
     server_.try_emplace(client_key(ip->dst(), port), slot);

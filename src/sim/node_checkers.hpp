@@ -7,6 +7,8 @@
 //              byte equals content_byte(key, offset) (no loss, duplication or corruption);
 //   ownership  no TCP segment from the cluster IP leaves a member whose own table does not give
 //              it the workset of the segment's client (address, port) at that instant;
+//   resets     no member resets a connection whose server (the member that sent its SYN-ACK)
+//              is another member, still up;
 //   outcome    at the end every connection has ended: completed with every byte, or reset or
 //              timed out (losses, counted); truncated and bad_response are violations;
 //   servers    which member answered each connection's SYN (its SYN-ACK): the scenario uses it

@@ -22,7 +22,44 @@ std::int64_t ms(Time t) {
 
 }  // namespace
 
-WholeReport run_follower_crash_under_load(const WholeOptions& o) {
+std::string_view scenario_name(WholeCrash c) {
+  switch (c) {
+    case WholeCrash::none:
+      return "no_crash_under_load";
+    case WholeCrash::follower:
+      return "follower_crash_under_load";
+    case WholeCrash::master:
+      return "master_crash_under_load";
+  }
+  return "unknown";
+}
+
+std::optional<WholeCrash> whole_crash_from_string(std::string_view s) {
+  if (s == "none") {
+    return WholeCrash::none;
+  }
+  if (s == "follower") {
+    return WholeCrash::follower;
+  }
+  if (s == "master") {
+    return WholeCrash::master;
+  }
+  return std::nullopt;
+}
+
+std::string_view crash_word(WholeCrash c) {
+  switch (c) {
+    case WholeCrash::none:
+      return "none";
+    case WholeCrash::follower:
+      return "follower";
+    case WholeCrash::master:
+      return "master";
+  }
+  return "unknown";
+}
+
+WholeReport run_crash_under_load(const WholeOptions& o) {
   NodeWorldConfig wc;
   wc.seed = o.seed;
   wc.members = o.members;
@@ -35,8 +72,9 @@ WholeReport run_follower_crash_under_load(const WholeOptions& o) {
   NodeWorld w(wc, &checkers);
   w.add_observer(&checkers);
   WholeReport r;
+  r.scenario = std::string(scenario_name(o.crash));
   r.seed = o.seed;
-  r.replay = fmt::format("phalanx-sim --whole --seed {}", o.seed);
+  r.replay = fmt::format("phalanx-sim --whole --crash {} --seed {}", crash_word(o.crash), o.seed);
   Prng& prng = w.scenario_prng();
 
   // Cold start: every member within the first 10 ms.
@@ -69,20 +107,23 @@ WholeReport run_follower_crash_under_load(const WholeOptions& o) {
       });
     }
   }
-  if (o.crash_follower) {
+  if (o.crash != WholeCrash::none) {
     const std::uint64_t draw = prng.next_u64();
     w.at(o.converge + o.spread / 2, [&, draw] {
-      std::vector<std::size_t> followers;
+      const cluster::Role wanted =
+          o.crash == WholeCrash::master ? cluster::Role::master : cluster::Role::follower;
+      std::vector<std::size_t> candidates;
       for (std::size_t s = 0; s < w.members(); ++s) {
-        if (w.up(s) && w.node(s)->member().role() == cluster::Role::follower) {
-          followers.push_back(s);
+        if (w.up(s) && w.node(s)->member().role() == wanted) {
+          candidates.push_back(s);
         }
       }
-      if (followers.empty()) {
-        checkers.violation(fmt::format("no follower to crash at {} ms", ms(w.now())));
+      if (candidates.empty()) {
+        checkers.violation(
+            fmt::format("no {} to crash at {} ms", cluster::to_string(wanted), ms(w.now())));
         return;
       }
-      r.victim = followers[draw % followers.size()];
+      r.victim = candidates[draw % candidates.size()];
       w.crash(*r.victim);
     });
   }
@@ -163,10 +204,10 @@ WholeReport run_follower_crash_under_load(const WholeOptions& o) {
 
 std::string format_report(const WholeReport& r) {
   std::string s = fmt::format(
-      "seed {}: connections lost {} / opened {} (on the crashed member {}): completed {}, reset "
+      "{} seed {}: connections lost {} / opened {} (on the crashed member {}): completed {}, reset "
       "{} (by member: {}), timed out {}, failed {}; {} bytes and {} member segments checked; "
       "{:.1f} s simulated, {} events, digest {:016x}, violations {}\n",
-      r.seed, r.lost, r.opened, r.lost_on_victim, r.completed, r.reset,
+      r.scenario, r.seed, r.lost, r.opened, r.lost_on_victim, r.completed, r.reset,
       fmt::join(r.resets_by_member, "/"), r.timed_out, r.failed, r.bytes_checked,
       r.segments_checked, std::chrono::duration<double>(r.simulated).count(), r.events, r.digest,
       r.violation_count);

@@ -1,9 +1,10 @@
 // Scenarios of the whole-member world (issue 10, first cut): whole members (node::ClusterNode)
 // serving TCP peers, judged by NodeCheckers. Beside scenarios.hpp (the cluster-only scenarios).
 //
-// follower_crash_under_load: `members` members cold-start together; once they have converged,
-// `connections` connections (downloads of f0..f3 and echo streams) open from `peers` peers,
-// spread over `spread`; in the middle of that spread a follower (drawn by the seed) crashes.
+// follower_crash_under_load / master_crash_under_load / no_crash_under_load: `members` members
+// cold-start together; once they have converged, `connections` connections (downloads of
+// f0..f3 and echo streams) open from `peers` peers, spread over `spread`; in the middle of that
+// spread a follower (drawn by the seed) or the master crashes, or nothing happens.
 // The run ends when every connection has ended, or at `limit` (the rest then times out: a
 // violation). Losses of the crashed member's connections are expected (no session replication
 // yet: the new owner of their worksets answers them with an RST); any other loss is a violation.
@@ -14,18 +15,25 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sim/node_world.hpp"
 
 namespace phalanx::sim {
 
+enum class WholeCrash : std::uint8_t { none, follower, master };
+std::string_view scenario_name(WholeCrash c);
+// "none", "follower", "master" (the CLI's words) and back.
+std::optional<WholeCrash> whole_crash_from_string(std::string_view s);
+std::string_view crash_word(WholeCrash c);
+
 struct WholeOptions {
   std::uint64_t seed = 1;
   std::size_t members = 3;
   std::size_t peers = 10;
   std::size_t connections = 100;
-  bool crash_follower = true;
+  WholeCrash crash = WholeCrash::follower;
   Duration converge = std::chrono::milliseconds(1500);  // cold start, before any connection
   Duration spread = std::chrono::seconds(4);            // connections open over this
   Duration limit = std::chrono::seconds(120);           // simulated
@@ -35,6 +43,7 @@ struct WholeOptions {
 };
 
 struct WholeReport {
+  std::string scenario;
   std::uint64_t seed = 0;
   std::size_t opened = 0;
   std::size_t completed = 0;
@@ -57,7 +66,7 @@ struct WholeReport {
   bool ok() const { return violation_count == 0; }
 };
 
-WholeReport run_follower_crash_under_load(const WholeOptions& o);
+WholeReport run_crash_under_load(const WholeOptions& o);
 
 // One line: seed, connections lost / opened, outcomes, digest; then violations and the replay
 // command when there are any.

@@ -24,7 +24,7 @@ TEST(NodeWorld, FollowerCrashUnderLoad) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     WholeOptions o;
     o.seed = seed;
-    const WholeReport r = run_follower_crash_under_load(o);
+    const WholeReport r = run_crash_under_load(o);
     EXPECT_TRUE(r.ok()) << format_report(r);
     EXPECT_EQ(r.opened, 100u);
     EXPECT_TRUE(r.victim.has_value());
@@ -33,13 +33,27 @@ TEST(NodeWorld, FollowerCrashUnderLoad) {
   }
 }
 
+// The master crashes: a follower takes over; only the old master's connections are lost.
+TEST(NodeWorld, MasterCrashUnderLoad) {
+  for (std::uint64_t seed = 1; seed <= 2; ++seed) {
+    WholeOptions o;
+    o.seed = seed;
+    o.crash = WholeCrash::master;
+    const WholeReport r = run_crash_under_load(o);
+    EXPECT_TRUE(r.ok()) << format_report(r);
+    EXPECT_EQ(r.opened, 100u);
+    EXPECT_TRUE(r.victim.has_value());
+    EXPECT_EQ(r.lost, r.lost_on_victim) << format_report(r);
+  }
+}
+
 // No crash: nothing is lost.
 TEST(NodeWorld, NoFaultLosesNothing) {
   WholeOptions o;
   o.seed = 7;
   o.connections = 40;
-  o.crash_follower = false;
-  const WholeReport r = run_follower_crash_under_load(o);
+  o.crash = WholeCrash::none;
+  const WholeReport r = run_crash_under_load(o);
   EXPECT_TRUE(r.ok()) << format_report(r);
   EXPECT_EQ(r.opened, 40u);
   EXPECT_EQ(r.completed, 40u) << format_report(r);
@@ -50,13 +64,13 @@ TEST(NodeWorld, SameSeedSameDigest) {
   WholeOptions o;
   o.seed = 11;
   o.connections = 30;
-  const WholeReport a = run_follower_crash_under_load(o);
-  const WholeReport b = run_follower_crash_under_load(o);
+  const WholeReport a = run_crash_under_load(o);
+  const WholeReport b = run_crash_under_load(o);
   EXPECT_EQ(a.digest, b.digest);
   EXPECT_EQ(a.events, b.events);
   EXPECT_EQ(a.lost, b.lost);
   o.seed = 12;
-  const WholeReport c = run_follower_crash_under_load(o);
+  const WholeReport c = run_crash_under_load(o);
   EXPECT_NE(a.digest, c.digest);
 }
 
@@ -170,9 +184,9 @@ TEST(NodeCheckers, CorruptedFileEndToEndIsCaught) {
   WholeOptions o;
   o.seed = 3;
   o.connections = 10;
-  o.crash_follower = false;
+  o.crash = WholeCrash::none;
   o.tweak = [](NodeWorldConfig& c) { c.corrupt_file_byte = 777; };
-  const WholeReport r = run_follower_crash_under_load(o);
+  const WholeReport r = run_crash_under_load(o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.violations[0].find("byte at offset 777"), std::string::npos) << format_report(r);
 }

@@ -3,7 +3,8 @@
 //   phalanx-sim --scenario NAME|all --seeds N [--first-seed S] [--seed S] [--fixed-n K]
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
-//   phalanx-sim --whole [--seeds N] [--first-seed S] [--seed S] [--connections C] [--loss P]
+//   phalanx-sim --whole [--crash follower|master|none] [--seeds N] [--first-seed S] [--seed S]
+//               [--connections C] [--loss P]
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
@@ -106,7 +107,10 @@ int main(int argc, char** argv) {
   app.add_flag("--demo", demo, "a guided run of a three-member cluster through two crashes");
   bool whole = false;
   app.add_flag("--whole", whole,
-               "whole members (node::ClusterNode) and TCP peers: follower_crash_under_load");
+               "whole members (node::ClusterNode) and TCP peers: <crash>_crash_under_load");
+  std::string crash = "follower";
+  app.add_option("--crash", crash, "--whole: which member crashes: follower, master or none")
+      ->capture_default_str();
   std::uint64_t connections = 100;
   app.add_option("--connections", connections, "connections per run (--whole)")
       ->capture_default_str();
@@ -120,6 +124,7 @@ int main(int argc, char** argv) {
     w.seeds = seed ? 1 : (app.count("--seeds") > 0 ? seeds : 1);
     w.connections = connections;
     w.loss = loss.value_or(0.0);
+    w.crash = crash;
     return phalanx::sim::run_whole(w);
   }
 

@@ -11,6 +11,12 @@
 namespace phalanx::sim {
 
 int run_whole(const WholeCli& cli) {
+  const auto crash = whole_crash_from_string(cli.crash);
+  if (!crash) {
+    fmt::print(stderr, "phalanx-sim: --crash follower, master or none, not '{}'\n", cli.crash);
+    return 2;
+  }
+  const std::string_view name = scenario_name(*crash);
   std::uint64_t opened = 0;
   std::uint64_t lost = 0;
   std::uint64_t lost_on_victim = 0;
@@ -22,7 +28,8 @@ int run_whole(const WholeCli& cli) {
     o.seed = cli.first_seed + i;
     o.connections = cli.connections;
     o.loss = cli.loss;
-    const WholeReport r = run_follower_crash_under_load(o);
+    o.crash = *crash;
+    const WholeReport r = run_crash_under_load(o);
     fmt::print("{}", format_report(r));
     opened += r.opened;
     lost += r.lost;
@@ -32,13 +39,11 @@ int run_whole(const WholeCli& cli) {
   }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  fmt::print("\nfigure: follower_crash_under_load.failing_runs = {} runs\n", failing);
-  fmt::print("figure: follower_crash_under_load.connections_opened = {} connections\n", opened);
-  fmt::print(
-      "figure: follower_crash_under_load.connections_lost = {} connections ({} on the "
-      "crashed member)\n",
-      lost, lost_on_victim);
-  fmt::print("figure: follower_crash_under_load.lost_ratio = {:.4f} lost/opened\n",
+  fmt::print("\nfigure: {}.failing_runs = {} runs\n", name, failing);
+  fmt::print("figure: {}.connections_opened = {} connections\n", name, opened);
+  fmt::print("figure: {}.connections_lost = {} connections ({} on the crashed member)\n", name,
+             lost, lost_on_victim);
+  fmt::print("figure: {}.lost_ratio = {:.4f} lost/opened\n", name,
              opened > 0 ? static_cast<double>(lost) / static_cast<double>(opened) : 0.0);
   fmt::print(
       "figure: whole.sim_speed = {:.1f} simulated_s/wall_s ({:.1f} s simulated in {:.2f} "

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 namespace phalanx::sim {
 
@@ -11,10 +12,11 @@ struct WholeCli {
   std::uint64_t seeds = 1;
   std::uint64_t connections = 100;
   double loss = 0.0;
+  std::string crash = "follower";  // follower, master or none
 };
 
-// Runs follower_crash_under_load for each seed and prints a line per seed, the figures, and the
-// simulator's speed. Returns the process exit code: 1 when any seed had a violation.
+// Runs the <crash>_crash_under_load scenario for each seed and prints a line per seed, the figures,
+// and the simulator's speed. Returns the process exit code: 1 when any seed had a violation.
 int run_whole(const WholeCli& cli);
 
 }  // namespace phalanx::sim
