@@ -71,6 +71,9 @@ WholeReport run_crash_under_load(const WholeOptions& o) {
   NodeCheckers checkers;
   NodeWorld w(wc, &checkers);
   w.add_observer(&checkers);
+  if (o.trace) {
+    w.set_member_log(o.trace);
+  }
   WholeReport r;
   r.scenario = std::string(scenario_name(o.crash));
   r.seed = o.seed;

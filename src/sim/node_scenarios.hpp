@@ -38,6 +38,8 @@ struct WholeOptions {
   Duration spread = std::chrono::seconds(4);            // connections open over this
   Duration limit = std::chrono::seconds(120);           // simulated
   double loss = 0.0;
+  // Every member's log line (replaying a seed), when set.
+  NodeWorld::LogSink trace;
   // Applied to the world's configuration before it is built (tests: corrupt, slow down...).
   std::function<void(NodeWorldConfig&)> tweak;
 };

@@ -4,7 +4,7 @@
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
 //   phalanx-sim --whole [--crash follower|master|none] [--seeds N] [--first-seed S] [--seed S]
-//               [--connections C] [--loss P]
+//               [--connections C] [--loss P] [--trace]
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
@@ -125,6 +125,7 @@ int main(int argc, char** argv) {
     w.connections = connections;
     w.loss = loss.value_or(0.0);
     w.crash = crash;
+    w.trace = trace;
     return phalanx::sim::run_whole(w);
   }
 

@@ -29,6 +29,12 @@ int run_whole(const WholeCli& cli) {
     o.connections = cli.connections;
     o.loss = cli.loss;
     o.crash = *crash;
+    if (cli.trace) {
+      o.trace = [](Time t, std::size_t slot, std::string_view line) {
+        fmt::print("{:>12.3f} ms  member {}  {}\n",
+                   std::chrono::duration<double, std::milli>(t).count(), slot, line);
+      };
+    }
     const WholeReport r = run_crash_under_load(o);
     fmt::print("{}", format_report(r));
     opened += r.opened;

@@ -12,6 +12,7 @@ struct WholeCli {
   std::uint64_t seeds = 1;
   std::uint64_t connections = 100;
   double loss = 0.0;
+  bool trace = false;              // print every member's log
   std::string crash = "follower";  // follower, master or none
 };
 
