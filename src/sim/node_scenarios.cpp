@@ -22,44 +22,51 @@ std::int64_t ms(Time t) {
 
 }  // namespace
 
-std::string_view scenario_name(WholeCrash c) {
+std::string_view scenario_name(WholeFault c) {
   switch (c) {
-    case WholeCrash::none:
+    case WholeFault::none:
       return "no_crash_under_load";
-    case WholeCrash::follower:
+    case WholeFault::follower:
       return "follower_crash_under_load";
-    case WholeCrash::master:
+    case WholeFault::master:
       return "master_crash_under_load";
+    case WholeFault::join:
+      return "join_under_load";
   }
   return "unknown";
 }
 
-std::optional<WholeCrash> whole_crash_from_string(std::string_view s) {
+std::optional<WholeFault> whole_fault_from_string(std::string_view s) {
   if (s == "none") {
-    return WholeCrash::none;
+    return WholeFault::none;
   }
   if (s == "follower") {
-    return WholeCrash::follower;
+    return WholeFault::follower;
   }
   if (s == "master") {
-    return WholeCrash::master;
+    return WholeFault::master;
+  }
+  if (s == "join") {
+    return WholeFault::join;
   }
   return std::nullopt;
 }
 
-std::string_view crash_word(WholeCrash c) {
+std::string_view fault_word(WholeFault c) {
   switch (c) {
-    case WholeCrash::none:
+    case WholeFault::none:
       return "none";
-    case WholeCrash::follower:
+    case WholeFault::follower:
       return "follower";
-    case WholeCrash::master:
+    case WholeFault::master:
       return "master";
+    case WholeFault::join:
+      return "join";
   }
   return "unknown";
 }
 
-WholeReport run_crash_under_load(const WholeOptions& o) {
+WholeReport run_under_load(const WholeOptions& o) {
   NodeWorldConfig wc;
   wc.seed = o.seed;
   wc.members = o.members;
@@ -75,13 +82,14 @@ WholeReport run_crash_under_load(const WholeOptions& o) {
     w.set_member_log(o.trace);
   }
   WholeReport r;
-  r.scenario = std::string(scenario_name(o.crash));
+  r.scenario = std::string(scenario_name(o.fault));
   r.seed = o.seed;
-  r.replay = fmt::format("phalanx-sim --whole --crash {} --seed {}", crash_word(o.crash), o.seed);
+  r.replay = fmt::format("phalanx-sim --whole --fault {} --seed {}", fault_word(o.fault), o.seed);
   Prng& prng = w.scenario_prng();
 
-  // Cold start: every member within the first 10 ms.
-  for (std::size_t s = 0; s < w.members(); ++s) {
+  // Cold start: every member within the first 10 ms (join: but the last, which joins later).
+  const std::size_t cold = o.fault == WholeFault::join ? w.members() - 1 : w.members();
+  for (std::size_t s = 0; s < cold; ++s) {
     w.at(prng.duration(Duration{0}, milliseconds(10)), [&w, s] { w.start(s); });
   }
   w.run_until(o.converge);
@@ -110,11 +118,13 @@ WholeReport run_crash_under_load(const WholeOptions& o) {
       });
     }
   }
-  if (o.crash != WholeCrash::none) {
+  if (o.fault == WholeFault::join) {
+    w.at(o.converge + o.spread / 2, [&w, cold] { w.start(cold); });
+  } else if (o.fault != WholeFault::none) {
     const std::uint64_t draw = prng.next_u64();
     w.at(o.converge + o.spread / 2, [&, draw] {
       const cluster::Role wanted =
-          o.crash == WholeCrash::master ? cluster::Role::master : cluster::Role::follower;
+          o.fault == WholeFault::master ? cluster::Role::master : cluster::Role::follower;
       std::vector<std::size_t> candidates;
       for (std::size_t s = 0; s < w.members(); ++s) {
         if (w.up(s) && w.node(s)->member().role() == wanted) {
@@ -155,9 +165,14 @@ WholeReport run_crash_under_load(const WholeOptions& o) {
   checkers.finish(w);
 
   r.resets_by_member.assign(w.members(), 0);
+  r.served_by_member.assign(w.members(), 0);
   for (std::size_t p = 0; p < w.peers(); ++p) {
     for (const PeerConnection& c : w.peer(p).connections()) {
       ++r.opened;
+      const auto server = checkers.server(NodeWorld::peer_address(p), c.local_port);
+      if (server) {
+        ++r.served_by_member[*server];
+      }
       // The member whose RST ended it (kNobody: none, or not a member).
       const std::size_t reset_by =
           c.reset_by ? w.slot_of_mac(*c.reset_by).value_or(kNobody) : kNobody;
@@ -181,7 +196,6 @@ WholeReport run_crash_under_load(const WholeOptions& o) {
           break;
       }
       ++r.lost;
-      const auto server = checkers.server(NodeWorld::peer_address(p), c.local_port);
       if (r.victim && server == r.victim) {
         ++r.lost_on_victim;
       } else {
@@ -207,13 +221,14 @@ WholeReport run_crash_under_load(const WholeOptions& o) {
 
 std::string format_report(const WholeReport& r) {
   std::string s = fmt::format(
-      "{} seed {}: connections lost {} / opened {} (on the crashed member {}): completed {}, reset "
-      "{} (by member: {}), timed out {}, failed {}; {} bytes and {} member segments checked; "
+      "{} seed {}: connections lost {} / opened {} (on the crashed member {}), served by member "
+      "{}: completed {}, reset {} (by member: {}), timed out {}, failed {}; {} bytes and {} member "
+      "segments checked; "
       "{:.1f} s simulated, {} events, digest {:016x}, violations {}\n",
-      r.scenario, r.seed, r.lost, r.opened, r.lost_on_victim, r.completed, r.reset,
-      fmt::join(r.resets_by_member, "/"), r.timed_out, r.failed, r.bytes_checked,
-      r.segments_checked, std::chrono::duration<double>(r.simulated).count(), r.events, r.digest,
-      r.violation_count);
+      r.scenario, r.seed, r.lost, r.opened, r.lost_on_victim, fmt::join(r.served_by_member, "/"),
+      r.completed, r.reset, fmt::join(r.resets_by_member, "/"), r.timed_out, r.failed,
+      r.bytes_checked, r.segments_checked, std::chrono::duration<double>(r.simulated).count(),
+      r.events, r.digest, r.violation_count);
   for (const auto& v : r.violations) {
     s += fmt::format("  violation: {}\n", v);
   }

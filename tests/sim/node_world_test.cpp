@@ -24,7 +24,7 @@ TEST(NodeWorld, FollowerCrashUnderLoad) {
   for (std::uint64_t seed = 1; seed <= 5; ++seed) {
     WholeOptions o;
     o.seed = seed;
-    const WholeReport r = run_crash_under_load(o);
+    const WholeReport r = run_under_load(o);
     EXPECT_TRUE(r.ok()) << format_report(r);
     EXPECT_EQ(r.opened, 100u);
     EXPECT_TRUE(r.victim.has_value());
@@ -38,12 +38,27 @@ TEST(NodeWorld, MasterCrashUnderLoad) {
   for (std::uint64_t seed = 1; seed <= 2; ++seed) {
     WholeOptions o;
     o.seed = seed;
-    o.crash = WholeCrash::master;
-    const WholeReport r = run_crash_under_load(o);
+    o.fault = WholeFault::master;
+    const WholeReport r = run_under_load(o);
     EXPECT_TRUE(r.ok()) << format_report(r);
     EXPECT_EQ(r.opened, 100u);
     EXPECT_TRUE(r.victim.has_value());
     EXPECT_EQ(r.lost, r.lost_on_victim) << format_report(r);
+  }
+}
+
+// A third member joins under load: rebalancing spares the worksets with live connections, so
+// nothing is lost, and the newcomer serves connections.
+TEST(NodeWorld, JoinUnderLoadLosesNothing) {
+  for (std::uint64_t seed = 1; seed <= 2; ++seed) {
+    WholeOptions o;
+    o.seed = seed;
+    o.fault = WholeFault::join;
+    const WholeReport r = run_under_load(o);
+    EXPECT_TRUE(r.ok()) << format_report(r);
+    EXPECT_EQ(r.opened, 100u);
+    EXPECT_EQ(r.completed, 100u) << format_report(r);
+    EXPECT_GT(r.served_by_member.back(), 0u) << format_report(r);
   }
 }
 
@@ -52,8 +67,8 @@ TEST(NodeWorld, NoFaultLosesNothing) {
   WholeOptions o;
   o.seed = 7;
   o.connections = 40;
-  o.crash = WholeCrash::none;
-  const WholeReport r = run_crash_under_load(o);
+  o.fault = WholeFault::none;
+  const WholeReport r = run_under_load(o);
   EXPECT_TRUE(r.ok()) << format_report(r);
   EXPECT_EQ(r.opened, 40u);
   EXPECT_EQ(r.completed, 40u) << format_report(r);
@@ -64,13 +79,13 @@ TEST(NodeWorld, SameSeedSameDigest) {
   WholeOptions o;
   o.seed = 11;
   o.connections = 30;
-  const WholeReport a = run_crash_under_load(o);
-  const WholeReport b = run_crash_under_load(o);
+  const WholeReport a = run_under_load(o);
+  const WholeReport b = run_under_load(o);
   EXPECT_EQ(a.digest, b.digest);
   EXPECT_EQ(a.events, b.events);
   EXPECT_EQ(a.lost, b.lost);
   o.seed = 12;
-  const WholeReport c = run_crash_under_load(o);
+  const WholeReport c = run_under_load(o);
   EXPECT_NE(a.digest, c.digest);
 }
 
@@ -184,9 +199,9 @@ TEST(NodeCheckers, CorruptedFileEndToEndIsCaught) {
   WholeOptions o;
   o.seed = 3;
   o.connections = 10;
-  o.crash = WholeCrash::none;
+  o.fault = WholeFault::none;
   o.tweak = [](NodeWorldConfig& c) { c.corrupt_file_byte = 777; };
-  const WholeReport r = run_crash_under_load(o);
+  const WholeReport r = run_under_load(o);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.violations[0].find("byte at offset 777"), std::string::npos) << format_report(r);
 }

@@ -3,7 +3,7 @@
 //   phalanx-sim --scenario NAME|all --seeds N [--first-seed S] [--seed S] [--fixed-n K]
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
-//   phalanx-sim --whole [--crash follower|master|none] [--seeds N] [--first-seed S] [--seed S]
+//   phalanx-sim --whole [--fault follower|master|join|none] [--seeds N] [--first-seed S] [--seed S]
 //               [--connections C] [--loss P] [--trace]
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
@@ -107,9 +107,10 @@ int main(int argc, char** argv) {
   app.add_flag("--demo", demo, "a guided run of a three-member cluster through two crashes");
   bool whole = false;
   app.add_flag("--whole", whole,
-               "whole members (node::ClusterNode) and TCP peers: <crash>_crash_under_load");
-  std::string crash = "follower";
-  app.add_option("--crash", crash, "--whole: which member crashes: follower, master or none")
+               "whole members (node::ClusterNode) and TCP peers under load, with --fault");
+  std::string fault = "follower";
+  app.add_option("--fault", fault,
+                 "--whole: a follower or the master crashes, a member joins, or none")
       ->capture_default_str();
   std::uint64_t connections = 100;
   app.add_option("--connections", connections, "connections per run (--whole)")
@@ -124,7 +125,7 @@ int main(int argc, char** argv) {
     w.seeds = seed ? 1 : (app.count("--seeds") > 0 ? seeds : 1);
     w.connections = connections;
     w.loss = loss.value_or(0.0);
-    w.crash = crash;
+    w.fault = fault;
     w.trace = trace;
     return phalanx::sim::run_whole(w);
   }

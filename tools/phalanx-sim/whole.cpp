@@ -11,12 +11,13 @@
 namespace phalanx::sim {
 
 int run_whole(const WholeCli& cli) {
-  const auto crash = whole_crash_from_string(cli.crash);
-  if (!crash) {
-    fmt::print(stderr, "phalanx-sim: --crash follower, master or none, not '{}'\n", cli.crash);
+  const auto fault = whole_fault_from_string(cli.fault);
+  if (!fault) {
+    fmt::print(stderr, "phalanx-sim: --fault follower, master, join or none, not '{}'\n",
+               cli.fault);
     return 2;
   }
-  const std::string_view name = scenario_name(*crash);
+  const std::string_view name = scenario_name(*fault);
   std::uint64_t opened = 0;
   std::uint64_t lost = 0;
   std::uint64_t lost_on_victim = 0;
@@ -28,14 +29,14 @@ int run_whole(const WholeCli& cli) {
     o.seed = cli.first_seed + i;
     o.connections = cli.connections;
     o.loss = cli.loss;
-    o.crash = *crash;
+    o.fault = *fault;
     if (cli.trace) {
       o.trace = [](Time t, std::size_t slot, std::string_view line) {
         fmt::print("{:>12.3f} ms  member {}  {}\n",
                    std::chrono::duration<double, std::milli>(t).count(), slot, line);
       };
     }
-    const WholeReport r = run_crash_under_load(o);
+    const WholeReport r = run_under_load(o);
     fmt::print("{}", format_report(r));
     opened += r.opened;
     lost += r.lost;

@@ -13,10 +13,10 @@ struct WholeCli {
   std::uint64_t connections = 100;
   double loss = 0.0;
   bool trace = false;              // print every member's log
-  std::string crash = "follower";  // follower, master or none
+  std::string fault = "follower";  // follower, master, join or none
 };
 
-// Runs the <crash>_crash_under_load scenario for each seed and prints a line per seed, the figures,
+// Runs the scenario of --fault for each seed and prints a line per seed, the figures,
 // and the simulator's speed. Returns the process exit code: 1 when any seed had a violation.
 int run_whole(const WholeCli& cli);
 
