@@ -3,9 +3,12 @@
 //   phalanx-sim --scenario NAME|all --seeds N [--first-seed S] [--seed S] [--fixed-n K]
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
+//   phalanx-sim --whole [--fault follower|master|join|none] [--seeds N] [--first-seed S] [--seed S]
+//               [--connections C] [--loss P] [--trace]
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
-// bytes. A failing run prints its violations and the command that replays it.
+// bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
+// failing run prints its violations and the command that replays it.
 #include <fmt/format.h>
 
 #include <unistd.h>
@@ -20,6 +23,7 @@
 
 #include "demo.hpp"
 #include "sim/scenarios.hpp"
+#include "whole.hpp"
 
 namespace {
 
@@ -102,9 +106,29 @@ int main(int argc, char** argv) {
   app.add_flag("--trace", trace, "print every member's event log (use with --seed)");
   bool demo = false;
   app.add_flag("--demo", demo, "a guided run of a three-member cluster through two crashes");
+  bool whole = false;
+  app.add_flag("--whole", whole,
+               "whole members (node::ClusterNode) and TCP peers under load, with --fault");
+  std::string fault = "follower";
+  app.add_option("--fault", fault,
+                 "--whole: a follower or the master crashes, a member joins, or none")
+      ->capture_default_str();
+  std::uint64_t connections = 100;
+  app.add_option("--connections", connections, "connections per run (--whole)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (demo) {
     return phalanx::sim::run_demo();
+  }
+  if (whole) {
+    phalanx::sim::WholeCli w;
+    w.first_seed = seed.value_or(first_seed);
+    w.seeds = seed ? 1 : (app.count("--seeds") > 0 ? seeds : 1);
+    w.connections = connections;
+    w.loss = loss.value_or(0.0);
+    w.fault = fault;
+    w.trace = trace;
+    return phalanx::sim::run_whole(w);
   }
 
   if (seed) {

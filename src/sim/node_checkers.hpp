@@ -1,0 +1,58 @@
+// Checkers of the whole-member world (issue 10): observers that see every frame a member sends
+// and every stream byte a peer receives, and judge the run at its end. Beside checkers.hpp (the
+// checkers of the cluster-only world).
+//
+//   bytes      every stream byte a peer receives (a download's body, an echo) is the right byte
+//              at the right offset: offsets follow each other with no gap or overlap, and each
+//              byte equals content_byte(key, offset) (no loss, duplication or corruption);
+//   ownership  no TCP segment from the cluster IP leaves a member whose own table does not give
+//              it the workset of the segment's client (address, port) at that instant;
+//   resets     no member resets a connection whose server (the member that sent its SYN-ACK)
+//              is another member, still up;
+//   outcome    at the end every connection has ended: completed with every byte, or reset or
+//              timed out (losses, counted); truncated and bad_response are violations;
+//   servers    which member answered each connection's SYN (its SYN-ACK): the scenario uses it
+//              to tell expected losses (the crashed member's connections) from the others.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sim/node_world.hpp"
+#include "sim/tcp_peer.hpp"
+
+namespace phalanx::sim {
+
+class NodeCheckers final : public NodeObserver, public PeerObserver {
+ public:
+  static constexpr std::size_t kMaxReported = 20;  // violations kept as text (all are counted)
+
+  void on_stream_bytes(const PeerConnection& c, std::uint64_t offset, wire::Bytes bytes) override;
+  void on_member_frame(const NodeWorld& w, std::size_t slot, wire::Bytes frame) override;
+  // The outcome rule over every connection of every peer; call once, at the end.
+  void finish(const NodeWorld& w);
+
+  // The member that sent the SYN-ACK of the peer's connection from `port`, if any.
+  std::optional<std::size_t> server(wire::Ipv4Addr peer, std::uint16_t port) const;
+
+  void violation(std::string what);
+  const std::vector<std::string>& violations() const { return violations_; }
+  std::uint64_t violation_count() const { return violation_count_; }
+  std::uint64_t bytes_checked() const { return bytes_checked_; }
+  std::uint64_t segments_checked() const { return segments_checked_; }
+
+ private:
+  std::map<std::pair<std::size_t, std::size_t>, std::uint64_t> next_offset_;  // (peer, id)
+  std::unordered_map<std::uint64_t, std::size_t> server_;  // peer address << 16 | port
+  std::vector<std::string> violations_;
+  std::uint64_t violation_count_ = 0;
+  std::uint64_t bytes_checked_ = 0;
+  std::uint64_t segments_checked_ = 0;
+};
+
+}  // namespace phalanx::sim

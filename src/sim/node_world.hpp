@@ -1,0 +1,213 @@
+// The whole-member world (issue 10): N node::ClusterNode objects — the very object phalanxd
+// runs, FIG. 9, the stack, TCP, echo and http, cluster::Member — and M TcpPeer clients on one
+// virtual L2 segment, driven by a logical clock and one seeded PRNG. No clock, no thread, no
+// socket: a run is a pure function of (seed, scenario). Beside world.hpp (which runs
+// cluster::Member alone with synthetic flows), not instead of it.
+//
+// Events are ordered by (time, insertion sequence). Each host (member or peer) has at most one
+// armed timer event, moved whenever its next_deadline() changes.
+//
+// Modelled:
+//   - the segment: a frame to the broadcast MAC reaches every other host; to a multicast MAC
+//     (the cluster MAC: multicast distribution mode) every member that is up (peers' NICs
+//     would filter it); to a unicast MAC the host that has it (a member that is down: lost).
+//     Each delivery independently draws loss and latency + jitter (jitter reorders).
+//   - the control channel: a datagram to the group reaches every other member that is up, one to
+//     an address the member at it; each delivery draws loss and delay like a frame. The member
+//     first sees it as a UDP frame on its packet ring (where it learns members' MACs), then on
+//     its control socket, in the same event, as phalanxd reads both.
+//   - crash (the node is destroyed: no goodbye; frames and datagrams it sent are still on the
+//     wire) and restart (a fresh node, a fresh incarnation from the PRNG).
+// Not modelled (yet): pauses and stalls, partitions, duplication, the unicast and forwarding
+// distribution modes, IP fragments, segmentation offload (members run with offload off).
+//
+// Observers see every frame a member sends, before the segment carries it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include "node/cluster_node.hpp"
+#include "sim/prng.hpp"
+#include "sim/tcp_peer.hpp"
+#include "tcp/config.hpp"
+#include "wire/addr.hpp"
+
+namespace phalanx::sim {
+
+using phalanx::Duration;
+using phalanx::Time;
+
+struct NodeWorldConfig {
+  std::uint64_t seed = 0;
+  std::size_t members = 3;
+  std::size_t peers = 10;
+  std::string cluster_name = "whole";
+  // Member timings as in the other simulator (cluster::Timings): T = 200 ms.
+  std::chrono::milliseconds failure_interval{200};
+  std::chrono::milliseconds join_timeout{30};
+  std::chrono::milliseconds master_offer_wait{100};
+  std::chrono::milliseconds rebalance_period{2000};
+  // The segment.
+  Duration latency = std::chrono::microseconds(100);
+  Duration jitter = std::chrono::microseconds(50);
+  double loss = 0.0;  // per delivery: frames and control datagrams alike
+  // Files the members' http serves (f0, f1, ...: sim_content.hpp).
+  std::vector<std::uint64_t> file_sizes{1000, 20000, 100000, 400000};
+  // A fault for the checkers' self-test: the members serve every file with this byte flipped.
+  std::optional<std::uint64_t> corrupt_file_byte;
+  tcp::Config member_tcp;  // tcp/config.hpp defaults
+  tcp::Config peer_tcp;    // Linux-like: RTO min 200 ms, delayed ACK 40 ms (the defaults)
+};
+
+class NodeWorld;
+
+class NodeObserver {
+ public:
+  virtual ~NodeObserver() = default;
+  // Every frame member `slot` sends, as it leaves, before the segment carries it.
+  virtual void on_member_frame(const NodeWorld& /*w*/, std::size_t /*slot*/,
+                               wire::Bytes /*frame*/) {}
+};
+
+struct NodeWorldCounters {
+  std::uint64_t events = 0;
+  std::uint64_t frames_sent = 0;
+  std::uint64_t frames_delivered = 0;
+  std::uint64_t frames_lost = 0;
+  std::uint64_t frames_to_nobody = 0;  // a unicast MAC nobody (up) has
+  std::uint64_t control_sent = 0;
+  std::uint64_t control_delivered = 0;
+  std::uint64_t control_lost = 0;
+  std::uint64_t dropped_to_down = 0;  // events addressed to a crashed member
+};
+
+class NodeWorld {
+ public:
+  static constexpr wire::Ipv4Addr kClusterIp{198, 18, 0, 250};
+  static constexpr std::uint16_t kControlPort = 8472;
+  static constexpr wire::Ipv4Addr kControlGroup{239, 255, 80, 72};
+  static constexpr std::size_t kMaxMembers = 64;
+  static constexpr std::size_t kMaxPeers = 100;
+  // 198.18.0.1 ... for members, 198.18.0.101 ... for peers; MACs 02:00:00:00:00:xx and
+  // 02:00:00:00:01:xx.
+  static wire::Ipv4Addr member_address(std::size_t slot);
+  static wire::MacAddr member_mac(std::size_t slot);
+  static wire::Ipv4Addr peer_address(std::size_t i);
+  static wire::MacAddr peer_mac(std::size_t i);
+
+  // `peer_observer` is borrowed (may be null) and sees every peer's stream bytes.
+  NodeWorld(NodeWorldConfig config, PeerObserver* peer_observer);
+  ~NodeWorld();
+  NodeWorld(const NodeWorld&) = delete;
+  NodeWorld& operator=(const NodeWorld&) = delete;
+
+  Time now() const { return now_; }
+  const NodeWorldConfig& config() const { return config_; }
+  Prng& scenario_prng() { return scenario_; }
+
+  // --- members
+  std::size_t members() const { return slots_.size(); }
+  bool up(std::size_t slot) const { return slots_.at(slot).node != nullptr; }
+  const node::ClusterNode* node(std::size_t slot) const { return slots_.at(slot).node.get(); }
+  std::optional<std::size_t> slot_of_mac(wire::MacAddr mac) const;
+  // Starts (or restarts: a running node is crashed first) the member in `slot` now.
+  void start(std::size_t slot);
+  // Silent stop: the node is destroyed, its pending events dropped.
+  void crash(std::size_t slot);
+  // The slot of the member that is master now (the first when several claim it).
+  std::optional<std::size_t> master() const;
+
+  // --- peers
+  std::size_t peers() const { return peers_.size(); }
+  TcpPeer& peer(std::size_t i) { return *peers_.at(i); }
+  const TcpPeer& peer(std::size_t i) const { return *peers_.at(i); }
+  // Runs `f` on peer `i` now (opening connections), then takes its output.
+  void with_peer(std::size_t i, const std::function<void(TcpPeer&)>& f);
+
+  // --- running
+  void add_observer(NodeObserver* o) { observers_.push_back(o); }
+  // Runs `f` at `at` (a scripted action: crash, open a connection...).
+  void at(Time at, std::function<void()> f);
+  bool step();
+  // Runs every event due at or before `t`, then sets the clock to `t`.
+  void run_until(Time t);
+  // Runs until `done()` holds (checked after every event) or `limit`; the time it held.
+  std::optional<Time> run_until(Time limit, const std::function<bool()>& done);
+
+  // FNV-1a over every event (time, kind, host) and every frame and datagram sent: two runs of
+  // one seed end with the same digest.
+  std::uint64_t digest() const { return digest_; }
+  const NodeWorldCounters& counters() const { return counters_; }
+
+  // Every member's log line, for tracing a replayed run. Applies to members started after.
+  using LogSink = std::function<void(Time, std::size_t slot, std::string_view line)>;
+  void set_member_log(LogSink sink) { log_sink_ = std::move(sink); }
+
+ private:
+  using Shared = std::shared_ptr<const std::vector<std::byte>>;
+  struct FrameArrives {
+    std::size_t host;
+    Shared frame;
+  };
+  struct ControlArrives {
+    std::size_t slot;
+    Shared frame;     // as the packet ring sees it
+    Shared datagram;  // as the control socket reads it
+  };
+  struct TimerFires {
+    std::size_t host;
+  };
+  struct Action {
+    std::function<void()> f;
+  };
+  using Event = std::variant<FrameArrives, ControlArrives, TimerFires, Action>;
+  using Key = std::pair<Time, std::uint64_t>;
+
+  struct Slot {
+    std::unique_ptr<node::ClusterNode> node;
+    std::uint64_t incarnation = 0;
+  };
+
+  Key schedule(Time at, Event e);
+  void dispatch(Event& e);
+  // Hosts: members 0..members()-1, then peers.
+  bool is_member(std::size_t host) const { return host < slots_.size(); }
+  // Takes host's output (frames, control datagrams) and re-arms its timer.
+  void after_call(std::size_t host);
+  void send_frame(std::size_t from, wire::Bytes frame);
+  void deliver(std::size_t to, Shared frame);
+  void send_control(std::size_t from, std::optional<wire::Ipv4Addr> to, wire::Bytes datagram);
+  void rearm(std::size_t host);
+  Duration delay();
+  void mix(std::uint64_t v) { digest_ = (digest_ ^ v) * 0x100000001b3ull; }
+  void mix_bytes(wire::Bytes b);
+
+  NodeWorldConfig config_;
+  Prng root_;
+  Prng net_;
+  Prng nodes_;
+  Prng scenario_;
+  Time now_{0};
+  std::uint64_t seq_ = 0;
+  std::map<Key, Event> queue_;
+  std::vector<Slot> slots_;
+  std::vector<std::unique_ptr<TcpPeer>> peers_;
+  std::vector<std::optional<Key>> timers_;  // per host: the armed timer event
+  std::unordered_map<std::uint64_t, std::size_t> host_by_mac_;
+  std::vector<NodeObserver*> observers_;
+  NodeWorldCounters counters_;
+  std::uint64_t digest_ = 0xcbf29ce484222325ull;
+  LogSink log_sink_;
+  std::vector<std::vector<std::byte>> out_;  // frames taken from the host being drained
+};
+
+}  // namespace phalanx::sim

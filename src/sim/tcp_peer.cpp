@@ -1,0 +1,461 @@
+#include "sim/tcp_peer.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstdlib>
+#include <string_view>
+
+#include "sim/sim_content.hpp"
+#include "wire/arp.hpp"
+#include "wire/ethernet.hpp"
+#include "wire/ipv4.hpp"
+#include "wire/tcp.hpp"
+
+namespace phalanx::sim {
+
+namespace {
+
+constexpr std::size_t kMaxHeader = 8192;
+constexpr std::string_view kHeaderEnd = "\r\n\r\n";
+
+// The Content-Length of a response head, or nullopt.
+std::optional<std::uint64_t> content_length(std::string_view head) {
+  constexpr std::string_view kName = "\r\ncontent-length:";
+  for (std::size_t i = 0; i + kName.size() <= head.size(); ++i) {
+    bool match = true;
+    for (std::size_t j = 0; j < kName.size() && match; ++j) {
+      const char c = head[i + j];
+      const char lower = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+      match = lower == kName[j];
+    }
+    if (!match) {
+      continue;
+    }
+    std::size_t p = i + kName.size();
+    while (p < head.size() && head[p] == ' ') {
+      ++p;
+    }
+    std::uint64_t v = 0;
+    const auto [end, ec] = std::from_chars(head.data() + p, head.data() + head.size(), v);
+    if (ec != std::errc{} || end == head.data() + p) {
+      return std::nullopt;
+    }
+    return v;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(ConnOutcome o) {
+  switch (o) {
+    case ConnOutcome::running:
+      return "running";
+    case ConnOutcome::completed:
+      return "completed";
+    case ConnOutcome::reset:
+      return "reset";
+    case ConnOutcome::timed_out:
+      return "timed_out";
+    case ConnOutcome::truncated:
+      return "truncated";
+    case ConnOutcome::bad_response:
+      return "bad_response";
+  }
+  return "unknown";
+}
+
+struct TcpPeer::Conn {
+  explicit Conn(tcp::Connection c) : tcp(std::move(c)) {}
+  tcp::Connection tcp;
+  std::string request;  // download: the request, sent from request_sent on
+  std::size_t request_sent = 0;
+  std::uint64_t echo_sent = 0;  // echo: stream bytes queued
+  std::string header;           // download: the response head, until kHeaderEnd
+  bool header_done = false;
+  bool shut = false;
+  Time next_write{0};    // echo: when the next chunk may go
+  Time last_arrival{0};  // the last segment received (or the open)
+};
+
+TcpPeer::TcpPeer(PeerConfig config, PeerObserver* observer)
+    : config_(std::move(config)), observer_(observer), next_port_(config_.first_port) {}
+
+TcpPeer::~TcpPeer() = default;
+
+std::size_t TcpPeer::open_download(Time now, const std::string& path, std::uint64_t key,
+                                   std::uint64_t size) {
+  std::string request = "GET /" + path + " HTTP/1.1\r\nHost: cluster\r\nConnection: close\r\n\r\n";
+  return open(now, StreamKind::download, config_.http_port, key, size, std::move(request));
+}
+
+std::size_t TcpPeer::open_echo(Time now, std::uint64_t key, std::uint64_t length) {
+  return open(now, StreamKind::echo, config_.echo_port, key, length, {});
+}
+
+std::size_t TcpPeer::open(Time now, StreamKind kind, std::uint16_t remote_port, std::uint64_t key,
+                          std::uint64_t length, std::string request) {
+  const std::uint16_t port = next_port_++;
+  if (by_port_.contains(port)) {
+    std::abort();  // a scenario opening more than 64k connections on one peer: a caller bug
+  }
+  const tcp::FourTuple tuple{config_.address, port, config_.cluster_ip, remote_port};
+  const std::size_t id = info_.size();
+  PeerConnection info;
+  info.peer = config_.index;
+  info.id = id;
+  info.kind = kind;
+  info.key = key;
+  info.length = length;
+  info.local_port = port;
+  info.remote_port = remote_port;
+  info.opened = now;
+  info_.push_back(info);
+  conns_.push_back(std::make_unique<Conn>(tcp::Connection::connect(config_.tcp, tuple, now)));
+  conns_.back()->request = std::move(request);
+  conns_.back()->last_arrival = now;
+  by_port_[port] = id;
+  ++running_;
+  pump(now, id);
+  return id;
+}
+
+// --- input --------------------------------------------------------------------------------------
+
+void TcpPeer::on_frame(Time now, wire::Bytes frame) {
+  ++counters_.frames_in;
+  auto eth = wire::EthernetView::parse(frame);
+  if (!eth || eth->has_vlan()) {
+    ++counters_.drop_malformed;
+    return;
+  }
+  if (eth->dst() != config_.mac && !eth->dst().is_broadcast()) {
+    ++counters_.drop_not_for_us;
+    return;
+  }
+  const wire::Bytes payload = frame.subspan(wire::EthernetView::kHeaderSize);
+  if (eth->ethertype() == wire::ethertype::kArp) {
+    on_arp(now, payload);
+    return;
+  }
+  if (eth->ethertype() != wire::ethertype::kIpv4) {
+    ++counters_.drop_not_for_us;
+    return;
+  }
+  auto ip = wire::Ipv4View::parse(payload);
+  if (!ip || !ip->checksum_ok() || ip->is_fragment()) {
+    ++counters_.drop_malformed;  // fragments are not modelled
+    return;
+  }
+  if (ip->dst() != config_.address || ip->protocol() != wire::ipproto::kTcp) {
+    ++counters_.drop_not_for_us;
+    return;
+  }
+  on_tcp(now, eth->src(), ip->payload(), ip->src());
+}
+
+void TcpPeer::on_arp(Time now, wire::Bytes bytes) {
+  auto arp = wire::ArpRepr::parse(bytes);
+  if (!arp) {
+    ++counters_.drop_malformed;
+    return;
+  }
+  if (arp->sender_ip == config_.cluster_ip) {
+    const bool first = !cluster_mac_;
+    cluster_mac_ = arp->sender_mac;
+    if (first) {
+      for (std::size_t id = 0; id < conns_.size(); ++id) {
+        transmit(now, id);
+      }
+    }
+  }
+  if (arp->operation == wire::ArpOperation::request && arp->target_ip == config_.address) {
+    ++counters_.arp_replies;
+    const wire::ArpRepr reply = wire::ArpRepr::reply_to(*arp, config_.mac);
+    std::vector<std::byte> f(wire::EthernetView::kHeaderSize + wire::ArpView::kSize);
+    wire::EthernetRepr{arp->sender_mac, config_.mac, std::nullopt, wire::ethertype::kArp}.emit(f);
+    reply.emit(wire::MutBytes(f).subspan(wire::EthernetView::kHeaderSize));
+    tx_.push_back(std::move(f));
+  }
+}
+
+void TcpPeer::on_tcp(Time now, wire::MacAddr src_mac, wire::Bytes bytes, wire::Ipv4Addr src) {
+  auto seg = wire::TcpRepr::parse(bytes, src, config_.address);
+  if (!seg) {
+    ++counters_.drop_malformed;
+    return;
+  }
+  const auto it = by_port_.find(seg->dst_port);
+  if (src != config_.cluster_ip || it == by_port_.end() ||
+      info_[it->second].remote_port != seg->src_port) {
+    // No connection: RFC 9293 §3.10.7.1, as Linux answers.
+    ++counters_.drop_no_connection;
+    if (const auto rst = tcp::Connection::reset_for(*seg)) {
+      std::vector<std::byte> f(wire::EthernetView::kHeaderSize + wire::Ipv4View::kMinHeaderSize +
+                               rst->size());
+      wire::EthernetRepr{src_mac, config_.mac, std::nullopt, wire::ethertype::kIpv4}.emit(f);
+      wire::Ipv4Repr ip;
+      ip.src = config_.address;
+      ip.dst = src;
+      ip.protocol = wire::ipproto::kTcp;
+      ip.ident = ident_++;
+      ip.payload_len = static_cast<std::uint16_t>(rst->size());
+      ip.emit(wire::MutBytes(f).subspan(wire::EthernetView::kHeaderSize));
+      rst->emit(wire::MutBytes(f).subspan(wire::EthernetView::kHeaderSize +
+                                          wire::Ipv4View::kMinHeaderSize),
+                config_.address, src);
+      tx_.push_back(std::move(f));
+    }
+    return;
+  }
+  const std::size_t id = it->second;
+  if (seg->has(wire::tcpflag::kRst)) {
+    info_[id].reset_by = src_mac;
+  }
+  conns_[id]->last_arrival = now;
+  conns_[id]->tcp.on_segment(now, *seg);
+  pump(now, id);
+}
+
+// --- the application
+// ------------------------------------------------------------------------------
+
+void TcpPeer::pump(Time now, std::size_t id) {
+  Conn& c = *conns_[id];
+  (void)c.tcp.take_events();
+  if (info_[id].outcome == ConnOutcome::running) {
+    write(now, id);
+    read(now, id);
+  }
+  if (info_[id].outcome == ConnOutcome::running) {
+    if (const auto reason = c.tcp.close_reason()) {
+      switch (*reason) {
+        case tcp::CloseReason::reset:
+          finish(now, id, ConnOutcome::reset);
+          break;
+        case tcp::CloseReason::timeout:
+          finish(now, id, ConnOutcome::timed_out);
+          break;
+        case tcp::CloseReason::normal:
+        case tcp::CloseReason::aborted:
+          finish(now, id, ConnOutcome::truncated, "closed before every byte arrived");
+          break;
+      }
+    }
+  }
+  transmit(now, id);
+}
+
+void TcpPeer::write(Time now, std::size_t id) {
+  Conn& c = *conns_[id];
+  PeerConnection& info = info_[id];
+  if (info.kind == StreamKind::download) {
+    while (c.request_sent < c.request.size()) {
+      const auto rest = std::as_bytes(std::span(c.request)).subspan(c.request_sent);
+      const std::size_t n = c.tcp.send(rest);
+      if (n == 0) {
+        break;
+      }
+      c.request_sent += n;
+    }
+    return;
+  }
+  if (c.echo_sent < info.length && now >= c.next_write) {
+    const std::size_t room = c.tcp.send_space();
+    if (room == 0) {
+      c.next_write = now + config_.echo_interval;  // try again then
+      return;
+    }
+    const auto n = static_cast<std::size_t>(
+        std::min<std::uint64_t>({room, config_.echo_chunk, info.length - c.echo_sent}));
+    scratch_.resize(n);
+    fill_content(info.key, c.echo_sent, scratch_);
+    c.echo_sent += c.tcp.send(scratch_);
+    c.next_write = now + config_.echo_interval;
+  }
+}
+
+void TcpPeer::read(Time now, std::size_t id) {
+  Conn& c = *conns_[id];
+  PeerConnection& info = info_[id];
+  for (;;) {
+    const wire::Bytes ready = c.tcp.peek();
+    if (ready.empty()) {
+      break;
+    }
+    std::size_t used = 0;
+    if (info.kind == StreamKind::download && !c.header_done) {
+      // The head, byte by byte until its blank line: the body may follow in the same segment.
+      while (used < ready.size() && !c.header_done) {
+        c.header.push_back(static_cast<char>(ready[used++]));
+        c.header_done = c.header.ends_with(kHeaderEnd);
+        if (c.header.size() > kMaxHeader) {
+          c.tcp.consume(used);
+          finish(now, id, ConnOutcome::bad_response, "response head too long");
+          return;
+        }
+      }
+      c.tcp.consume(used);
+      if (c.header_done) {
+        if (!c.header.starts_with("HTTP/1.1 200 ")) {
+          finish(now, id, ConnOutcome::bad_response,
+                 "status line: " + c.header.substr(0, c.header.find('\r')));
+          return;
+        }
+        const auto len = content_length(c.header);
+        if (!len || *len != info.length) {
+          finish(now, id, ConnOutcome::bad_response,
+                 "Content-Length " + (len ? std::to_string(*len) : std::string("missing")) +
+                     ", expected " + std::to_string(info.length));
+          return;
+        }
+      }
+      continue;
+    }
+    if (ready.size() > info.length - info.received) {
+      c.tcp.consume(ready.size());
+      finish(now, id, ConnOutcome::bad_response, "more bytes than expected");
+      return;
+    }
+    if (observer_ != nullptr) {
+      observer_->on_stream_bytes(info, info.received, ready);
+    }
+    info.received += ready.size();
+    c.tcp.consume(ready.size());
+  }
+  const bool all = info.received == info.length && (info.kind == StreamKind::echo || c.header_done);
+  if (all && !c.shut) {
+    c.shut = true;
+    c.tcp.shutdown();
+  }
+  if (c.tcp.recv_finished()) {
+    if (all) {
+      finish(now, id, ConnOutcome::completed);
+    } else {
+      finish(now, id, ConnOutcome::truncated, "FIN before every byte arrived");
+    }
+  }
+}
+
+void TcpPeer::finish(Time now, std::size_t id, ConnOutcome outcome, std::string detail) {
+  PeerConnection& info = info_[id];
+  if (info.outcome != ConnOutcome::running) {
+    return;
+  }
+  info.outcome = outcome;
+  info.ended = now;
+  info.detail = std::move(detail);
+  --running_;
+  if (outcome == ConnOutcome::bad_response) {
+    conns_[id]->tcp.abort();
+  }
+  if (observer_ != nullptr) {
+    observer_->on_outcome(info);
+  }
+}
+
+bool TcpPeer::wants_write(std::size_t id) const {
+  return info_[id].kind == StreamKind::echo && conns_[id]->echo_sent < info_[id].length &&
+         conns_[id]->tcp.state() == tcp::State::established;
+}
+
+// --- output -------------------------------------------------------------------------------------
+
+void TcpPeer::transmit(Time now, std::size_t id) {
+  if (!cluster_mac_) {
+    ask_cluster_mac(now);
+    return;  // the connection's own timers retransmit once the address is known
+  }
+  Conn& c = *conns_[id];
+  while (auto seg = c.tcp.poll_transmit(now)) {
+    emit_tcp(*seg, *cluster_mac_);
+  }
+}
+
+void TcpPeer::emit_tcp(const wire::TcpRepr& seg, wire::MacAddr dst_mac) {
+  constexpr std::size_t kIp = wire::EthernetView::kHeaderSize;
+  constexpr std::size_t kTcp = kIp + wire::Ipv4View::kMinHeaderSize;
+  std::vector<std::byte> f(kTcp + seg.size());
+  wire::EthernetRepr{dst_mac, config_.mac, std::nullopt, wire::ethertype::kIpv4}.emit(f);
+  wire::Ipv4Repr ip;
+  ip.src = config_.address;
+  ip.dst = config_.cluster_ip;
+  ip.protocol = wire::ipproto::kTcp;
+  ip.ident = ident_++;
+  ip.payload_len = static_cast<std::uint16_t>(seg.size());
+  ip.emit(wire::MutBytes(f).subspan(kIp));
+  seg.emit(wire::MutBytes(f).subspan(kTcp), config_.address, config_.cluster_ip);
+  tx_.push_back(std::move(f));
+}
+
+void TcpPeer::ask_cluster_mac(Time now) {
+  if (last_arp_ask_ && now < *last_arp_ask_ + kArpRetry) {
+    return;
+  }
+  last_arp_ask_ = now;
+  ++counters_.arp_requests;
+  std::vector<std::byte> f(wire::EthernetView::kHeaderSize + wire::ArpView::kSize);
+  wire::EthernetRepr{wire::MacAddr::broadcast(), config_.mac, std::nullopt, wire::ethertype::kArp}
+      .emit(f);
+  wire::ArpRepr::request(config_.mac, config_.address, config_.cluster_ip)
+      .emit(wire::MutBytes(f).subspan(wire::EthernetView::kHeaderSize));
+  tx_.push_back(std::move(f));
+}
+
+void TcpPeer::on_timer(Time now) {
+  for (std::size_t id = 0; id < conns_.size(); ++id) {
+    Conn& c = *conns_[id];
+    const bool running = info_[id].outcome == ConnOutcome::running;
+    if (running && now >= c.last_arrival + config_.idle_timeout) {
+      finish(now, id, ConnOutcome::timed_out, "nothing arrived for the idle timeout");
+      c.tcp.abort();
+      transmit(now, id);
+      continue;
+    }
+    if (c.tcp.next_deadline() <= now || (running && wants_write(id) && now >= c.next_write)) {
+      c.tcp.on_timer(now);
+      pump(now, id);
+    }
+  }
+  if (!cluster_mac_ && running_ > 0) {
+    ask_cluster_mac(now);
+  }
+}
+
+Time TcpPeer::next_deadline() const {
+  Time t = kNever;
+  for (std::size_t id = 0; id < conns_.size(); ++id) {
+    const Conn& c = *conns_[id];
+    t = std::min(t, c.tcp.next_deadline());
+    if (info_[id].outcome == ConnOutcome::running) {
+      t = std::min(t, c.last_arrival + config_.idle_timeout);
+      if (wants_write(id)) {
+        t = std::min(t, c.next_write);
+      }
+    }
+  }
+  if (!cluster_mac_ && running_ > 0 && last_arp_ask_) {
+    t = std::min(t, *last_arp_ask_ + kArpRetry);
+  }
+  return t;
+}
+
+void TcpPeer::drain(const FrameSink& sink) {
+  for (const auto& f : tx_) {
+    ++counters_.frames_out;
+    sink(f);
+  }
+  tx_.clear();
+}
+
+void TcpPeer::give_up(Time now) {
+  for (std::size_t id = 0; id < conns_.size(); ++id) {
+    if (info_[id].outcome == ConnOutcome::running) {
+      finish(now, id, ConnOutcome::timed_out, "the scenario's time limit");
+      conns_[id]->tcp.abort();
+      transmit(now, id);
+    }
+  }
+}
+
+}  // namespace phalanx::sim

@@ -1,0 +1,62 @@
+// Every line depends only on the arguments except the speed figure, which reads the wall clock
+// (tools/ may; src/sim may not): simulated seconds per wall second of the whole run.
+#include "whole.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+
+#include "sim/node_scenarios.hpp"
+
+namespace phalanx::sim {
+
+int run_whole(const WholeCli& cli) {
+  const auto fault = whole_fault_from_string(cli.fault);
+  if (!fault) {
+    fmt::print(stderr, "phalanx-sim: --fault follower, master, join or none, not '{}'\n",
+               cli.fault);
+    return 2;
+  }
+  const std::string_view name = scenario_name(*fault);
+  std::uint64_t opened = 0;
+  std::uint64_t lost = 0;
+  std::uint64_t lost_on_victim = 0;
+  std::uint64_t failing = 0;
+  double simulated_s = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::uint64_t i = 0; i < cli.seeds; ++i) {
+    WholeOptions o;
+    o.seed = cli.first_seed + i;
+    o.connections = cli.connections;
+    o.loss = cli.loss;
+    o.fault = *fault;
+    if (cli.trace) {
+      o.trace = [](Time t, std::size_t slot, std::string_view line) {
+        fmt::print("{:>12.3f} ms  member {}  {}\n",
+                   std::chrono::duration<double, std::milli>(t).count(), slot, line);
+      };
+    }
+    const WholeReport r = run_under_load(o);
+    fmt::print("{}", format_report(r));
+    opened += r.opened;
+    lost += r.lost;
+    lost_on_victim += r.lost_on_victim;
+    simulated_s += std::chrono::duration<double>(r.simulated).count();
+    failing += r.ok() ? 0 : 1;
+  }
+  const double wall_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  fmt::print("\nfigure: {}.failing_runs = {} runs\n", name, failing);
+  fmt::print("figure: {}.connections_opened = {} connections\n", name, opened);
+  fmt::print("figure: {}.connections_lost = {} connections ({} on the crashed member)\n", name,
+             lost, lost_on_victim);
+  fmt::print("figure: {}.lost_ratio = {:.4f} lost/opened\n", name,
+             opened > 0 ? static_cast<double>(lost) / static_cast<double>(opened) : 0.0);
+  fmt::print(
+      "figure: whole.sim_speed = {:.1f} simulated_s/wall_s ({:.1f} s simulated in {:.2f} "
+      "s; varies with the machine)\n",
+      wall_s > 0 ? simulated_s / wall_s : 0.0, simulated_s, wall_s);
+  return failing > 0 ? 1 : 0;
+}
+
+}  // namespace phalanx::sim

@@ -1,0 +1,23 @@
+// `phalanx-sim --whole`: the whole-member simulator (src/sim/node_world.hpp) over a range of
+// seeds, see whole.cpp.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace phalanx::sim {
+
+struct WholeCli {
+  std::uint64_t first_seed = 0;
+  std::uint64_t seeds = 1;
+  std::uint64_t connections = 100;
+  double loss = 0.0;
+  bool trace = false;              // print every member's log
+  std::string fault = "follower";  // follower, master, join or none
+};
+
+// Runs the scenario of --fault for each seed and prints a line per seed, the figures,
+// and the simulator's speed. Returns the process exit code: 1 when any seed had a violation.
+int run_whole(const WholeCli& cli);
+
+}  // namespace phalanx::sim
