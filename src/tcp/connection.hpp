@@ -105,6 +105,7 @@ struct Counters {
   std::uint64_t challenge_acks_limited = 0;  // suppressed by the rate limit
   std::uint64_t dup_acks = 0;
   std::uint64_t acks_beyond_restore = 0;  // ACKs above snd_max within restore()'s ack_slack
+  std::uint64_t acks_held = 0;            // pure ACKs deferred by the ack limit (set_ack_limit)
 };
 
 // What FIG. 7 calls the initial state: sent once per session.
@@ -146,6 +147,14 @@ struct EssentialState {
   bool our_fin_queued() const;
   bool peer_fin_received() const;
   bool operator==(const EssentialState&) const = default;
+};
+
+// Output commit (DESIGN §6, set_ack_limit()): the highest ACK and the right edge of the receive
+// window a segment may announce.
+struct AckLimit {
+  SeqNum ack;
+  SeqNum right_edge;
+  bool operator==(const AckLimit&) const = default;
 };
 
 class Connection {
@@ -259,6 +268,28 @@ class Connection {
   void set_nodelay(bool on) { tcb_.nodelay = on; }
   void set_keepalive(bool on);
 
+  // ---- output commit (DESIGN §6) ----
+
+  // Holds back what our segments acknowledge until a layer above allows it: with a limit set, no
+  // segment's ACK field goes beyond limit.ack (it carries min(rcv_nxt, limit.ack)) and no window
+  // moves the right edge we advertise beyond limit.right_edge. Data, FIN and retransmissions
+  // still leave, with the held ACK; a pure ACK that would say nothing new while something is
+  // held waits (counted in acks_held), and goes out at the next poll_transmit() once a new limit
+  // lets it say more. nullopt (the default) lifts it: output is then exactly as without one.
+  // SYN-ACKs and RSTs are not limited (replication starts at the first ACK).
+  //
+  // Why a per-connection limit and not a hook called per segment: the data path pays one
+  // predictable branch when no limit is set (no virtual call, no allocation), and the layer
+  // above (session replication) moves the limit when its backup acknowledges state, which is
+  // far rarer than segments. The limit should only move forward: a lower ACK than one already
+  // sent is ignored by the peer, and a right edge below one already advertised shrinks the
+  // window (RFC 9293 §3.8.6.2.2 discourages it): set it from the first ACK on.
+  void set_ack_limit(std::optional<AckLimit> limit);
+  std::optional<AckLimit> ack_limit() const { return ack_limit_; }
+  // What our next ACK would announce without a limit: rcv_nxt and the right edge of the window.
+  // The layer above replicates state covering these, then raises the limit to them.
+  AckLimit ack_wanted() const;
+
   // ---- inspection ----
   State state() const { return tcb_.state; }
   const Tcb& tcb() const { return tcb_; }
@@ -300,7 +331,15 @@ class Connection {
                                             std::size_t max_payload);
   std::optional<wire::TcpRepr> next_data_segment(Time now);
   std::optional<wire::TcpRepr> next_recovery_segment(Time now);
-  std::uint32_t window_to_advertise();
+  std::uint32_t window_to_advertise() const;
+  // The ACK and window (bytes, a multiple of the scale) a non-SYN segment carries now, with the
+  // ack limit applied; `held` when the limit keeps back some of ack_wanted().
+  struct AckFields {
+    SeqNum ack;
+    std::uint32_t window = 0;
+    bool held = false;
+  };
+  AckFields ack_fields() const;
   std::uint16_t effective_mss() const;
   std::size_t options_size(bool syn) const;
   SeqNum buf_seq() const;   // sequence number of send_buf_'s first byte
@@ -369,6 +408,9 @@ class Connection {
   // restore()'s ack_slack: ACKs up to here are accepted above snd_max; cleared once snd_max
   // reaches it.
   std::optional<SeqNum> ack_slack_end_;
+  // Output commit: the limit, and whether an ACK was kept back by it.
+  std::optional<AckLimit> ack_limit_;
+  bool ack_held_ = false;
 };
 
 }  // namespace phalanx::tcp
