@@ -84,6 +84,10 @@ std::string_view to_string(Drop d) {
       return "drop.tcp_connection_limit";
     case Drop::tcp_syn_evicted:
       return "drop.tcp_syn_evicted";
+    case Drop::tcp_adopt_in_use:
+      return "drop.tcp_adopt_in_use";
+    case Drop::tcp_adopt_invalid:
+      return "drop.tcp_adopt_invalid";
     case Drop::tx_queue_full:
       return "drop.tx_queue_full";
     case Drop::tx_too_big:
@@ -146,6 +150,8 @@ std::string_view to_string(Counter c) {
       return "tcp_receive_paused";
     case Counter::tcp_tx_deferred:
       return "tcp_tx_deferred";
+    case Counter::tcp_adopted:
+      return "tcp_adopted";
   }
   return "unknown";
 }

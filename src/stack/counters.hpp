@@ -51,6 +51,8 @@ enum class Drop : std::uint8_t {
   tcp_listener_refused,  // to a listener, but no plain SYN: an RST or odd flags (RFC 9293)
   tcp_connection_limit,  // a SYN while max_connections are in use
   tcp_syn_evicted,       // a half-open connection evicted from a full backlog by a newer SYN
+  tcp_adopt_in_use,      // tcp_adopt() of a connection whose 4-tuple is already in use
+  tcp_adopt_invalid,     // tcp_adopt() of a closed connection, or one not on the served address
   tx_queue_full,         // an outgoing frame found the transmit ring full
   tx_too_big,            // an outgoing datagram larger than 65535 bytes
   tx_no_route,           // an outgoing packet to an off-link address without a gateway
@@ -86,8 +88,9 @@ enum class Counter : std::uint8_t {
   timers_fired,          // connection timers that came due
   tcp_receive_paused,    // on_data() took less than offered: the rest waits in the window
   tcp_tx_deferred,       // a connection stopped sending at a full transmit ring, to resume
+  tcp_adopted,           // restored connections put in the table by tcp_adopt()
 };
-inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::tcp_tx_deferred) + 1;
+inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::tcp_adopted) + 1;
 
 std::string_view to_string(Counter c);
 

@@ -109,6 +109,18 @@ bool Stack::tcp_resume_receive(ConnectionId id) {
 bool Stack::set_nodelay(ConnectionId id, bool on) {
   return impl_->set_nodelay(id, on);
 }
+std::optional<ConnectionId> Stack::tcp_adopt(tcp::Connection conn, TcpHandler* handler) {
+  return impl_->tcp_adopt(std::move(conn), handler);
+}
+
+const tcp::Connection* Stack::tcp_connection(ConnectionId id) const {
+  return impl_->tcp_connection(id);
+}
+
+bool Stack::tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit) {
+  return impl_->tcp_set_ack_limit(id, limit);
+}
+
 std::optional<TcpInfo> Stack::tcp_info(ConnectionId id) const {
   return impl_->tcp_info(id);
 }

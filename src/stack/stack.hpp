@@ -55,6 +55,7 @@
 #include "stack/tx_ring.hpp"
 #include "stack/types.hpp"
 #include "tcp/config.hpp"
+#include "tcp/connection.hpp"
 #include "tcp/tcb.hpp"
 #include "wire/addr.hpp"
 #include "wire/bytes.hpp"
@@ -178,6 +179,13 @@ class TcpHandler {
   // on_peer_closed() was delivered; after a reset, a timeout, or the end of LAST-ACK it comes at
   // once and bytes still held are discarded.
   virtual void on_closed(ConnectionId id, CloseReason reason) = 0;
+  // A connection restored from replicated state was given to this handler by
+  // Stack::tcp_adopt() (session takeover, DESIGN §6), in place of on_open(): called once, from
+  // within tcp_adopt(), before it returns; then the other callbacks follow as for any
+  // connection (the peer's FIN and data the old owner's application saw are not delivered
+  // again). An application that replicates its state overrides it to attach that state (find
+  // the session by tcp_info(id)); the default treats the connection as a new one.
+  virtual void on_adopted(ConnectionId id) { on_open(id); }
   // Session replication (DESIGN §6) will add snapshot/resume hooks here, with default
   // implementations, so handlers written now keep compiling.
 };
@@ -282,6 +290,25 @@ class Stack {
   bool set_nodelay(ConnectionId id, bool on);
   // Addresses of an open connection; nullopt for a stale id.
   std::optional<TcpInfo> tcp_info(ConnectionId id) const;
+  // --- session replication (DESIGN §6) -------------------------------------------------------
+
+  // Puts a restored connection (tcp::Connection::restore()) into the 4-tuple table and the
+  // timer wheel with `handler` as its application, as if accepted on a listening port (no
+  // listener is needed): handler->on_adopted(id) runs before this returns, then the connection
+  // sends what it owes (e.g. a FIN in flight) and lives as any other: data, timers, close. Its
+  // peer's MAC is learned from its first segment, or resolved by ARP. nullopt, counted, when the
+  // 4-tuple is already in use (Drop::tcp_adopt_in_use), the table is full
+  // (Drop::tcp_connection_limit), or the connection is closed, not on the served address, or
+  // handler is null (Drop::tcp_adopt_invalid). The id is dead on return if the handler aborted
+  // it from on_adopted().
+  std::optional<ConnectionId> tcp_adopt(tcp::Connection conn, TcpHandler* handler);
+  // The connection behind an open id, for export_initial()/export_essential(); nullptr for a
+  // stale id. Valid until the next call into the stack.
+  const tcp::Connection* tcp_connection(ConnectionId id) const;
+  // Output commit: tcp::Connection::set_ack_limit() on an open connection, and sends what the
+  // new limit releases. False for a stale id.
+  bool tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit);
+
   // Connections held, in every state (half-open and TIME-WAIT included).
   std::size_t tcp_connection_count() const;
   // Calls fn(remote, state) for every connection held, as tcp_connection_count() counts them,

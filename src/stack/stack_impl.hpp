@@ -70,6 +70,9 @@ class StackImpl {
   bool tcp_resume_receive(ConnectionId id);
   bool set_nodelay(ConnectionId id, bool on);
   std::optional<TcpInfo> tcp_info(ConnectionId id) const;
+  std::optional<ConnectionId> tcp_adopt(tcp::Connection conn, TcpHandler* handler);
+  const tcp::Connection* tcp_connection(ConnectionId id) const;
+  bool tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit);
   std::size_t tcp_connection_count() const { return tuples_.size(); }
   void tcp_for_each(const std::function<void(Endpoint, tcp::State)>& fn) const {
     for (const auto& [key, index] : tuples_) {

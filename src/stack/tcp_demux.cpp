@@ -581,6 +581,59 @@ std::optional<TcpInfo> StackImpl::tcp_info(ConnectionId id) const {
   return TcpInfo{Endpoint{t.local_addr, t.local_port}, Endpoint{t.remote_addr, t.remote_port}};
 }
 
+// ---- session replication --------------------------------------------------------------------
+
+std::optional<ConnectionId> StackImpl::tcp_adopt(tcp::Connection conn, TcpHandler* handler) {
+  const tcp::FourTuple t = conn.tuple();
+  // A restored connection for the served address, open, with an application to give it to.
+  if (handler == nullptr || conn.state() == tcp::State::closed || t.local_addr != config_.address) {
+    counters_.add(Drop::tcp_adopt_invalid);
+    return std::nullopt;
+  }
+  // Its 4-tuple free: a connection we hold for it (the same one or an older incarnation) wins.
+  const std::uint64_t key = tuple_key(t.remote_addr, t.remote_port, t.local_port);
+  if (tuples_.contains(key)) {
+    counters_.add(Drop::tcp_adopt_in_use);
+    return std::nullopt;
+  }
+  // Room in the table: adoption evicts nothing.
+  if (tuples_.size() >= config_.limits.max_connections) {
+    counters_.add(Drop::tcp_connection_limit);
+    return std::nullopt;
+  }
+  const std::uint32_t index = alloc_slot();
+  Slot& s = slots_[index];
+  s.conn.emplace(std::move(conn));
+  s.handler = handler;
+  s.listen_port = t.local_port;
+  s.opened = true;  // on_adopted() stands for on_open(): Event::established is not delivered
+  tuples_.emplace(key, index);
+  counters_.add(Counter::tcp_adopted);
+  const ConnectionId id{index, s.generation};
+  handler->on_adopted(id);
+  // The handler may have aborted it (freed at once) or sent already (serviced): go on only with
+  // the same incarnation.
+  if (slots_[index].conn && slots_[index].generation == id.generation) {
+    service(now_, index);
+  }
+  return id;
+}
+
+const tcp::Connection* StackImpl::tcp_connection(ConnectionId id) const {
+  const Slot* s = lookup(id);
+  return s == nullptr ? nullptr : &*s->conn;
+}
+
+bool StackImpl::tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return false;
+  }
+  s->conn->set_ack_limit(limit);
+  service(now_, id.index);
+  return true;
+}
+
 // ---- invariants -----------------------------------------------------------------------------
 
 void StackImpl::check_invariants() const {

@@ -212,16 +212,69 @@ void Connection::take_peer_options(const wire::TcpRepr& syn) {
   cc_ = make_congestion(config_.congestion, effective_mss(), config_.initial_cwnd_segments);
 }
 
+bool EssentialState::our_fin_queued() const {
+  switch (state) {
+    case State::fin_wait_1:
+    case State::fin_wait_2:
+    case State::closing:
+    case State::last_ack:
+    case State::time_wait:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool EssentialState::peer_fin_received() const {
+  switch (state) {
+    case State::close_wait:
+    case State::closing:
+    case State::last_ack:
+    case State::time_wait:
+      return true;
+    default:
+      return false;
+  }
+}
+
 Connection Connection::restore(const Config& config, const InitialState& initial,
-                               const EssentialState& e, Time now) {
-  // FIG. 7 "calculable state": snd_una = snd_max = snd_nxt, ISS 0 (we use snd_nxt - 1 so the
-  // send buffer starts at snd_nxt), timers idle, cwnd and RTT at initial values.
-  Connection c(config, initial.tuple, now, e.snd_nxt - 1);
+                               const EssentialState& e, Time now, std::uint32_t ack_slack) {
+  switch (e.state) {
+    case State::established:
+    case State::fin_wait_1:
+    case State::fin_wait_2:
+    case State::close_wait:
+    case State::closing:
+    case State::last_ack:
+    case State::time_wait:
+      break;
+    default:
+      std::fprintf(stderr, "tcp: restore() in state %s\n", to_string(e.state).data());
+      std::abort();
+  }
+  // Our FIN: restored when every byte before it was sent (see connection.hpp); the send
+  // sequence space then starts at the FIN (to send it again) or past it (acknowledged).
+  State state = e.state;
+  SeqNum base = e.snd_nxt;
+  bool fin = e.our_fin_queued();
+  bool fin_out = false;  // sent and not acknowledged: the first poll_transmit() sends it again
+  if (fin && (state == State::fin_wait_2 || state == State::time_wait)) {
+    base = e.fin_seq + 1;
+  } else if (fin && e.fin_seq <= e.snd_nxt) {
+    base = e.fin_seq;
+    fin_out = e.fin_sent;
+  } else if (fin) {
+    fin = false;
+    state = e.peer_fin_received() ? State::close_wait : State::established;
+  }
+  // FIG. 7 "calculable state": snd_una = snd_max = snd_nxt, ISS 0 (we use base - 1 so the
+  // send buffer starts at base), timers idle, cwnd and RTT at initial values.
+  Connection c(config, initial.tuple, now, base - 1);
   Tcb& t = c.tcb_;
-  t.snd_una = e.snd_nxt;
-  t.snd_nxt = e.snd_nxt;
-  t.snd_max = e.snd_nxt;
-  t.snd_sml = e.snd_nxt;
+  t.snd_una = base;
+  t.snd_nxt = base;
+  t.snd_max = fin_out ? base + 1 : base;
+  t.snd_sml = base;
   t.snd_wl1 = e.snd_wl1;
   t.snd_wl2 = e.snd_wl2;
   t.snd_wnd = e.snd_wnd;
@@ -244,13 +297,27 @@ Connection Connection::restore(const Config& config, const InitialState& initial
   t.sack_requested = e.sack_permitted;
   t.snd_mss = initial.mss;
   t.rcv_mss = initial.mss;
+  t.fin_queued = fin;
+  t.fin_received = e.peer_fin_received();
+  if (fin) {
+    c.fin_seq_ = e.fin_seq;
+  }
   // Continue our TSval clock from the old owner's newest value.
   const auto ms = static_cast<std::uint32_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
   t.ts_offset = e.ts_val_last + 1 - ms;
+  t.ts_val_last = e.ts_val_last;
   c.cc_ = make_congestion(config.congestion, c.effective_mss(), config.initial_cwnd_segments);
-  c.set_state(State::established);
-  c.restart_keepalive(now);
+  if (ack_slack > 0 && !fin) {
+    c.ack_slack_end_ = base + ack_slack;
+  }
+  c.set_state(state);
+  c.events_.add(Event::established);  // open for the application, whatever the state
+  if (state == State::time_wait) {
+    c.timers_.time_wait = now + config.time_wait;
+  } else {
+    c.restart_keepalive(now);
+  }
   return c;
 }
 
@@ -277,6 +344,11 @@ EssentialState Connection::export_essential() const {
   e.rcv_scale = tcb_.rcv_scale;
   e.ts_recent = tcb_.ts_recent;
   e.ts_val_last = tcb_.ts_val_last;
+  e.state = tcb_.state;
+  if (tcb_.fin_queued) {
+    e.fin_seq = fin_seq_;
+    e.fin_sent = fin_sent();
+  }
   return e;
 }
 
@@ -290,7 +362,7 @@ void Connection::set_state(State next) {
   switch (prev) {
     case State::closed:
       legal = legal || next == State::syn_sent || next == State::syn_received ||
-              next == State::established;  // restore()
+              is_synchronized(next);  // restore()
       break;
     case State::syn_sent:
       legal = legal || next == State::syn_received || next == State::established;

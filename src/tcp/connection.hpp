@@ -104,6 +104,8 @@ struct Counters {
   std::uint64_t challenge_acks = 0;          // RFC 5961 challenge ACKs sent
   std::uint64_t challenge_acks_limited = 0;  // suppressed by the rate limit
   std::uint64_t dup_acks = 0;
+  std::uint64_t acks_beyond_restore = 0;  // ACKs above snd_max within restore()'s ack_slack
+  std::uint64_t acks_held = 0;            // pure ACKs deferred by the ack limit (set_ack_limit)
 };
 
 // What FIG. 7 calls the initial state: sent once per session.
@@ -113,8 +115,9 @@ struct InitialState {
   std::uint16_t options_size = 0;  // bytes of options on each data segment (timestamps: 12)
 };
 
-// FIG. 7's essential state, sent on each change, plus ts_val_last (our newest TSval: a new owner
-// must not send older timestamps or the peer's PAWS drops them).
+// FIG. 7's essential state, sent on each change, plus what the guarantee needs beyond FIG. 7
+// (DESIGN §6): ts_val_last (our newest TSval: a new owner must not send older timestamps or the
+// peer's PAWS drops them) and the FIN state both ways.
 struct EssentialState {
   bool nodelay = false;
   bool no_options = false;
@@ -133,7 +136,25 @@ struct EssentialState {
   std::uint8_t rcv_scale = 0;
   std::uint32_t ts_recent = 0;
   std::uint32_t ts_val_last = 0;
+  // The FIN state both ways. `state` is one of ESTABLISHED, FIN-WAIT-1, FIN-WAIT-2, CLOSE-WAIT,
+  // CLOSING, LAST-ACK, TIME-WAIT: our FIN was queued in FIN-WAIT-1/2, CLOSING, LAST-ACK and
+  // TIME-WAIT (acknowledged in FIN-WAIT-2 and TIME-WAIT); the peer's FIN was received in
+  // CLOSE-WAIT, CLOSING, LAST-ACK and TIME-WAIT. fin_seq is our FIN's sequence number once it is
+  // queued (else 0), fin_sent whether it left (it occupies fin_seq; snd_max is past it).
+  State state = State::established;
+  SeqNum fin_seq;
+  bool fin_sent = false;
+  bool our_fin_queued() const;
+  bool peer_fin_received() const;
   bool operator==(const EssentialState&) const = default;
+};
+
+// Output commit (DESIGN §6, set_ack_limit()): the highest ACK and the right edge of the receive
+// window a segment may announce.
+struct AckLimit {
+  SeqNum ack;
+  SeqNum right_edge;
+  bool operator==(const AckLimit&) const = default;
 };
 
 class Connection {
@@ -173,10 +194,29 @@ class Connection {
   // segment of ours falls in the new connection's window.
   SeqNum successor_iss(Time now) const;
 
-  // Rebuilds an ESTABLISHED connection from replicated state by FIG. 7's rules: snd_una =
-  // snd_max = snd_nxt, timers idle, cwnd and RTT estimators initial, empty buffers.
+  // Rebuilds a connection from replicated state by FIG. 7's rules: snd_una = snd_max = snd_nxt,
+  // timers idle, cwnd and RTT estimators initial, empty buffers; in essential.state (see
+  // EssentialState), which must be a synchronized state other than SYN-RECEIVED: any other is a
+  // caller bug and aborts (the replication decoder rejects such records).
+  //
+  // Our FIN: when it was sent and not acknowledged, the restored connection sends it again at
+  // its first poll_transmit(); acknowledged, it is counted so. When snd_nxt is below fin_seq (bytes
+  // before the FIN were not all sent, or a retransmission timeout rewound snd_nxt), the FIN is not
+  // restored: FIN-WAIT-1 comes back as ESTABLISHED, CLOSING and LAST-ACK as CLOSE-WAIT, and the
+  // application queues the bytes from snd_nxt again and calls shutdown(). The peer's FIN raises no
+  // Event::peer_fin again: the application's replicated state knows it was seen.
+  //
+  // ack_slack (DESIGN §6, the send limit): the old owner may have sent bytes beyond the snd_nxt
+  // it replicated, and the peer may acknowledge them. An ACK in (snd_max, snd_nxt + ack_slack] is
+  // then taken as acknowledging bytes that were sent (counted in acks_beyond_restore) instead of
+  // being dropped as an ACK of unsent data: snd_una, snd_nxt and snd_max move up to it, and queued
+  // bytes it covers leave the send buffer as acknowledged. Those bytes are gone: the application
+  // must not send them again. Contract for the new owner's application: the next byte it queues
+  // with send() is the byte at sequence number send_end(), that is at stream offset
+  // (offset at essential.snd_nxt) + seq_len(essential.snd_nxt, send_end()); it resumes from
+  // there, by regenerating bytes from that offset. Never beyond a queued FIN.
   static Connection restore(const Config& config, const InitialState& initial,
-                            const EssentialState& essential, Time now);
+                            const EssentialState& essential, Time now, std::uint32_t ack_slack = 0);
   InitialState export_initial() const;
   EssentialState export_essential() const;
 
@@ -206,6 +246,9 @@ class Connection {
   std::size_t send(wire::Bytes data);
   // Free space in the send buffer (0 once the sending direction is closed).
   std::size_t send_space() const;
+  // The sequence number the next byte given to send() will carry (after a restore(), where the
+  // application resumes its stream: see ack_slack there).
+  SeqNum send_end() const { return data_end(); }
   // Bytes queued and not yet acknowledged by the peer.
   std::size_t send_queued() const { return send_buf_.size(); }
   // Copies up to out.size() in-order bytes out and consumes them; 0 when none are ready.
@@ -224,6 +267,28 @@ class Connection {
   void abort();
   void set_nodelay(bool on) { tcb_.nodelay = on; }
   void set_keepalive(bool on);
+
+  // ---- output commit (DESIGN §6) ----
+
+  // Holds back what our segments acknowledge until a layer above allows it: with a limit set, no
+  // segment's ACK field goes beyond limit.ack (it carries min(rcv_nxt, limit.ack)) and no window
+  // moves the right edge we advertise beyond limit.right_edge. Data, FIN and retransmissions
+  // still leave, with the held ACK; a pure ACK that would say nothing new while something is
+  // held waits (counted in acks_held), and goes out at the next poll_transmit() once a new limit
+  // lets it say more. nullopt (the default) lifts it: output is then exactly as without one.
+  // SYN-ACKs and RSTs are not limited (replication starts at the first ACK).
+  //
+  // Why a per-connection limit and not a hook called per segment: the data path pays one
+  // predictable branch when no limit is set (no virtual call, no allocation), and the layer
+  // above (session replication) moves the limit when its backup acknowledges state, which is
+  // far rarer than segments. The limit should only move forward: a lower ACK than one already
+  // sent is ignored by the peer, and a right edge below one already advertised shrinks the
+  // window (RFC 9293 §3.8.6.2.2 discourages it): set it from the first ACK on.
+  void set_ack_limit(std::optional<AckLimit> limit);
+  std::optional<AckLimit> ack_limit() const { return ack_limit_; }
+  // What our next ACK would announce without a limit: rcv_nxt and the right edge of the window.
+  // The layer above replicates state covering these, then raises the limit to them.
+  AckLimit ack_wanted() const;
 
   // ---- inspection ----
   State state() const { return tcb_.state; }
@@ -266,7 +331,15 @@ class Connection {
                                             std::size_t max_payload);
   std::optional<wire::TcpRepr> next_data_segment(Time now);
   std::optional<wire::TcpRepr> next_recovery_segment(Time now);
-  std::uint32_t window_to_advertise();
+  std::uint32_t window_to_advertise() const;
+  // The ACK and window (bytes, a multiple of the scale) a non-SYN segment carries now, with the
+  // ack limit applied; `held` when the limit keeps back some of ack_wanted().
+  struct AckFields {
+    SeqNum ack;
+    std::uint32_t window = 0;
+    bool held = false;
+  };
+  AckFields ack_fields() const;
   std::uint16_t effective_mss() const;
   std::size_t options_size(bool syn) const;
   SeqNum buf_seq() const;   // sequence number of send_buf_'s first byte
@@ -332,6 +405,12 @@ class Connection {
   // Our FIN's sequence number, fixed by shutdown(); the peer's FIN seen beyond a gap.
   SeqNum fin_seq_;
   std::optional<SeqNum> ooo_fin_;
+  // restore()'s ack_slack: ACKs up to here are accepted above snd_max; cleared once snd_max
+  // reaches it.
+  std::optional<SeqNum> ack_slack_end_;
+  // Output commit: the limit, and whether an ACK was kept back by it.
+  std::optional<AckLimit> ack_limit_;
+  bool ack_held_ = false;
 };
 
 }  // namespace phalanx::tcp

@@ -121,6 +121,17 @@ void Connection::on_segment(Time now, const wire::TcpRepr& seg) {
       set_state(State::fin_wait_1);
     }
   }
+  // After restore(): the old owner may have sent bytes beyond the snd_nxt it replicated, up to
+  // its send limit; an ACK of them is taken as sent and acknowledged (see restore()), never past
+  // a FIN we queued.
+  if (ack_slack_end_ && tcb_.snd_max < ack && ack <= *ack_slack_end_ &&
+      !(tcb_.fin_queued && fin_seq_ < ack)) {
+    ++counters_.acks_beyond_restore;
+    tcb_.snd_max = ack;
+  }
+  if (ack_slack_end_ && *ack_slack_end_ <= tcb_.snd_max) {
+    ack_slack_end_.reset();
+  }
   if (tcb_.snd_max < ack || ack < tcb_.snd_una - std::max<std::uint32_t>(tcb_.max_sndwnd, 1)) {
     ++counters_.drop_bad_ack;
     ack_now_ = true;

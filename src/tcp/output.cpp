@@ -18,7 +18,7 @@ std::uint16_t Connection::effective_mss() const {
   return static_cast<std::uint16_t>(std::max<std::size_t>(tcb_.snd_mss - opts, 1));
 }
 
-std::uint32_t Connection::window_to_advertise() {
+std::uint32_t Connection::window_to_advertise() const {
   const auto free = static_cast<std::uint32_t>(recv_buf_.free());
   const std::uint32_t max_wnd = std::uint32_t{0xffff} << tcb_.rcv_scale;
   // Round down to what the scaled 16-bit field can say.
@@ -99,10 +99,14 @@ std::optional<wire::TcpRepr> Connection::make_segment(Time now, SeqNum seq, std:
     r.flags &= static_cast<std::uint8_t>(~kPsh);  // and the PSH, which marks the data's end
   }
 
+  // The ACK field and the window: rcv_nxt and window_to_advertise(), unless the ack limit holds
+  // them back (set_ack_limit()).
+  const AckFields fields = syn ? AckFields{tcb_.rcv_nxt, 0, false} : ack_fields();
   if ((flags & kAck) != 0) {
-    r.ack = tcb_.rcv_nxt.raw();
-    tcb_.last_ack_sent = tcb_.rcv_nxt;
+    r.ack = fields.ack.raw();
+    tcb_.last_ack_sent = fields.ack;
     ack_now_ = false;
+    ack_held_ = fields.held;
     unacked_segments_ = 0;
     timers_.delayed_ack = kNever;
   }
@@ -111,10 +115,9 @@ std::optional<wire::TcpRepr> Connection::make_segment(Time now, SeqNum seq, std:
     tcb_.rcv_wnd = r.window;
     tcb_.rcv_adv = tcb_.rcv_nxt + r.window;
   } else if ((flags & kRst) == 0) {
-    const std::uint32_t wnd = window_to_advertise();
-    r.window = static_cast<std::uint16_t>(wnd >> tcb_.rcv_scale);
+    r.window = static_cast<std::uint16_t>(fields.window >> tcb_.rcv_scale);
     tcb_.rcv_wnd = static_cast<std::uint32_t>(r.window) << tcb_.rcv_scale;
-    const SeqNum right = tcb_.rcv_nxt + tcb_.rcv_wnd;
+    const SeqNum right = fields.ack + tcb_.rcv_wnd;
     if (tcb_.rcv_adv < right) {
       tcb_.rcv_adv = right;
     }
@@ -221,11 +224,53 @@ std::optional<wire::TcpRepr> Connection::poll_transmit(Time now) {
     return s;
   }
   if (ack_now_) {
+    if (ack_limit_) {
+      // Output commit: while the limit holds something back, a pure ACK that would repeat the
+      // last one (a duplicate ACK to the peer) waits for the limit to move.
+      const AckFields f = ack_fields();
+      if (f.held && f.ack == tcb_.last_ack_sent && f.ack + f.window <= tcb_.rcv_adv) {
+        ack_now_ = false;
+        ack_held_ = true;
+        ++counters_.acks_held;
+        return std::nullopt;
+      }
+    }
     // A pure ACK carries snd_max, not a rewound snd_nxt (BSD tcp_output): the peer has seen
     // everything below snd_max, and an older sequence number would be unacceptable to it.
     return make_segment(now, tcb_.snd_max, kAck, 0);
   }
   return std::nullopt;
+}
+
+Connection::AckFields Connection::ack_fields() const {
+  const std::uint32_t wnd = window_to_advertise();
+  if (!ack_limit_) {
+    return AckFields{tcb_.rcv_nxt, wnd, false};
+  }
+  // min(rcv_nxt, limit.ack), and the right edge min(wanted, limit.right_edge), as a window from
+  // that ACK that the scaled 16-bit field can say (rounded down).
+  const SeqNum wanted_right = tcb_.rcv_nxt + wnd;
+  const SeqNum ack = seq_min(tcb_.rcv_nxt, ack_limit_->ack);
+  const SeqNum right = seq_min(wanted_right, ack_limit_->right_edge);
+  std::uint32_t window = ack < right ? seq_len(ack, right) : 0;
+  window = std::min(window, std::uint32_t{0xffff} << tcb_.rcv_scale);
+  window = (window >> tcb_.rcv_scale) << tcb_.rcv_scale;
+  const bool held = ack < tcb_.rcv_nxt || right < wanted_right;
+  return AckFields{ack, window, held};
+}
+
+void Connection::set_ack_limit(std::optional<AckLimit> limit) {
+  ack_limit_ = limit;
+  if (ack_held_) {
+    // What was kept back goes out at the next poll_transmit() (if the new limit lets it say
+    // more; else it waits again).
+    ack_held_ = false;
+    ack_now_ = true;
+  }
+}
+
+AckLimit Connection::ack_wanted() const {
+  return AckLimit{tcb_.rcv_nxt, tcb_.rcv_nxt + window_to_advertise()};
 }
 
 std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {

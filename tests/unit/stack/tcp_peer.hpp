@@ -39,7 +39,11 @@ class TcpPeer {
   static constexpr std::uint8_t kScale = 7;
 
   TcpPeer(Harness& h, std::uint16_t server_port, PeerOptions options = {})
-      : h_(h), server_port_(server_port), o_(options) {}
+      : h_(&h), server_port_(server_port), o_(options) {}
+
+  // From now on the connection is served by the stack of `h` (a takeover, DESIGN §6): our
+  // segments go there and we take what it sends.
+  void move_to(Harness& h) { h_ = &h; }
 
   // SYN, SYN-ACK, ACK.
   void connect() {
@@ -72,7 +76,7 @@ class TcpPeer {
   void step() {
     read_some();
     std::vector<wire::TcpRepr> acks;
-    while (h_.pending() > 0) {
+    while (h_->pending() > 0) {
       const wire::TcpRepr seg = take();
       if (seg.has(wire::tcpflag::kRst)) {
         reset_ = true;
@@ -83,10 +87,10 @@ class TcpPeer {
         acks.push_back(ack());
       }
     }
-    if (unacked_segments_ > 0 && h_.now() - first_unacked_ >= o_.delayed_ack) {
+    if (unacked_segments_ > 0 && h_->now() - first_unacked_ >= o_.delayed_ack) {
       acks.push_back(ack());
     }
-    h_.advance(o_.tick);
+    h_->advance(o_.tick);
     for (const wire::TcpRepr& a : acks) {
       transmit(a);
     }
@@ -96,9 +100,9 @@ class TcpPeer {
   // Steps until `done()` or `limit` of simulated time passed; false on the limit.
   template <class Done>
   bool run(Done&& done, Duration limit) {
-    const Time end = h_.now() + limit;
+    const Time end = h_->now() + limit;
     while (!done()) {
-      if (h_.now() >= end) {
+      if (h_->now() >= end) {
         return false;
       }
       step();
@@ -132,7 +136,7 @@ class TcpPeer {
 
   std::uint32_t tsval() const {
     return static_cast<std::uint32_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(h_.now()).count());
+        std::chrono::duration_cast<std::chrono::milliseconds>(h_->now()).count());
   }
 
   // Linux-like: the window grows with what arrived (twice the bytes received, from 64 KiB) up
@@ -154,8 +158,8 @@ class TcpPeer {
   }
 
   void transmit(const wire::TcpRepr& r) {
-    h_.send(ip_frame(Ip{.src = kClientIp, .protocol = wire::ipproto::kTcp},
-                     bytes(tcp(kClientIp, kOurIp, r))));
+    h_->send(ip_frame(Ip{.src = kClientIp, .protocol = wire::ipproto::kTcp},
+                      bytes(tcp(kClientIp, kOurIp, r))));
     const auto len =
         static_cast<std::uint32_t>(r.payload.size() + (r.has(wire::tcpflag::kSyn) ? 1 : 0) +
                                    (r.has(wire::tcpflag::kFin) ? 1 : 0));
@@ -182,7 +186,7 @@ class TcpPeer {
 
   // The next frame the stack sent, which must be a TCP segment for us; payload copied aside.
   wire::TcpRepr take() {
-    const Frame f = h_.recv();
+    const Frame f = h_->recv();
     wire::TcpRepr seg = parse_tcp(f);
     EXPECT_EQ(seg.dst_port, o_.port);
     payload_.assign(reinterpret_cast<const char*>(seg.payload.data()), seg.payload.size());
@@ -226,7 +230,7 @@ class TcpPeer {
       return;
     }
     if (unacked_segments_++ == 0) {
-      first_unacked_ = h_.now();
+      first_unacked_ = h_->now();
     }
     if (unacked_segments_ >= o_.ack_every) {
       ack_due_ = true;
@@ -270,7 +274,7 @@ class TcpPeer {
     }
   }
 
-  Harness& h_;
+  Harness* h_;
   std::uint16_t server_port_;
   PeerOptions o_;
   // Send side.
