@@ -25,8 +25,10 @@ using filter::WorksetState;
 
 // --- follower (FIG. 8G-8I) ------------------------------------------------------------------
 
-void Member::Impl::enter_follower(Time now, Ipv4Addr master_addr, Epoch master_epoch) {
+void Member::Impl::enter_follower(Time now, Ipv4Addr master_addr, Epoch master_epoch,
+                                  std::uint32_t keepalive_sequence) {
   transition(Role::follower, now, "JoinAck from " + master_addr.to_string());
+  keepalive_floor = keepalive_sequence;
   master = master_addr;
   epoch = master_epoch;
   master_heard = now;
@@ -82,6 +84,12 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   }
   if (other) {
     ++counters.rx_other_master;
+    return;
+  }
+  // Serial-number order (RFC 1982): within our term, a keepalive numbered before our JoinAck's
+  // is stale. A newer term (our master restarted) starts its own numbering.
+  if (m.epoch == epoch && static_cast<std::int32_t>(ka.sequence - keepalive_floor) < 0) {
+    ++counters.rx_stale_keepalive;
     return;
   }
   epoch = m.epoch;

@@ -170,7 +170,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
     if (it->second.incarnation == jr.incarnation) {
       // A member we have rejoins (its master watchdog fired, or our JoinAck was lost).
       send(from, JoinNak{from, NakReason::in_progress, {}});
-      send(from, JoinAck{from});
+      send(from, JoinAck{from, master_seq + 1});  // the keepalive below
       reconcile_claims(now, from, jr.worksets);
       send_master_keepalive(now);
       return;
@@ -200,7 +200,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
   followers[from] = FollowerState{jr.incarnation, now, {}, {}};
   probation.erase(from);
   log("admitted " + from.to_string());
-  send(from, JoinAck{from});
+  send(from, JoinAck{from, master_seq + 1});  // the keepalive sent below lists it
   reconcile_claims(now, from, jr.worksets);
   std::set<Ipv4Addr> view(members.begin(), members.end());
   for (const auto& [a, deadline] : probation) {

@@ -557,7 +557,7 @@ void Member::Impl::on_join_answer(Time now, const Message& m) {
       return;
     }
     // FIG. 6 605-607.
-    enter_follower(now, m.sender, m.epoch);
+    enter_follower(now, m.sender, m.epoch, ack->keepalive_sequence);
     return;
   }
   const auto& nak = std::get<JoinNak>(m.body);

@@ -202,6 +202,8 @@ struct MemberCounters {
   // Follower: heard a master of a newer epoch than the one it follows, and rejoined.
   std::uint64_t stale_view = 0;
   std::uint64_t registry_reclaimed = 0;  // registry entries freed (no longer referenced)
+  // Follower: a MasterKeepalive sent before its JoinAck (reordered on the way).
+  std::uint64_t rx_stale_keepalive = 0;
   // SessionView: follower, worksets it refused to release; master, moves it cancelled on a
   // refusal, and busy worksets the rebalancing left where they are (counted once per pass).
   std::uint64_t deassign_refused = 0;

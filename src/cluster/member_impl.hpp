@@ -81,7 +81,8 @@ struct Member::Impl {
   void on_join_answer(Time now, const Message& m);
 
   // --- follower.cpp (FIG. 8G-8I) ------------------------------------------------------
-  void enter_follower(Time now, Ipv4Addr master_addr, Epoch master_epoch);
+  void enter_follower(Time now, Ipv4Addr master_addr, Epoch master_epoch,
+                      std::uint32_t keepalive_sequence);
   void follower_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
   // Applies the timings a keepalive announces, or refuses them (counted, logged).
   void apply_announced_timings(Time now, const MasterKeepalive& ka);
@@ -188,6 +189,11 @@ struct Member::Impl {
   std::map<Ipv4Addr, FollowerState> followers;
   std::map<Ipv4Addr, Time> probation;  // owners adopted from the mirror, until they rejoin
   std::uint32_t master_seq = 0;
+  // Follower: the JoinAck's keepalive_sequence. Keepalives of our master's term numbered
+  // before it were sent before we were admitted (reordered on the way): stale. Only the JoinAck
+  // sets it, not every keepalive, so that one forged keepalive numbered far ahead cannot make
+  // us deaf to the real master.
+  std::uint32_t keepalive_floor = 0;
   Time next_rebalance = kNever;
   std::map<Ipv4Addr, PendingWork> pending_assign;    // by target
   std::map<Ipv4Addr, PendingWork> pending_deassign;  // by current owner

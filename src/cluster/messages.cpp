@@ -145,6 +145,7 @@ void put(Writer& w, const JoinNak& b) {
 }
 void put(Writer& w, const JoinAck& b) {
   w.addr(b.member);
+  w.u32(b.keepalive_sequence);
 }
 void put(Writer& w, const MasterOffer& b) {
   w.u16(b.member_count);
@@ -319,6 +320,7 @@ void get(Reader& r, JoinNak& b) {
 }
 void get(Reader& r, JoinAck& b) {
   b.member = r.addr();
+  b.keepalive_sequence = r.u32();
 }
 void get(Reader& r, MasterOffer& b) {
   b.member_count = r.u16();

@@ -11,7 +11,7 @@
 // list = u16 count + items; address = 4 bytes; workset = u16 < 1024):
 //   JoinRequest        incarnation u64 | worksets list
 //   JoinNak            member | reason u8 (a NakReason) | text
-//   JoinAck            member
+//   JoinAck            member | keepalive_sequence u32
 //   MasterOffer        member_count u16
 //   OtherMasterExists  member
 //   ExitCluster        member | text
@@ -95,6 +95,10 @@ struct JoinNak {
 };
 struct JoinAck {
   Ipv4Addr member;  // who is admitted
+  // The sequence of the first MasterKeepalive that lists it: the new follower ignores older
+  // ones, which may still be on their way (a keepalive sent before the admission, overtaken by
+  // the JoinAck, would otherwise tell it that it is not a member and send it back to joining).
+  std::uint32_t keepalive_sequence = 0;
   bool operator==(const JoinAck&) const = default;
 };
 struct MasterOffer {

@@ -265,7 +265,7 @@ class Fuzz {
       case 1:
         return JoinNak{someone(), static_cast<NakReason>(1 + s_.u8() % 4), text()};
       case 2:
-        return JoinAck{someone()};
+        return JoinAck{someone(), s_.u32()};
       case 3:
         return MasterOffer{s_.u16()};
       case 4:

@@ -1072,6 +1072,36 @@ TEST(MemberSessions, AFollowerRefusesToReleaseAWorksetWhoseSessionOpenedMeanwhil
   EXPECT_EQ(owned_list(h, 1, 3).size(), 4u);
 }
 
+// Seen in the whole-member simulator: the master admits 3, then 2, sending a keepalive after
+// each; jitter delivers the first keepalive (not listing 2) to 2 after its JoinAck, and 2 went
+// back to joining ("not in the master's member list"). A keepalive numbered before the JoinAck's
+// keepalive_sequence is stale.
+TEST(Member, AKeepaliveSentBeforeTheJoinAckIsStale) {
+  Harness h;
+  h.add(2);
+  h.start(2);
+  ASSERT_EQ(h.m(2).role(), Role::joining);
+  h.deliver_to(forged(addr(1), 1, JoinAck{addr(2), 10}), 2);
+  ASSERT_EQ(h.m(2).role(), Role::follower);
+  MasterKeepalive before;
+  before.sequence = 9;
+  before.members = {addr(1), addr(3)};
+  h.deliver_to(forged(addr(1), 1, before), 2);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(2).counters().rx_stale_keepalive, 1u);
+  MasterKeepalive after = before;
+  after.sequence = 10;
+  after.members = {addr(1), addr(3), addr(2)};
+  h.deliver_to(forged(addr(1), 1, after), 2);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_EQ(h.m(2).members().size(), 3u);
+  // Later ones apply as before, listing it or not.
+  MasterKeepalive removed = before;
+  removed.sequence = 11;
+  h.deliver_to(forged(addr(1), 1, removed), 2);
+  EXPECT_EQ(h.m(2).role(), Role::joining);
+}
+
 // --- ownership events and deferred release (the seams issue 11 builds on) --------------------
 
 std::vector<std::uint16_t> events_of(const Node& node, OwnershipEvent::Kind kind) {

@@ -58,7 +58,7 @@ std::vector<Message> one_of_each() {
   return {
       message(JoinRequest{0xdeadbeefcafef00dull, {1, 2, 1023}}),
       message(JoinNak{kB, NakReason::vetoed, "firewall: state table full"}),
-      message(JoinAck{kB}),
+      message(JoinAck{kB, 0}),
       message(MasterOffer{3}),
       message(OtherMasterExists{kC}),
       message(ExitCluster{kC, std::string(kMaxReasonText, 'x')}),
@@ -247,19 +247,19 @@ TEST(Messages, EveryTruncationIsRejected) {
 }
 
 TEST(Messages, RejectsShortHeader) {
-  const auto bytes = encode(message(JoinAck{kB}), kNull);
+  const auto bytes = encode(message(JoinAck{kB, 0}), kNull);
   EXPECT_EQ(result_of({bytes.begin(), bytes.begin() + kHeaderSize - 1}), "truncated");
   EXPECT_EQ(result_of({}), "truncated");
 }
 
 TEST(Messages, RejectsBadMagic) {
-  auto bytes = encode(message(JoinAck{kB}), kNull);
+  auto bytes = encode(message(JoinAck{kB, 0}), kNull);
   bytes[3] = std::byte{'Y'};
   EXPECT_EQ(result_of(bytes), "bad magic");
 }
 
 TEST(Messages, RejectsOtherVersions) {
-  auto bytes = encode(message(JoinAck{kB}), kNull);
+  auto bytes = encode(message(JoinAck{kB, 0}), kNull);
   for (std::uint8_t v : {0, 2, 255}) {
     bytes[4] = std::byte{v};
     EXPECT_EQ(result_of(bytes), "bad version") << int{v};
@@ -267,7 +267,7 @@ TEST(Messages, RejectsOtherVersions) {
 }
 
 TEST(Messages, RejectsUnknownTypes) {
-  auto bytes = encode(message(JoinAck{kB}), kNull);
+  auto bytes = encode(message(JoinAck{kB, 0}), kNull);
   for (std::uint8_t t : {0, 13, 255}) {
     bytes[5] = std::byte{t};
     EXPECT_EQ(result_of(bytes), "unknown type") << int{t};
@@ -370,8 +370,8 @@ TEST(Messages, RejectsOwnersNamingNoMember) {
 }
 
 TEST(Messages, RejectsAnEnvelopeOfAnotherKind) {
-  const auto null_sealed = encode(message(JoinAck{kB}), kNull);
-  const auto sum_sealed = encode(message(JoinAck{kB}), kSum);
+  const auto null_sealed = encode(message(JoinAck{kB, 0}), kNull);
+  const auto sum_sealed = encode(message(JoinAck{kB, 0}), kSum);
   EXPECT_EQ(result_of(null_sealed, kSum), "bad auth kind");
   EXPECT_EQ(result_of(sum_sealed, kNull), "bad auth kind");
 }
@@ -393,14 +393,14 @@ TEST(Messages, RejectsWhatTheAuthenticatorRefuses) {
   EXPECT_EQ(result_of(seal_changed, kSum), "bad auth");
 
   // The null authenticator accepts only an empty seal.
-  auto null_with_bytes = encode(message(JoinAck{kB}), kNull);
+  auto null_with_bytes = encode(message(JoinAck{kB, 0}), kNull);
   null_with_bytes.back() = std::byte{0x01};  // auth length 1
   null_with_bytes.push_back(std::byte{0x00});
   EXPECT_EQ(result_of(null_with_bytes, kNull), "bad auth");
 }
 
 TEST(Messages, RejectsAShortEnvelope) {
-  const auto good = encode(message(JoinAck{kB}), kSum);
+  const auto good = encode(message(JoinAck{kB, 0}), kSum);
   EXPECT_EQ(result_of({good.begin(), good.end() - 1}, kSum), "truncated");  // no auth byte
   EXPECT_EQ(result_of({good.begin(), good.end() - 2}, kSum), "truncated");  // half a length
 }

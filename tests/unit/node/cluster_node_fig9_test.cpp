@@ -228,7 +228,7 @@ class NodeFixture : public testing::Test {
     role_ = Role::follower;
     node_->start(now_);
     advance(milliseconds(2));
-    control(kMaster, kMasterMac, cluster::JoinAck{kSelf}, 1);
+    control(kMaster, kMasterMac, cluster::JoinAck{kSelf, 0}, 1);
     ASSERT_EQ(node_->member().role(), cluster::Role::follower);
     cluster::MasterKeepalive ka;
     ka.sequence = 1;

@@ -165,7 +165,7 @@ class ClusterNodeTest : public testing::Test {
   void follow(const std::vector<std::uint16_t>& worksets) {
     node->start(now);
     advance(milliseconds(2));
-    control(kMaster, kMasterMac, cluster::JoinAck{kSelf});
+    control(kMaster, kMasterMac, cluster::JoinAck{kSelf, 0});
     ASSERT_EQ(node->member().role(), cluster::Role::follower);
     keepalive({});
     control(kMaster, kMasterMac, cluster::WorkAssign{kSelf, worksets});
