@@ -250,6 +250,9 @@ TEST(Determinism, SameSeedSameTraceAndMetrics) {
   ScenarioOptions o;
   o.duration = 3s;
   for (const auto& s : scenarios()) {
+    if (s.name == "scale_64") {
+      continue;  // the same World with 64 slots: ~8 s a run here, minutes under the sanitizers
+    }
     for (std::uint64_t seed : {1u, 77u}) {
       const RunResult a = s.run(seed, o);
       const RunResult b = s.run(seed, o);
