@@ -86,7 +86,7 @@ struct Member::Impl {
   void follower_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
   // Applies the timings a keepalive announces, or refuses them (counted, logged).
   void apply_announced_timings(Time now, const MasterKeepalive& ka);
-  void mirror_owners(const MasterKeepalive& ka);
+  void mirror_owners(const MasterKeepalive& ka, bool answers_our_claims);
   void follower_on_work_assign(const WorkAssign& wa);
   void follower_on_work_deassign(const WorkDeassign& wd);
   void send_follower_keepalive(Time now);
