@@ -1102,6 +1102,31 @@ TEST(Member, AKeepaliveSentBeforeTheJoinAckIsStale) {
   EXPECT_EQ(h.m(2).role(), Role::joining);
 }
 
+// 10,000-seed run, crash_during_election seed 8355: a member back from a pause rejoined claiming
+// a workset the master had meanwhile given to another member (not yet acknowledged, so listed
+// as unassigned); the claimer kept it. The keepalive sent with the JoinAck answers the claims: a
+// claim it does not list is released. Later keepalives leave unlisted worksets alone as before.
+TEST(Member, TheKeepaliveSentWithTheJoinAckAnswersTheClaims) {
+  for (const std::uint32_t seq : {5u, 6u}) {
+    Harness h;
+    h.add(2);
+    h.start(2);
+    h.deliver_to(forged(addr(1), 1, JoinAck{addr(2), 5}), 2);
+    h.deliver_to(forged(addr(1), 1, WorkAssign{addr(2), {7}}), 2);
+    ASSERT_EQ(h.owner_addr(2, WorksetId{7}), addr(2));
+    MasterKeepalive ka;
+    ka.sequence = seq;
+    ka.members = {addr(1), addr(2)};
+    ka.owners.assign(filter::kWorksetCount, kUnassigned);
+    h.deliver_to(forged(addr(1), 1, ka), 2);
+    if (seq == 5) {
+      EXPECT_EQ(h.owner_addr(2, WorksetId{7}), std::nullopt) << "the claim was not granted";
+    } else {
+      EXPECT_EQ(h.owner_addr(2, WorksetId{7}), addr(2)) << "an ack may not have reached it";
+    }
+  }
+}
+
 // --- ownership events and deferred release (the seams issue 11 builds on) --------------------
 
 std::vector<std::uint16_t> events_of(const Node& node, OwnershipEvent::Kind kind) {
