@@ -78,7 +78,7 @@ void Member::Impl::assign_to(Time now, WorksetId ws, Ipv4Addr target) {
 }
 
 void Member::Impl::reassign_loaded(Time now, const std::vector<WorksetId>& freed) {
-  if (freed.empty()) {
+  if (freed.empty() || settling) {  // settling: see settle()
     return;
   }
   auto loads = member_loads();
@@ -142,6 +142,10 @@ void Member::Impl::on_unassigned_packet(Time now, WorksetId ws, wire::Bytes fram
   }
   switch (table.state(ws)) {
     case WorksetState::unassigned: {
+      if (settling) {
+        hold(ws, frame);  // a member of the old view may serve it: see settle()
+        return;
+      }
       // FIG. 9 937: the least loaded member (the master counts as one).
       const Ipv4Addr target = least_loaded(member_loads());
       assign_to(now, ws, target);
@@ -206,7 +210,7 @@ void Member::Impl::flush_pending(Time now) {
 // their keepalives) stays where it is; when K has nothing else to give, the next most loaded
 // member gives instead. A joining member thus gets idle worksets, and new ones as they appear.
 void Member::Impl::rebalance(Time now) {
-  if (members.size() < 2) {
+  if (members.size() < 2 || settling) {
     return;
   }
   auto loads = member_loads();

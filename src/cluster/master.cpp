@@ -31,13 +31,19 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
   max_epoch_seen = epoch;
   transition(Role::master, now, std::string(why) + "; epoch " + std::to_string(epoch));
   master = config.address;
-  members = {config.address};
+  const std::vector<Ipv4Addr> old_view = std::exchange(members, {config.address});
   followers.clear();
   probation.clear();
   role_deadline = kNever;
   verdict_pending = false;
 
-  std::vector<WorksetId> freed;
+  // Every member of the view we followed is expected back (on probation), owner or not: the
+  // lost master may have handed any of them a workset after its last keepalive.
+  for (Ipv4Addr a : old_view) {
+    if (a != config.address && (!last_master || a != *last_master)) {
+      probation.emplace(a, now + interval());
+    }
+  }
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     const WorksetId ws{i};
     if (table.state(ws) == WorksetState::unassigned || owns(ws)) {
@@ -46,12 +52,12 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
     const Ipv4Addr owner = addr_of(table.owner(ws));
     if (last_master && owner == *last_master) {
       table.release(ws);
-      freed.push_back(ws);
     } else {
       probation.emplace(owner, now + interval());
     }
   }
-  reassign_loaded(now, freed);
+  settling = !probation.empty();
+  settle(now);
 
   std::set<Ipv4Addr> view{config.address};
   for (const auto& [a, deadline] : probation) {
@@ -61,6 +67,29 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
   out.announce_arp = true;
   next_rebalance = now + config.timings.rebalance_period;
   send_master_keepalive(now);
+}
+
+// Settling after a succession (or any master that inherits a view). Our table is what the lost
+// master last announced; after that it may have assigned or moved worksets (a first packet, a
+// rebalance, a dead member's worksets) and the new owners acknowledged, unknown to us. Until
+// every member of the old view has rejoined and listed what it serves (or its probation ran
+// out), a workset nobody in our table serves is not given to anyone: its frames are held (FIG. 9
+// 940, bounded) and a claim decides. Giving it away earlier answers another member's live
+// connection with RSTs for the round trip of its rejoin (phalanx-sim --whole --fault master
+// --seed 602; crash_during_election seeds 5296, 7960). Costs new flows on such worksets at most
+// one failure interval, and usually the ~1 ms the others take to rejoin.
+void Member::Impl::settle(Time now) {
+  if (!settling || !probation.empty()) {
+    return;
+  }
+  settling = false;
+  std::vector<WorksetId> open;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    if (table.state(WorksetId{i}) == WorksetState::unassigned) {
+      open.push_back(WorksetId{i});
+    }
+  }
+  reassign_loaded(now, open);
 }
 
 // The master loses a tie-break or is told to exit (FIG. 8A 821, FIG. 6 641): it keeps only its own
@@ -93,6 +122,7 @@ void Member::Impl::step_down(Time now, std::string_view why, bool superseded) {
   move_target.clear();
   followers.clear();
   probation.clear();
+  settling = false;
   next_rebalance = kNever;
   next_keepalive = kNever;
   last_master.reset();
@@ -202,6 +232,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
   log("admitted " + from.to_string());
   send(from, JoinAck{from, master_seq + 1});  // the keepalive sent below lists it
   reconcile_claims(now, from, jr.worksets);
+  settle(now);
   std::set<Ipv4Addr> view(members.begin(), members.end());
   for (const auto& [a, deadline] : probation) {
     view.insert(a);
@@ -224,10 +255,20 @@ void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr,
       continue;
     }
     claimed.insert(v);
-    if (table.state(*ws) == WorksetState::unassigned) {
+    const WorksetState state = table.state(*ws);
+    // Settling: a member of the old view that has not rejoined yet may have been relieved of
+    // it by the lost master after its last keepalive; the claimant serves it now.
+    const bool stale_owner = settling && state != WorksetState::unassigned &&
+                             table.owner(*ws) != id &&
+                             probation.contains(addr_of(table.owner(*ws)));
+    if (state == WorksetState::unassigned || stale_owner) {
+      if (stale_owner) {
+        table.release(*ws);
+      }
       table.assign(*ws, id);
       table.ack(*ws);
-    } else if (table.state(*ws) == WorksetState::assigned_unacked && table.owner(*ws) == id) {
+      release_held(*ws, addr);
+    } else if (state == WorksetState::assigned_unacked && table.owner(*ws) == id) {
       table.ack(*ws);
       pending_assign[addr].worksets.erase(v);
       release_held(*ws, addr);
@@ -477,6 +518,7 @@ void Member::Impl::remove_member(Time now, Ipv4Addr addr, std::string_view why) 
     }
   }
   reassign_loaded(now, freed);
+  settle(now);
   std::set<Ipv4Addr> view(members.begin(), members.end());
   for (const auto& [a, deadline] : probation) {
     view.insert(a);
@@ -499,6 +541,9 @@ void Member::Impl::master_invariants() const {
   }
   if (followers.size() + 1 != members.size()) {
     die("followers and member list disagree");
+  }
+  if (settling && probation.empty()) {
+    die("settling with nobody on probation");
   }
   for (std::size_t i = 1; i < members.size(); ++i) {
     if (!followers.contains(members[i]) || probation.contains(members[i])) {
@@ -537,7 +582,8 @@ void Member::Impl::master_invariants() const {
   std::size_t bytes = 0;
   for (const HeldFrame& h : held) {
     const WorksetState s = table.state(h.workset);
-    if (s != WorksetState::assigned_unacked && s != WorksetState::moving) {
+    if (s != WorksetState::assigned_unacked && s != WorksetState::moving &&
+        !(s == WorksetState::unassigned && settling)) {
       die("held frame for workset " + std::to_string(h.workset.value()) + " in state " +
           std::string(filter::to_string(s)));
     }

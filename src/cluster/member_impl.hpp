@@ -115,6 +115,7 @@ struct Member::Impl {
   Duration master_period() const;
   void remove_member(Time now, Ipv4Addr addr, std::string_view why);
   void reconcile_claims(Time now, Ipv4Addr addr, const std::vector<std::uint16_t>& claims);
+  void settle(Time now);
   bool loaded(filter::WorksetId ws) const;
   std::map<Ipv4Addr, std::uint64_t> member_loads() const;
   Ipv4Addr least_loaded(const std::map<Ipv4Addr, std::uint64_t>& loads) const;
@@ -187,7 +188,8 @@ struct Member::Impl {
 
   // master
   std::map<Ipv4Addr, FollowerState> followers;
-  std::map<Ipv4Addr, Time> probation;  // owners adopted from the mirror, until they rejoin
+  std::map<Ipv4Addr, Time> probation;  // the old view's members, until they rejoin
+  bool settling = false;               // unowned worksets wait for probation's claims
   std::uint32_t master_seq = 0;
   // Follower: the JoinAck's keepalive_sequence. Keepalives of our master's term numbered
   // before it were sent before we were admitted (reordered on the way): stale. Only the JoinAck

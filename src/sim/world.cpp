@@ -1,5 +1,7 @@
 #include "sim/world.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -351,6 +353,15 @@ void World::rearm(std::size_t slot) {
 }
 
 void World::handle_output(std::size_t slot, cluster::Output out) {
+  if (log_sink_) {
+    for (const cluster::OwnershipEvent& e : out.ownership) {
+      if (e.kind != cluster::OwnershipEvent::Kind::release_asked) {
+        log_sink_(now_, slot,
+                  fmt::format("workset {} {}", e.workset.value(),
+                              e.kind == cluster::OwnershipEvent::Kind::gained ? "gained" : "lost"));
+      }
+    }
+  }
   for (const auto& m : out.messages) {
     send_control(slot, m);
   }

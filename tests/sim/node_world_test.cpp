@@ -47,6 +47,17 @@ TEST(NodeWorld, MasterCrashUnderLoad) {
   }
 }
 
+// Seed 602 of the 1,000-seed run: the successor reset a connection of a live member, which the
+// lost master had given its workset after its last keepalive (see Member::Impl::settle).
+TEST(NodeWorld, MasterCrashSeed602LosesOnlyTheMastersConnections) {
+  WholeOptions o;
+  o.seed = 602;
+  o.fault = WholeFault::master;
+  const WholeReport r = run_under_load(o);
+  EXPECT_TRUE(r.ok()) << format_report(r);
+  EXPECT_EQ(r.lost, r.lost_on_victim) << format_report(r);
+}
+
 // A third member joins under load: rebalancing spares the worksets with live connections, so
 // nothing is lost, and the newcomer serves connections.
 TEST(NodeWorld, JoinUnderLoadLosesNothing) {

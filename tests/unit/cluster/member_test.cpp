@@ -704,6 +704,87 @@ TEST(Member, NewMasterReleasesWorksetsOfAMemberThatDoesNotRejoin) {
   EXPECT_EQ(h.owned_by(2, 2), 30u);  // loaded: reassigned at once (to itself)
 }
 
+// Whole-member simulator, master crash, seed 602 (and crash_during_election seeds 5296, 7960):
+// the master gave a workset to a member on its first packet and died before its next keepalive.
+// The successor, which knew nothing of it, took the workset's next packet for itself and reset
+// the member's live connection before the member rejoined and claimed it. Until the old view has
+// rejoined, a workset nobody in the successor's table serves is held, and a claim decides.
+TEST(Member, ASuccessorHoldsWorksetsNobodyServesUntilTheOldViewHasRejoined) {
+  Harness h;
+  h.form({1, 2, 3, 4});
+  h.wire.clear();
+  h.traffic(10);  // loads 0/0/0/0: the master's own
+  h.traffic(11);  // to 2
+  h.deliver_all();
+  h.traffic(12);  // to 3, acknowledged; no keepalive has said so
+  h.deliver_all();
+  ASSERT_EQ(h.owner_addr(3, WorksetId{12}), addr(3));
+  ASSERT_EQ(h.owner_addr(2, WorksetId{12}), std::nullopt);
+  h.crash(1);
+  h.advance(h.timings.failure_interval + h.timings.watchdog_slack + 1ms);
+  ASSERT_EQ(h.masters(), std::vector<int>{2});
+
+  h.node(2).frames.clear();
+  h.traffic(12, 80);
+  EXPECT_EQ(h.m(2).table().state(WorksetId{12}), WorksetState::unassigned) << "not given away";
+  EXPECT_EQ(h.m(2).held_frames_now(), 1u);
+  EXPECT_TRUE(h.node(2).frames.empty());
+  EXPECT_FALSE(h.has(2, MessageType::work_assign));
+
+  h.deliver(h.take(3, MessageType::join_request));  // claims 12
+  EXPECT_EQ(h.owner_addr(2, WorksetId{12}), addr(3));
+  EXPECT_EQ(h.m(2).table().state(WorksetId{12}), WorksetState::assigned);
+  ASSERT_EQ(h.node(2).frames.size(), 1u);
+  EXPECT_EQ(h.node(2).frames[0].owner, addr(3)) << "the held frame goes to the claimant";
+  EXPECT_EQ(h.node(2).frames[0].frame.size(), 80u);
+
+  // Nobody claims 13; once 4 is back, its first packet is assigned as usual.
+  h.traffic(13);
+  EXPECT_EQ(h.m(2).table().state(WorksetId{13}), WorksetState::unassigned);
+  h.deliver(h.take(4, MessageType::join_request));
+  EXPECT_NE(h.m(2).table().state(WorksetId{13}), WorksetState::unassigned);
+  EXPECT_EQ(h.m(2).held_frames_now(),
+            h.m(2).table().state(WorksetId{13}) == WorksetState::assigned_unacked ? 1u : 0u);
+  h.run_for(50ms);
+  EXPECT_EQ(h.owner_addr(2, WorksetId{12}), addr(3));
+  EXPECT_EQ(h.owner_addr(3, WorksetId{12}), addr(3));
+  EXPECT_EQ(h.owner_addr(4, WorksetId{12}), addr(3));
+}
+
+// The lost master moved a workset from 3 to 4 after its last keepalive (3 let go, 4 took it):
+// the successor's table still names 3. 4 rejoins first, claiming it: while 3 has not rejoined,
+// the claim wins (3 may have been relieved of it); 3 then rejoins without it.
+TEST(Member, WhileSettlingAClaimBeatsAnOwnerThatHasNotRejoined) {
+  for (const bool claimant_first : {true, false}) {
+    Harness h;
+    h.form({1, 2, 3, 4});
+    h.traffic(10);
+    h.traffic(11);
+    h.traffic(12);
+    h.run_for(50ms);  // 12 is 3's, and every table says so
+    ASSERT_EQ(h.owner_addr(2, WorksetId{12}), addr(3));
+    h.wire.clear();
+    h.crash(1);
+    const Epoch e = h.m(1).epoch();
+    h.deliver_to(forged(addr(1), e, WorkDeassign{addr(3), addr(4), {12}}), 3);
+    h.deliver_to(forged(addr(1), e, WorkAssign{addr(4), {12}}), 4);
+    ASSERT_EQ(h.owner_addr(3, WorksetId{12}), std::nullopt);
+    ASSERT_EQ(h.owner_addr(4, WorksetId{12}), addr(4));
+    h.wire.clear();
+    h.advance(h.timings.failure_interval + h.timings.watchdog_slack + 1ms);
+    ASSERT_EQ(h.masters(), std::vector<int>{2});
+    const Packet from3 = h.take(3, MessageType::join_request);
+    const Packet from4 = h.take(4, MessageType::join_request);
+    h.deliver(claimant_first ? from4 : from3);
+    h.deliver(claimant_first ? from3 : from4);
+    EXPECT_EQ(h.owner_addr(2, WorksetId{12}), addr(4)) << claimant_first;
+    h.run_for(50ms);
+    EXPECT_EQ(h.owner_addr(2, WorksetId{12}), addr(4)) << claimant_first;
+    EXPECT_EQ(h.owner_addr(4, WorksetId{12}), addr(4)) << claimant_first;
+    EXPECT_EQ(h.owner_addr(3, WorksetId{12}), addr(4)) << claimant_first;
+  }
+}
+
 TEST(Member, StaleEpochKeepaliveIgnoredByFollower) {
   Harness h;
   h.form({1, 2});
