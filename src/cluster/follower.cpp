@@ -172,6 +172,9 @@ void Member::Impl::mirror_owners(const MasterKeepalive& ka, bool answers_our_cla
       continue;
     }
     const MemberId owner = id_of(ka.members[e]);
+    if (owner != self_id) {
+      assign_pending.reset(i);  // the master has given it to another since
+    }
     if (assigned && table.owner(ws) == owner) {
       continue;
     }
@@ -194,16 +197,31 @@ void Member::Impl::follower_on_work_assign(const WorkAssign& wa) {
       continue;
     }
     listed.set(v);
-    if (!owns(*ws)) {
-      if (table.state(*ws) != WorksetState::unassigned) {
-        table.release(*ws);
+    if (!owns(*ws) && config.deferred_assign) {
+      // Answered by assign_ready(); a resent order asks nothing new.
+      if (!assign_pending.test(v)) {
+        assign_pending.set(v);
+        out.ownership.push_back({OwnershipEvent::Kind::assign_asked, *ws, {}});
       }
-      table.assign(*ws, self_id);
-      table.ack(*ws);
+      continue;
     }
+    take_workset(*ws);
     ack.worksets.push_back(v);  // owned already too: our first ack may have been lost
   }
-  send(master, std::move(ack));
+  if (!ack.worksets.empty()) {
+    send(master, std::move(ack));
+  }
+}
+
+void Member::Impl::take_workset(WorksetId ws) {
+  if (owns(ws)) {
+    return;
+  }
+  if (table.state(ws) != WorksetState::unassigned) {
+    table.release(ws);
+  }
+  table.assign(ws, self_id);
+  table.ack(ws);
 }
 
 // A workset that carries live sessions is kept (SessionView): the master cancels the move.

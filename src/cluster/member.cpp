@@ -128,6 +128,7 @@ void Member::Impl::transition(Role to, Time now, std::string_view why) {
   role = to;
   table.set_master(to == Role::master);
   release_pending.clear();  // asked by a master we no longer follow in that role
+  assign_pending.reset();
 }
 
 // The registry numbers the addresses this member deals with. An address gets an id when the
@@ -656,6 +657,17 @@ bool Member::release_ready(Time /*now*/, filter::WorksetId ws) {
 
 bool Member::refuse_release(Time /*now*/, filter::WorksetId ws) {
   return impl_->answer_release(ws, false);
+}
+
+bool Member::assign_ready(Time /*now*/, filter::WorksetId ws) {
+  Impl& m = *impl_;
+  if (!m.assign_pending.test(ws.value()) || m.role != Role::follower || !m.master) {
+    return false;
+  }
+  m.assign_pending.reset(ws.value());
+  m.take_workset(ws);
+  m.send(m.master, WorkAssignAck{{ws.value()}});
+  return true;
 }
 
 bool Member::Impl::answer_release(WorksetId ws, bool release) {

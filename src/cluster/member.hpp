@@ -113,6 +113,11 @@ struct MemberConfig {
   // were handed over) or refuse_release(). Off: released at once unless busy (SessionView).
   std::size_t held_bytes_max = 512 * 1024;
   bool deferred_release = false;
+  // A follower given a workset (WorkAssign) does not take it and acknowledge at once: it reports
+  // OwnershipEvent::assign_asked and waits for assign_ready() (the layer above has what it needs
+  // to serve it: a promoted backup's sessions, issue 11). Meanwhile the master holds the
+  // workset's frames (FIG. 9 940). Off: taken and acknowledged in the same call.
+  bool deferred_assign = false;
 };
 
 // Applications (DESIGN §8) hear about membership and may veto a join.
@@ -162,6 +167,7 @@ struct OwnershipEvent {
     gained,         // the workset is this member's now (assigned, claimed, mirrored)
     lost,           // ... no longer (released, reassigned, this member removed or superseded)
     release_asked,  // MemberConfig::deferred_release: the master asks it to go to `target`
+    assign_asked,   // MemberConfig::deferred_assign: the master gives it; assign_ready() takes it
   };
   Kind kind = Kind::gained;
   filter::WorksetId workset;
@@ -246,6 +252,11 @@ class Member {
   // already, or the member changed role or master since it was asked).
   bool release_ready(Time now, filter::WorksetId ws);
   bool refuse_release(Time now, filter::WorksetId ws);
+  // MemberConfig::deferred_assign: the layer above is ready to serve `ws`, for which it was given
+  // OwnershipEvent::assign_asked: the member takes it and acknowledges the master's WorkAssign.
+  // False, and nothing sent, when no assignment of `ws` is pending (answered already; the member
+  // changed role or master; or a keepalive since named another owner for it).
+  bool assign_ready(Time now, filter::WorksetId ws);
   // Clean shutdown: broadcasts ExitCluster naming this member, so the master reassigns its
   // worksets at once instead of after T.
   void leave(Time now);

@@ -139,10 +139,14 @@ struct Member::Impl {
   // deferred_release: worksets the master asked this follower to release (-> target), waiting
   // for release_ready() / refuse_release(). Cleared on every role transition.
   std::map<std::uint16_t, Ipv4Addr> release_pending;
+  // deferred_assign: worksets the master gave this follower, waiting for assign_ready(). Cleared
+  // on every role transition and for a workset a keepalive names another owner of.
+  std::bitset<filter::kWorksetCount> assign_pending;
   // What this member owned at the last take_output() (OwnershipEvent gained / lost).
   std::bitset<filter::kWorksetCount> owned_reported;
   void report_ownership();
   bool answer_release(filter::WorksetId ws, bool release);
+  void take_workset(filter::WorksetId ws);  // ours, assigned and acknowledged
   // This member's worksets with live sessions now (empty without a SessionView).
   std::bitset<filter::kWorksetCount> busy_now() const {
     return sessions != nullptr ? sessions->busy_worksets() : std::bitset<filter::kWorksetCount>{};

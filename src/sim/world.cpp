@@ -355,10 +355,12 @@ void World::rearm(std::size_t slot) {
 void World::handle_output(std::size_t slot, cluster::Output out) {
   if (log_sink_) {
     for (const cluster::OwnershipEvent& e : out.ownership) {
-      if (e.kind != cluster::OwnershipEvent::Kind::release_asked) {
+      using Kind = cluster::OwnershipEvent::Kind;
+      const bool changed = e.kind == Kind::gained || e.kind == Kind::lost;
+      if (changed) {
         log_sink_(now_, slot,
                   fmt::format("workset {} {}", e.workset.value(),
-                              e.kind == cluster::OwnershipEvent::Kind::gained ? "gained" : "lost"));
+                              e.kind == Kind::gained ? "gained" : "lost"));
       }
     }
   }

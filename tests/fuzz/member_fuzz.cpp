@@ -60,10 +60,9 @@ class Sessions : public SessionView {
 
 class Fuzz {
  public:
-  // The first byte picks immediate or deferred releases (MemberConfig::deferred_release).
-  explicit Fuzz(Script& s) : s_(s), member_(config(s_.u8() % 2 == 1)) {
-    member_.set_sessions(&sessions_);
-  }
+  // The first byte picks immediate or deferred releases and assignments (bit 0:
+  // MemberConfig::deferred_release, bit 1: deferred_assign).
+  explicit Fuzz(Script& s) : s_(s), member_(config(s_.u8())) { member_.set_sessions(&sessions_); }
 
   void run() {
     member_.start(now_);
@@ -76,14 +75,20 @@ class Fuzz {
           sessions_.busy.flip(s_.u16() % filter::kWorksetCount);
           break;
         case 17: {
-          // The node answers a release it may or may not have been asked for.
+          // The node answers a release or an assignment it may or may not have been asked for.
           const filter::WorksetId ws{static_cast<std::uint16_t>(s_.u16() % filter::kWorksetCount)};
-          if (s_.u8() % 2 == 0) {
-            member_.release_ready(now_, ws);
-          } else {
-            member_.refuse_release(now_, ws);
+          switch (s_.u8() % 3) {
+            case 0:
+              member_.release_ready(now_, ws);
+              break;
+            case 1:
+              member_.refuse_release(now_, ws);
+              break;
+            default:
+              member_.assign_ready(now_, ws);
+              break;
           }
-          after("release answer");
+          after("release or assignment answer");
           break;
         }
         case 12: {
@@ -119,9 +124,10 @@ class Fuzz {
   }
 
  private:
-  static MemberConfig config(bool deferred_release) {
+  static MemberConfig config(std::uint8_t mode) {
     MemberConfig c;
-    c.deferred_release = deferred_release;
+    c.deferred_release = (mode & 1) != 0;
+    c.deferred_assign = (mode & 2) != 0;
     c.cluster_name = std::string(kCluster);
     c.address = kSelf;
     c.incarnation = 1;

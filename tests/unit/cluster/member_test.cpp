@@ -92,6 +92,7 @@ class Harness {
     c.held_frames_max = held_frames_max;
     c.held_bytes_max = held_bytes_max;
     c.deferred_release = deferred_release;
+    c.deferred_assign = deferred_assign;
     node.m = std::make_unique<Member>(c, std::vector<Application*>{node.app.get()});
     node.up = true;
     return node;
@@ -299,6 +300,7 @@ class Harness {
 
   Timings timings;
   bool deferred_release = false;
+  bool deferred_assign = false;
   Time now{0};
   bool auto_deliver = false;
   Duration latency = 1ms;
@@ -1290,6 +1292,56 @@ TEST(MemberOwnership, ADeferredReleaseWaitsForTheLayerAbove) {
             (std::vector<std::uint16_t>{asked[0]}));
   const auto gained3 = events_of(h.node(3), OwnershipEvent::Kind::gained);
   EXPECT_NE(std::find(gained3.begin(), gained3.end(), asked[0]), gained3.end());
+}
+
+// WorkAssign waits for the layer above too: asked once (resent orders ask nothing new), not
+// owned and not acknowledged until assign_ready(); the master holds the frames meanwhile and
+// releases them to the member when it acknowledges.
+TEST(MemberOwnership, ADeferredAssignWaitsForTheLayerAbove) {
+  Harness h;
+  h.deferred_assign = true;
+  h.form({1, 2});
+  h.traffic(10);      // the master's own
+  h.traffic(11, 60);  // to 2
+  h.run_for(100ms);
+  EXPECT_EQ(events_of(h.node(2), OwnershipEvent::Kind::assign_asked),
+            std::vector<std::uint16_t>{11});
+  EXPECT_EQ(h.owner_addr(2, WorksetId{11}), std::nullopt);
+  EXPECT_EQ(h.m(1).table().state(WorksetId{11}), WorksetState::assigned_unacked);
+  EXPECT_EQ(h.m(1).held_frames_now(), 1u);
+  for (const Packet& p : h.sent) {
+    EXPECT_FALSE(p.from == addr(2) && p.msg.type() == MessageType::work_assign_ack);
+  }
+  EXPECT_TRUE(h.m(2).assign_ready(h.now, WorksetId{11}));
+  EXPECT_FALSE(h.m(2).assign_ready(h.now, WorksetId{11})) << "answered already";
+  EXPECT_FALSE(h.m(2).assign_ready(h.now, WorksetId{12})) << "never asked";
+  h.flush(2);
+  h.run_for(20ms);
+  EXPECT_EQ(h.owner_addr(2, WorksetId{11}), addr(2));
+  EXPECT_EQ(h.m(1).table().state(WorksetId{11}), WorksetState::assigned);
+  EXPECT_EQ(h.m(1).held_frames_now(), 0u);
+  ASSERT_FALSE(h.node(1).frames.empty());
+  EXPECT_EQ(h.node(1).frames.back().owner, addr(2));
+  EXPECT_EQ(h.node(1).frames.back().frame.size(), 60u);
+  EXPECT_EQ(events_of(h.node(2), OwnershipEvent::Kind::gained), std::vector<std::uint16_t>{11});
+}
+
+// An assignment the master has given to another since (its keepalive says so) is not taken.
+TEST(MemberOwnership, ADeferredAssignOvertakenByAKeepaliveIsNotTaken) {
+  Harness h;
+  h.deferred_assign = true;
+  h.add(2);
+  h.start(2);
+  h.deliver_to(forged(addr(1), 1, JoinAck{addr(2), 5}), 2);
+  h.deliver_to(forged(addr(1), 1, WorkAssign{addr(2), {7}}), 2);
+  MasterKeepalive ka;
+  ka.sequence = 6;
+  ka.members = {addr(1), addr(2), addr(3)};
+  ka.owners.assign(filter::kWorksetCount, kUnassigned);
+  ka.owners[7] = 2;  // 3's
+  h.deliver_to(forged(addr(1), 1, ka), 2);
+  EXPECT_FALSE(h.m(2).assign_ready(h.now, WorksetId{7}));
+  EXPECT_EQ(h.owner_addr(2, WorksetId{7}), addr(3));
 }
 
 // --- leaving ---------------------------------------------------------------------------------
