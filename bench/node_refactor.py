@@ -223,3 +223,6 @@ if __name__ == "__main__":
     except Failure as e:
         print(f"node_refactor: FAILED: {e}", file=sys.stderr)
         sys.exit(1)
+    except KeyboardInterrupt:  # the lab is already gone (Lab.__exit__)
+        print("node_refactor: interrupted", file=sys.stderr)
+        sys.exit(130)

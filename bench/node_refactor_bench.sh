@@ -77,9 +77,10 @@ cleanup() {
     kill -TERM "$py_pid" 2>/dev/null || true
     wait "$py_pid" 2>/dev/null || true
   fi
-  # The Python side removes its lab itself; this catches a Python that was killed outright.
+  # The Python side removes its lab and scratch folder itself; this catches a Python that was
+  # killed outright (its scratch folder holds the 1 GB test file).
   python3 "$root/tools/phalanx-lab/phalanx-lab" down --name "$lab" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
+  rm -rf "$tmp" "${TMPDIR:-/tmp}"/phalanx-lab-"$lab"-*
   exit "$rc"
 }
 trap cleanup EXIT
