@@ -13,8 +13,9 @@
 #
 # Other arguments starting with -- (e.g. --benchmark_color=false from scripts/run-benchmarks) are
 # ignored. Needs root (network namespaces), git, cmake, ninja and curl. The base is exported with
-# `git archive` into a temporary folder and built there (phalanxd only, Release, ccache, -j1 or
-# PHALANX_BENCH_JOBS); a trap removes that folder and the lab on exit, failure or Ctrl-C.
+# `git archive` into a temporary folder and built there as BUILD was (phalanxd only; BUILD's build
+# type, compiler and flags; ccache; -j1 or PHALANX_BENCH_JOBS); a trap removes that folder and the
+# lab on exit, failure or Ctrl-C.
 # About 1 minute per round on the shared 2-core machine, plus the base build (a few seconds from
 # a warm ccache, 5-10 minutes cold). Ends with figure:/baseline:/ratio: lines; exit status
 # non-zero if the build or any download failed.
@@ -97,13 +98,20 @@ if command -v ccache >/dev/null; then
   # folder beside its sources, so the cache serves the next run.
   export CCACHE_BASEDIR=$tmp
 fi
+# Built as BUILD was: same build type, compiler and flags (Release, as make build, by default).
+cache_value() { sed -n "s/^$1:[A-Z]*=//p" "$build/CMakeCache.txt" 2>/dev/null; }
+build_type=$(cache_value CMAKE_BUILD_TYPE)
+compiler=$(cache_value CMAKE_CXX_COMPILER)
+cxx_flags=$(cache_value CMAKE_CXX_FLAGS)
 t0=$SECONDS
-cmake -S "$tmp/src" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DPHALANX_BENCH=OFF \
-  "${launcher[@]}" >"$tmp/cmake.log" 2>&1 ||
+cmake -S "$tmp/src" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE="${build_type:-Release}" \
+  ${compiler:+-DCMAKE_CXX_COMPILER="$compiler"} -DCMAKE_CXX_FLAGS="$cxx_flags" \
+  -DPHALANX_BENCH=OFF "${launcher[@]}" >"$tmp/cmake.log" 2>&1 ||
   { tail -30 "$tmp/cmake.log" >&2; echo "node_refactor_bench: cmake failed at $base_sha" >&2; exit 1; }
 ninja -C "$tmp/build" -j "$jobs" phalanxd >"$tmp/build.log" 2>&1 ||
   { tail -30 "$tmp/build.log" >&2; echo "node_refactor_bench: build failed at $base_sha" >&2; exit 1; }
-echo "node_refactor_bench: built in $((SECONDS - t0)) s; after = $after ($after_label)"
+echo "node_refactor_bench: built (${build_type:-Release}) in $((SECONDS - t0)) s;" \
+  "after = $after ($after_label)"
 
 PHALANX_BUILD="$build" PHALANX_ROOT="$root" PHALANXD_BEFORE="$tmp/build/tools/phalanxd" \
   PHALANXD_AFTER="$after" LABEL_BEFORE="$base_sha" LABEL_AFTER="$after_label" ROUNDS="$rounds" \
