@@ -136,7 +136,8 @@ def measure(lab: ClusterLab, mode, exe: str) -> dict:
 
 
 def median_spread(xs: list[float], fmt: str) -> str:
-    return (f"median of {len(xs)} rounds; min {format(min(xs), fmt)}, "
+    rounds = "1 round" if len(xs) == 1 else f"{len(xs)} rounds"
+    return (f"median of {rounds}; min {format(min(xs), fmt)}, "
             f"max {format(max(xs), fmt)}")
 
 
@@ -198,7 +199,7 @@ def main() -> int:
             print(f"baseline: {tag}.round_ratio_spread = {min(ratios):.3f} to {max(ratios):.3f} "
                   "(after/before within each round: min to max)")
             print(f"ratio: {tag}.goodput_after_over_before = {statistics.median(ratios):.3f} "
-                  f"(median of {len(ratios)} paired rounds)")
+                  f"(median of {len(ratios)} paired round{'s' if len(ratios) > 1 else ''})")
         # CPU per GB over both cases of a run: less sensitive to the other load than wall time.
         cpu = {v: [sum(p[i][c][2] for c, _ in CASES) / (sum(p[i][c][0] for c, _ in CASES) / 1e9)
                    for p in pairs] for i, v in enumerate(("before", "after"))}
@@ -210,7 +211,7 @@ def main() -> int:
         print(f"baseline: {tag}.cpu_round_ratio_spread = {min(ratios):.3f} to {max(ratios):.3f} "
               "(after/before within each round: min to max)")
         print(f"ratio: {tag}.cpu_per_gb_after_over_before = {statistics.median(ratios):.3f} "
-              f"(median of {len(ratios)} paired rounds)")
+              f"(median of {len(ratios)} paired round{'s' if len(ratios) > 1 else ''})")
     if failures:
         print("node_refactor: FAILED:\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1

@@ -38,7 +38,10 @@ while [ $# -gt 0 ]; do
 done
 build=$(cd "${build:-$root/build}" && pwd)
 case $rounds in '' | *[!0-9]*) echo "node_refactor_bench: --rounds $rounds" >&2; exit 2 ;; esac
-case $members in 0 | 2 | 3) ;; *) echo "node_refactor_bench: --members 0, 2 or 3" >&2; exit 2 ;; esac
+case $members in
+  0 | 2 | 3) ;;
+  *) echo "node_refactor_bench: --members 0, 2 or 3" >&2; exit 2 ;;
+esac
 if [ "$rounds" -lt 1 ] || [ "$rounds" -gt 50 ]; then
   echo "node_refactor_bench: --rounds 1..50" >&2
   exit 2
@@ -106,10 +109,16 @@ cxx_flags=$(cache_value CMAKE_CXX_FLAGS)
 t0=$SECONDS
 cmake -S "$tmp/src" -B "$tmp/build" -G Ninja -DCMAKE_BUILD_TYPE="${build_type:-Release}" \
   ${compiler:+-DCMAKE_CXX_COMPILER="$compiler"} -DCMAKE_CXX_FLAGS="$cxx_flags" \
-  -DPHALANX_BENCH=OFF "${launcher[@]}" >"$tmp/cmake.log" 2>&1 ||
-  { tail -30 "$tmp/cmake.log" >&2; echo "node_refactor_bench: cmake failed at $base_sha" >&2; exit 1; }
-ninja -C "$tmp/build" -j "$jobs" phalanxd >"$tmp/build.log" 2>&1 ||
-  { tail -30 "$tmp/build.log" >&2; echo "node_refactor_bench: build failed at $base_sha" >&2; exit 1; }
+  -DPHALANX_BENCH=OFF "${launcher[@]}" >"$tmp/cmake.log" 2>&1 || {
+  tail -30 "$tmp/cmake.log" >&2
+  echo "node_refactor_bench: cmake failed at $base_sha" >&2
+  exit 1
+}
+ninja -C "$tmp/build" -j "$jobs" phalanxd >"$tmp/build.log" 2>&1 || {
+  tail -30 "$tmp/build.log" >&2
+  echo "node_refactor_bench: build failed at $base_sha" >&2
+  exit 1
+}
 echo "node_refactor_bench: built (${build_type:-Release}) in $((SECONDS - t0)) s;" \
   "after = $after ($after_label)"
 
