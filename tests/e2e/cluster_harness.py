@@ -87,8 +87,9 @@ rebalance_period_ms = {self.rebalance_period_ms}
 """)
         return cfg
 
-    def start(self, member: str):
-        p = self.spawn(member, [PHALANXD, "--config", self.config(member)],
+    def start(self, member: str, exe: str = PHALANXD):
+        """Start phalanxd (BUILD's, or `exe`) in member; returns its lab Process."""
+        p = self.spawn(member, [exe, "--config", self.config(member)],
                        log=self.path(f"{member}-phalanxd-{len(self.procs)}.log"))
         self.daemons[member] = p
         return p

@@ -200,6 +200,7 @@ class Member:
     """phalanxd stand-alone in a member namespace, serving lab.stack_ip(member).
 
         m = Member(lab, "member1", www=dir_or_None, tcp={"time_wait_ms": 1000})
+                                     # exe=PATH runs another phalanxd than BUILD's
         m.start()                    # waits (bounded) until the address answers ping
         m.counters()                 # SIGHUP, parse the "SIGHUP stack:" line -> dict
         m.rss_kb()                   # VmRSS of the phalanxd process
@@ -207,8 +208,9 @@ class Member:
 
     def __init__(self, lab: Lab, member: str = "member1", www: str | None = None,
                  echo: bool = True, tcp: dict | None = None, link: dict | None = None,
-                 log_level: str = "info"):
+                 log_level: str = "info", exe: str | None = None):
         self.lab, self.member = lab, member
+        self.exe = exe  # None: BUILD's phalanxd (phalanxd_path())
         self.ip = lab.stack_ip(member)
         self.www, self.echo, self.tcp, self.link = www, echo, tcp or {}, link or {}
         self.log_level = log_level
@@ -239,7 +241,7 @@ class Member:
     def start(self, timeout: float = 15) -> "Member":
         with open(self.cfg, "w") as f:
             f.write(self.config_text())
-        exe = phalanxd_path()
+        exe = self.exe or phalanxd_path()
         chk = subprocess.run([exe, "--config", self.cfg, "--check"], capture_output=True,
                              text=True, timeout=10)
         check(chk.returncode == 0, f"phalanxd --check rejected the test config "
