@@ -4,7 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "sim/node_checkers.hpp"
-#include "sim/sim_content.hpp"
+#include "sim/node_workload.hpp"
 
 namespace phalanx::sim {
 
@@ -12,8 +12,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::uint64_t kEchoMin = 1000;
-constexpr std::uint64_t kEchoMax = 100000;
 constexpr std::size_t kNobody = ~std::size_t{0};
 
 std::int64_t ms(Time t) {
@@ -84,7 +82,11 @@ WholeReport run_under_load(const WholeOptions& o) {
   WholeReport r;
   r.scenario = std::string(scenario_name(o.fault));
   r.seed = o.seed;
-  r.replay = fmt::format("phalanx-sim --whole --fault {} --seed {}", fault_word(o.fault), o.seed);
+  r.replay = fmt::format(
+      "phalanx-sim --whole --fault {} --seed {}{}{}", fault_word(o.fault), o.seed,
+      o.workload.name != "default" ? " --workload " + o.workload.name : "",
+      o.connections != WholeOptions{}.connections ? fmt::format(" --connections {}", o.connections)
+                                                  : "");
   Prng& prng = w.scenario_prng();
 
   // Cold start: every member within the first 10 ms (join: but the last, which joins later).
@@ -98,26 +100,8 @@ WholeReport run_under_load(const WholeOptions& o) {
   }
 
   // The load: every draw made here, before any connection runs.
-  const std::size_t files = wc.file_sizes.size();
-  for (std::size_t k = 0; k < o.connections; ++k) {
-    const Time at = o.converge + prng.duration(Duration{0}, o.spread);
-    const std::size_t p = k % w.peers();
-    if (prng.chance(0.6)) {
-      const auto f = static_cast<std::size_t>(prng.uniform(files));
-      const std::uint64_t size = wc.file_sizes[f];
-      w.at(at, [&w, p, f, size] {
-        w.with_peer(p, [&](TcpPeer& peer) {
-          peer.open_download(w.now(), file_path(f), file_key(f), size);
-        });
-      });
-    } else {
-      const std::uint64_t key = echo_key(prng.next_u64());
-      const std::uint64_t length = prng.between(kEchoMin, kEchoMax);
-      w.at(at, [&w, p, key, length] {
-        w.with_peer(p, [&](TcpPeer& peer) { peer.open_echo(w.now(), key, length); });
-      });
-    }
-  }
+  const ScheduledWorkload load =
+      schedule_workload(w, prng, o.workload, o.connections, o.converge, o.spread);
   if (o.fault == WholeFault::join) {
     w.at(o.converge + o.spread / 2, [&w, cold] { w.start(cold); });
   } else if (o.fault != WholeFault::none) {
@@ -155,7 +139,7 @@ WholeReport run_under_load(const WholeOptions& o) {
     }
     return n;
   };
-  w.run_until(o.limit, [&] { return opened() == o.connections && running() == 0; });
+  w.run_until(o.limit, [&] { return opened() == load.connections && running() == 0; });
   // Still running: timed out by the scenario (a loss, judged below like the others).
   for (std::size_t p = 0; p < w.peers(); ++p) {
     if (w.peer(p).running() > 0) {

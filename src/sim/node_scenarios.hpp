@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sim/node_workload.hpp"
 #include "sim/node_world.hpp"
 
 namespace phalanx::sim {
@@ -33,12 +34,14 @@ struct WholeOptions {
   std::uint64_t seed = 1;
   std::size_t members = 3;
   std::size_t peers = 10;
-  std::size_t connections = 100;
+  std::size_t connections = 100;  // workload items (a burst is one, opening several)
   WholeFault fault = WholeFault::follower;
   Duration converge = std::chrono::milliseconds(1500);  // cold start, before any connection
   Duration spread = std::chrono::seconds(4);            // connections open over this
   Duration limit = std::chrono::seconds(120);           // simulated
   double loss = 0.0;
+  // What the peers do (node_workload.hpp): by default 60 % downloads, 40 % echo streams.
+  WorkloadMix workload;
   // Every member's log line (replaying a seed), when set.
   NodeWorld::LogSink trace;
   // Applied to the world's configuration before it is built (tests: corrupt, slow down...).

@@ -4,7 +4,8 @@
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
 //   phalanx-sim --whole [--fault follower|master|join|none] [--seeds N] [--first-seed S] [--seed S]
-//               [--connections C] [--loss P] [--trace]
+//               [--connections C] [--workload default|mixed|downloads|echo|idle|bursts]
+//               [--loss P] [--trace]
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
@@ -114,7 +115,14 @@ int main(int argc, char** argv) {
                  "--whole: a follower or the master crashes, a member joins, or none")
       ->capture_default_str();
   std::uint64_t connections = 100;
-  app.add_option("--connections", connections, "connections per run (--whole)")
+  app.add_option("--connections", connections,
+                 "connections per run (--whole; a burst of --workload counts as one)")
+      ->capture_default_str();
+  std::string workload = "default";
+  app.add_option("--workload", workload,
+                 "--whole: what the peers do: default (60 % downloads, 40 % echo), mixed (also "
+                 "idle keepalive connections and bursts of short ones), downloads, echo, idle, "
+                 "bursts")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   if (demo) {
@@ -127,6 +135,7 @@ int main(int argc, char** argv) {
     w.connections = connections;
     w.loss = loss.value_or(0.0);
     w.fault = fault;
+    w.workload = workload;
     w.trace = trace;
     return phalanx::sim::run_whole(w);
   }

@@ -17,6 +17,11 @@ int run_whole(const WholeCli& cli) {
                cli.fault);
     return 2;
   }
+  const auto workload = workload_from_string(cli.workload);
+  if (!workload) {
+    fmt::print(stderr, "phalanx-sim: --workload {}, not '{}'\n", workload_names(), cli.workload);
+    return 2;
+  }
   const std::string_view name = scenario_name(*fault);
   std::uint64_t opened = 0;
   std::uint64_t lost = 0;
@@ -30,6 +35,7 @@ int run_whole(const WholeCli& cli) {
     o.connections = cli.connections;
     o.loss = cli.loss;
     o.fault = *fault;
+    o.workload = *workload;
     if (cli.trace) {
       o.trace = [](Time t, std::size_t slot, std::string_view line) {
         fmt::print("{:>12.3f} ms  member {}  {}\n",
