@@ -195,6 +195,7 @@ WholeReport run_under_load(const WholeOptions& o) {
   }
   r.bytes_checked = checkers.bytes_checked();
   r.segments_checked = checkers.segments_checked();
+  r.by_kind = checkers.by_kind();
   r.simulated = w.now();
   r.events = w.counters().events;
   r.digest = w.digest();
@@ -213,6 +214,16 @@ std::string format_report(const WholeReport& r) {
       r.completed, r.reset, fmt::join(r.resets_by_member, "/"), r.timed_out, r.failed,
       r.bytes_checked, r.segments_checked, std::chrono::duration<double>(r.simulated).count(),
       r.events, r.digest, r.violation_count);
+  if (r.by_kind[static_cast<std::size_t>(LoadKind::idle)].opened +
+          r.by_kind[static_cast<std::size_t>(LoadKind::short_download)].opened >
+      0) {
+    s += "  lost / opened by kind:";
+    for (std::size_t k = 0; k < kLoadKinds; ++k) {
+      s += fmt::format(" {} {}/{}", to_string(static_cast<LoadKind>(k)), r.by_kind[k].lost,
+                       r.by_kind[k].opened);
+    }
+    s += "\n";
+  }
   for (const auto& v : r.violations) {
     s += fmt::format("  violation: {}\n", v);
   }

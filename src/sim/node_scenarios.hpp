@@ -11,6 +11,7 @@
 // yet: the new owner of their worksets answers them with an RST); any other loss is a violation.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "sim/node_checkers.hpp"
 #include "sim/node_workload.hpp"
 #include "sim/node_world.hpp"
 
@@ -63,6 +65,7 @@ struct WholeReport {
   std::vector<std::size_t> served_by_member;  // connections by the slot that sent the SYN-ACK
   std::uint64_t bytes_checked = 0;
   std::uint64_t segments_checked = 0;
+  std::array<KindTally, kLoadKinds> by_kind{};  // by LoadKind (node_checkers.hpp)
   Time simulated{0};
   std::uint64_t events = 0;
   std::uint64_t digest = 0;

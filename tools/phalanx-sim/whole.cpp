@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include <array>
 #include <chrono>
 
 #include "sim/node_scenarios.hpp"
@@ -27,6 +28,7 @@ int run_whole(const WholeCli& cli) {
   std::uint64_t lost = 0;
   std::uint64_t lost_on_victim = 0;
   std::uint64_t failing = 0;
+  std::array<KindTally, kLoadKinds> by_kind{};
   double simulated_s = 0;
   const auto start = std::chrono::steady_clock::now();
   for (std::uint64_t i = 0; i < cli.seeds; ++i) {
@@ -49,6 +51,11 @@ int run_whole(const WholeCli& cli) {
     lost_on_victim += r.lost_on_victim;
     simulated_s += std::chrono::duration<double>(r.simulated).count();
     failing += r.ok() ? 0 : 1;
+    for (std::size_t k = 0; k < kLoadKinds; ++k) {
+      by_kind[k].opened += r.by_kind[k].opened;
+      by_kind[k].completed += r.by_kind[k].completed;
+      by_kind[k].lost += r.by_kind[k].lost;
+    }
   }
   const double wall_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -58,6 +65,12 @@ int run_whole(const WholeCli& cli) {
              lost, lost_on_victim);
   fmt::print("figure: {}.lost_ratio = {:.4f} lost/opened\n", name,
              opened > 0 ? static_cast<double>(lost) / static_cast<double>(opened) : 0.0);
+  if (cli.workload != "default") {
+    for (std::size_t k = 0; k < kLoadKinds; ++k) {
+      fmt::print("figure: {}.{}_lost = {} of {} connections\n", name,
+                 to_string(static_cast<LoadKind>(k)), by_kind[k].lost, by_kind[k].opened);
+    }
+  }
   fmt::print(
       "figure: whole.sim_speed = {:.1f} simulated_s/wall_s ({:.1f} s simulated in {:.2f} "
       "s; varies with the machine)\n",
