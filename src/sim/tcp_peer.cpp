@@ -491,6 +491,10 @@ void TcpPeer::transmit(Time now, std::size_t id) {
   while (auto seg = c.tcp.poll_transmit(now)) {
     if (quiet(id, now)) {
       ++info_[id].quiet_segments_out;
+      // RFC 1122 4.2.3.6: a probe carries SND.UNA - 1 and no data.
+      if (seg->payload.empty() && tcp::SeqNum{seg->seq} + 1 == c.tcp.tcb().snd_una) {
+        ++info_[id].keepalive_probes;
+      }
     }
     emit_tcp(*seg, *cluster_mac_);
   }

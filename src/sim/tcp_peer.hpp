@@ -85,9 +85,11 @@ struct PeerConnection {
   // Idle: the stream bytes sent before the quiet phase, and how long it lasts.
   std::uint64_t head = 0;
   Duration idle{0};
-  // Idle: segments sent (keepalive probes) and received (their answers) in the quiet phase.
+  // Idle: segments sent (keepalive probes, an ACK) and received (the probes' answers) in the
+  // quiet phase, and the keepalive probes among those sent.
   std::uint64_t quiet_segments_out = 0;
   std::uint64_t quiet_segments_in = 0;
+  std::uint64_t keepalive_probes = 0;
 };
 
 // One request of a burst.
