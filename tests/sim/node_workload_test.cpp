@@ -191,6 +191,19 @@ TEST(NodeWorkload, BurstOpensOneConnectionAfterAnother) {
   }
   EXPECT_EQ(ports.size(), 8u);
   EXPECT_EQ(c.w().peer(0).queued(), 0u);
+  // The server closed first (Connection: close), so it holds each one in TIME-WAIT (60 s)
+  // once the peer's FIN, sent as its last connection completed, has arrived.
+  c.w().run_until(c.w().now() + milliseconds(100));
+  std::size_t time_wait = 0;
+  for (std::size_t s = 0; s < c.w().members(); ++s) {
+    c.w().node(s)->stack().tcp_for_each([&](stack::Endpoint remote, tcp::State state) {
+      time_wait += remote.addr == NodeWorld::peer_address(0) && ports.contains(remote.port) &&
+                           state == tcp::State::time_wait
+                       ? 1
+                       : 0;
+    });
+  }
+  EXPECT_EQ(time_wait, 8u);
   EXPECT_EQ(c.checkers().by_kind()[kind(LoadKind::short_download)].completed, 8u);
   EXPECT_EQ(c.checkers().violation_count(), 0u) << c.violations();
 }
