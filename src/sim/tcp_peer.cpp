@@ -163,10 +163,12 @@ void TcpPeer::open_due_bursts(Time now) {
 }
 
 std::uint16_t TcpPeer::take_port() {
-  constexpr std::size_t kRange = std::size_t{kLastEphemeral} - kFirstEphemeral + 1;
-  for (std::size_t tries = 0; tries < kRange; ++tries) {
+  const std::size_t range = std::size_t{config_.last_ephemeral} - config_.first_ephemeral + 1;
+  for (std::size_t tries = 0; tries < range; ++tries) {
     const std::uint16_t port = next_port_;
-    next_port_ = port >= kLastEphemeral ? kFirstEphemeral : static_cast<std::uint16_t>(port + 1);
+    next_port_ = port >= config_.last_ephemeral || port < config_.first_ephemeral
+                     ? config_.first_ephemeral
+                     : static_cast<std::uint16_t>(port + 1);
     const auto it = by_port_.find(port);
     if (it == by_port_.end() || conns_[it->second]->tcp.state() == tcp::State::closed) {
       return port;

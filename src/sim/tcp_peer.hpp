@@ -17,9 +17,12 @@
 //     session (ssh, a database pool) does;
 //   - burst: `open_burst` runs short downloads one after another, each its own connection,
 //     the next opened `burst_gap` after the previous one ended (whatever its outcome).
-// Ports: each connection takes the next port of Linux's ephemeral range (ip_local_port_range
-// 32768-60999), wrapping, and skips a port whose previous connection is not closed (TIME-WAIT
-// included: Linux reuses one for connect() only with tcp_tw_reuse, off beyond loopback).
+// Ports: each connection takes the next port of the ephemeral range (Linux's default
+// ip_local_port_range 32768-60999 unless PeerConfig says otherwise), wrapping, and skips a port
+// whose previous connection is not closed (TIME-WAIT included: Linux reuses one for connect()
+// only with tcp_tw_reuse, off beyond loopback). A port whose connection is closed at the peer
+// (the peer closed second) may still be in TIME-WAIT at the server, which then meets the new
+// SYN (RFC 6191).
 // Like an application with a receive timeout (curl --speed-time), a connection on which nothing
 // arrived for `idle_timeout` is aborted and ends timed_out: a client waiting for a response from
 // a server that died sends nothing, so its TCP would never notice. An idle connection's quiet
@@ -116,8 +119,11 @@ struct PeerConfig {
   wire::Ipv4Addr address;
   wire::MacAddr mac;
   wire::Ipv4Addr cluster_ip;
-  tcp::Config tcp;                   // Linux-like by default (tcp/config.hpp)
-  std::uint16_t first_port = 32768;  // within [kFirstEphemeral, kLastEphemeral]
+  tcp::Config tcp;  // Linux-like by default (tcp/config.hpp)
+  // The ephemeral range (ip_local_port_range) and the first port taken, within it.
+  std::uint16_t first_ephemeral = 32768;
+  std::uint16_t last_ephemeral = 60999;
+  std::uint16_t first_port = 32768;
   std::uint16_t http_port = 80;
   std::uint16_t echo_port = 7;
   std::size_t echo_chunk = 2048;
@@ -147,9 +153,6 @@ class TcpPeer {
  public:
   using FrameSink = std::function<void(wire::Bytes)>;
   static constexpr Time kArpRetry = std::chrono::seconds(1);
-  // Linux's default ip_local_port_range.
-  static constexpr std::uint16_t kFirstEphemeral = 32768;
-  static constexpr std::uint16_t kLastEphemeral = 60999;
 
   // `observer` is borrowed (may be null).
   TcpPeer(PeerConfig config, PeerObserver* observer);

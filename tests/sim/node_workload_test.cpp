@@ -208,13 +208,48 @@ TEST(NodeWorkload, BurstOpensOneConnectionAfterAnother) {
   EXPECT_EQ(c.checkers().violation_count(), 0u) << c.violations();
 }
 
+// A peer with three ephemeral ports runs ten short downloads: it takes each port again while
+// the server still holds its previous connection in TIME-WAIT, and the server reopens it for
+// the new SYN (RFC 6191, as Linux) — every download completes.
+TEST(NodeWorkload, BurstReusesPortsInServersTimeWait) {
+  NodeWorldConfig config;
+  config.seed = 37;
+  config.peers = 1;
+  config.peer_port_range = {40000, 40002};
+  NodeCheckers checkers;
+  NodeWorld w(config, &checkers);
+  w.add_observer(&checkers);
+  for (std::size_t s = 0; s < w.members(); ++s) {
+    w.start(s);
+  }
+  w.run_until(milliseconds(1500));
+  std::vector<ShortRequest> requests(10, ShortRequest{file_path(0), file_key(0), 1000});
+  w.with_peer(0, [&](TcpPeer& p) { p.open_burst(w.now(), requests); });
+  ASSERT_TRUE(w.run_until(seconds(30), [&] {
+                 return w.peer(0).running() + w.peer(0).queued() == 0;
+               }).has_value());
+  checkers.finish(w);
+  std::set<std::uint16_t> ports;
+  for (const PeerConnection& k : w.peer(0).connections()) {
+    EXPECT_EQ(k.outcome, ConnOutcome::completed) << k.local_port << ": " << k.detail;
+    ports.insert(k.local_port);
+  }
+  EXPECT_EQ(ports, (std::set<std::uint16_t>{40000, 40001, 40002}));
+  std::uint64_t reused = 0;
+  for (std::size_t s = 0; s < w.members(); ++s) {
+    reused += w.node(s)->stack().counters().count(stack::Counter::tcp_time_wait_reused);
+  }
+  EXPECT_EQ(reused, 7u);
+  EXPECT_EQ(checkers.violation_count(), 0u);
+}
+
 // Ports come from Linux's ephemeral range and wrap inside it.
 TEST(TcpPeerPorts, WrapInsideTheEphemeralRange) {
   PeerConfig pc;
   pc.address = NodeWorld::peer_address(0);
   pc.mac = NodeWorld::peer_mac(0);
   pc.cluster_ip = NodeWorld::kClusterIp;
-  pc.first_port = TcpPeer::kLastEphemeral - 1;
+  pc.first_port = 60998;
   TcpPeer p(pc, nullptr);
   for (int i = 0; i < 3; ++i) {
     p.open_echo(Time{0}, echo_key(1), 10);
