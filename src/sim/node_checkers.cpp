@@ -48,6 +48,7 @@ void NodeCheckers::on_open(const PeerConnection& c) {
   const std::uint64_t key = client_key(NodeWorld::peer_address(c.peer), c.local_port);
   server_.erase(key);
   running_[key] = true;
+  current_[key] = {c.peer, c.id};
 }
 
 void NodeCheckers::on_outcome(const PeerConnection& c) {
@@ -136,8 +137,20 @@ void NodeCheckers::on_member_frame(const NodeWorld& w, std::size_t slot, wire::B
   }
   constexpr std::uint8_t kSynAck = wire::tcpflag::kSyn | wire::tcpflag::kAck;
   if ((flags & kSynAck) == kSynAck) {
-    server_.try_emplace(client_key(ip->dst(), port), slot);
+    const std::uint64_t key = client_key(ip->dst(), port);
+    server_.try_emplace(key, slot);
+    if (const auto it = current_.find(key); it != current_.end()) {
+      conn_server_.try_emplace(it->second, slot);
+    }
   }
+}
+
+std::optional<std::size_t> NodeCheckers::server(const PeerConnection& c) const {
+  const auto it = conn_server_.find({c.peer, c.id});
+  if (it == conn_server_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
 }
 
 std::optional<std::size_t> NodeCheckers::server(wire::Ipv4Addr peer, std::uint16_t port) const {

@@ -54,7 +54,10 @@ class NodeCheckers final : public NodeObserver, public PeerObserver {
   // The outcome rule over every connection of every peer; call once, at the end.
   void finish(const NodeWorld& w);
 
-  // The member that sent the SYN-ACK of the peer's connection from `port`, if any.
+  // The member that sent the SYN-ACK of connection `c`, if any.
+  std::optional<std::size_t> server(const PeerConnection& c) const;
+  // The same for the latest connection of `peer` from `port` (a port is used again once the
+  // peer wraps its ephemeral range: prefer the overload above).
   std::optional<std::size_t> server(wire::Ipv4Addr peer, std::uint16_t port) const;
 
   void violation(std::string what);
@@ -69,6 +72,9 @@ class NodeCheckers final : public NodeObserver, public PeerObserver {
   std::map<std::pair<std::size_t, std::size_t>, std::uint64_t> next_offset_;  // (peer, id)
   std::unordered_map<std::uint64_t, std::size_t> server_;  // peer address << 16 | port
   std::unordered_map<std::uint64_t, bool> running_;        // same key: the peer still runs it
+  using ConnKey = std::pair<std::size_t, std::size_t>;     // (peer, id)
+  std::unordered_map<std::uint64_t, ConnKey> current_;     // same key: its latest connection
+  std::map<ConnKey, std::size_t> conn_server_;
   std::array<KindTally, kLoadKinds> by_kind_{};
   std::vector<std::string> violations_;
   std::uint64_t violation_count_ = 0;

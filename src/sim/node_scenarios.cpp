@@ -153,7 +153,7 @@ WholeReport run_under_load(const WholeOptions& o) {
   for (std::size_t p = 0; p < w.peers(); ++p) {
     for (const PeerConnection& c : w.peer(p).connections()) {
       ++r.opened;
-      const auto server = checkers.server(NodeWorld::peer_address(p), c.local_port);
+      const auto server = checkers.server(c);
       if (server) {
         ++r.served_by_member[*server];
       }
