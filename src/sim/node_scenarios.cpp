@@ -70,6 +70,7 @@ WholeReport run_under_load(const WholeOptions& o) {
   wc.members = o.members;
   wc.peers = o.peers;
   wc.loss = o.loss;
+  wc.peer_port_range = o.peer_port_range;
   if (o.tweak) {
     o.tweak(wc);
   }
@@ -87,6 +88,13 @@ WholeReport run_under_load(const WholeOptions& o) {
       o.workload.name != "default" ? " --workload " + o.workload.name : "",
       o.connections != WholeOptions{}.connections ? fmt::format(" --connections {}", o.connections)
                                                   : "");
+  if (o.peer_port_range) {
+    r.replay +=
+        fmt::format(" --peer-ports {}-{}", o.peer_port_range->first, o.peer_port_range->second);
+  }
+  if (o.loss > 0) {
+    r.replay += fmt::format(" --loss {}", o.loss);
+  }
   Prng& prng = w.scenario_prng();
 
   // Cold start: every member within the first 10 ms (join: but the last, which joins later).

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "sim/node_checkers.hpp"
@@ -42,6 +43,8 @@ struct WholeOptions {
   Duration spread = std::chrono::seconds(4);            // connections open over this
   Duration limit = std::chrono::seconds(120);           // simulated
   double loss = 0.0;
+  // The peers' ephemeral port range (NodeWorldConfig::peer_port_range), when not Linux's.
+  std::optional<std::pair<std::uint16_t, std::uint16_t>> peer_port_range;
   // What the peers do (node_workload.hpp): by default 60 % downloads, 40 % echo streams.
   WorkloadMix workload;
   // Every member's log line (replaying a seed), when set.

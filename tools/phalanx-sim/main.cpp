@@ -5,7 +5,7 @@
 //   phalanx-sim --demo
 //   phalanx-sim --whole [--fault follower|master|join|none] [--seeds N] [--first-seed S] [--seed S]
 //               [--connections C] [--workload default|mixed|downloads|echo|idle|bursts]
-//               [--loss P] [--trace]
+//               [--peer-ports LO-HI] [--loss P] [--trace]
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
@@ -124,6 +124,10 @@ int main(int argc, char** argv) {
                  "idle keepalive connections and bursts of short ones), downloads, echo, idle, "
                  "bursts")
       ->capture_default_str();
+  std::string peer_ports;
+  app.add_option("--peer-ports", peer_ports,
+                 "--whole: the peers' ephemeral port range LO-HI (default Linux's 32768-60999; a "
+                 "narrow one makes peers take ports the servers still hold in TIME-WAIT)");
   CLI11_PARSE(app, argc, argv);
   if (demo) {
     return phalanx::sim::run_demo();
@@ -136,6 +140,7 @@ int main(int argc, char** argv) {
     w.loss = loss.value_or(0.0);
     w.fault = fault;
     w.workload = workload;
+    w.peer_ports = peer_ports;
     w.trace = trace;
     return phalanx::sim::run_whole(w);
   }

@@ -6,6 +6,9 @@
 
 #include <array>
 #include <chrono>
+#include <cstdio>
+#include <optional>
+#include <utility>
 
 #include "sim/node_scenarios.hpp"
 
@@ -23,6 +26,20 @@ int run_whole(const WholeCli& cli) {
     fmt::print(stderr, "phalanx-sim: --workload {}, not '{}'\n", workload_names(), cli.workload);
     return 2;
   }
+  std::optional<std::pair<std::uint16_t, std::uint16_t>> ports;
+  if (!cli.peer_ports.empty()) {
+    unsigned lo = 0;
+    unsigned hi = 0;
+    char dash = 0;
+    char extra = 0;
+    if (std::sscanf(cli.peer_ports.c_str(), "%u%c%u%c", &lo, &dash, &hi, &extra) != 3 ||
+        dash != '-' || lo == 0 || lo > hi || hi > 65535) {
+      fmt::print(stderr, "phalanx-sim: --peer-ports LO-HI (1 <= LO <= HI <= 65535), not '{}'\n",
+                 cli.peer_ports);
+      return 2;
+    }
+    ports = {static_cast<std::uint16_t>(lo), static_cast<std::uint16_t>(hi)};
+  }
   const std::string_view name = scenario_name(*fault);
   std::uint64_t opened = 0;
   std::uint64_t lost = 0;
@@ -38,6 +55,7 @@ int run_whole(const WholeCli& cli) {
     o.loss = cli.loss;
     o.fault = *fault;
     o.workload = *workload;
+    o.peer_port_range = ports;
     if (cli.trace) {
       o.trace = [](Time t, std::size_t slot, std::string_view line) {
         fmt::print("{:>12.3f} ms  member {}  {}\n",
