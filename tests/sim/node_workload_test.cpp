@@ -3,6 +3,7 @@
 // through a crash elsewhere and die with their cause on record on the crashed member.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <vector>
 
@@ -96,19 +97,52 @@ TEST(WorkloadMix, NamesAndDefault) {
   EXPECT_FALSE(workload_from_string("everything").has_value());
 }
 
-// The default mix is the first simulator's load, drawn the same way: a known seed keeps its
-// digest (the one it had before node_workload.cpp existed).
+// The default mix is the first simulator's load, drawn the same way (so that a seed replays the
+// run it did before node_workload.cpp existed): the same draws, in the same order, as the loop
+// that run_under_load held, written out here.
 TEST(WorkloadMix, DefaultMixDrawsAsBefore) {
-  WholeOptions o;
-  o.seed = 11;
-  o.connections = 30;
-  const WholeReport a = run_under_load(o);
-  o.workload = mix("default");
-  const WholeReport b = run_under_load(o);
-  EXPECT_EQ(a.digest, b.digest);
-  EXPECT_EQ(
-      a.by_kind[kind(LoadKind::idle)].opened + a.by_kind[kind(LoadKind::short_download)].opened,
-      0u);
+  NodeWorldConfig c;
+  c.seed = 5;
+  c.peers = 4;
+  NodeWorld w(c, nullptr);
+  const Prng before = w.scenario_prng();
+  const Duration spread = seconds(4);
+  const ScheduledWorkload s =
+      schedule_workload(w, w.scenario_prng(), WorkloadMix{}, 50, milliseconds(1500), spread);
+  Prng legacy = before;
+  std::size_t downloads = 0;
+  std::vector<std::uint64_t> lengths;
+  for (std::size_t k = 0; k < 50; ++k) {
+    (void)legacy.duration(Duration{0}, spread);
+    if (legacy.chance(0.6)) {
+      (void)legacy.uniform(c.file_sizes.size());
+      ++downloads;
+    } else {
+      (void)legacy.next_u64();
+      lengths.push_back(legacy.between(1000, 100000));
+    }
+  }
+  EXPECT_EQ(legacy.next_u64(), w.scenario_prng().next_u64());
+  EXPECT_EQ(s.downloads, downloads);
+  EXPECT_EQ(s.echoes, lengths.size());
+  EXPECT_EQ(s.connections, 50u);
+  EXPECT_EQ(s.idles + s.bursts, 0u);
+  // And the peers open what was drawn (no member is up: they only send SYNs).
+  w.run_until(milliseconds(1500) + spread);
+  std::size_t echoes = 0;
+  std::vector<std::uint64_t> echo_lengths;
+  for (std::size_t p = 0; p < w.peers(); ++p) {
+    for (const PeerConnection& k : w.peer(p).connections()) {
+      echoes += k.kind == StreamKind::echo ? 1 : 0;
+      if (k.kind == StreamKind::echo) {
+        echo_lengths.push_back(k.length);
+      }
+    }
+  }
+  EXPECT_EQ(echoes, lengths.size());
+  std::sort(lengths.begin(), lengths.end());
+  std::sort(echo_lengths.begin(), echo_lengths.end());
+  EXPECT_EQ(echo_lengths, lengths);
 }
 
 // --- each kind alone, no fault: everything completes ---------------------------------------------
@@ -438,7 +472,7 @@ TEST(NodeWorkload, MixedWorkloadUnderEachFault) {
     for (std::uint64_t seed = 1; seed <= 2; ++seed) {
       WholeOptions o;
       o.seed = seed;
-      o.connections = 40;
+      o.connections = 30;
       o.fault = fault;
       o.workload = mix("mixed");
       const WholeReport r = run_under_load(o);
