@@ -3,12 +3,12 @@
 //
 // follower_crash_under_load / master_crash_under_load / join_under_load / no_crash_under_load:
 // `members` members cold-start together (join: all but the last); once they have converged,
-// `connections` connections (downloads of f0..f3 and echo streams) open from `peers` peers,
-// spread over `spread`; in the middle of that spread a follower (drawn by the seed) or the
-// master crashes, or the last member joins, or nothing happens.
-// The run ends when every connection has ended, or at `limit` (the rest then times out: a
-// violation). Losses of the crashed member's connections are expected (no session replication
-// yet: the new owner of their worksets answers them with an RST); any other loss is a violation.
+// `connections` items of `workload` (node_workload.hpp: by default downloads of f0..f3 and echo
+// streams) open from `peers` peers, spread over `spread`; in the middle of that spread a follower
+// (drawn by the seed) or the master crashes, or the last member joins, or nothing happens. The run
+// ends when every connection has ended, or at `limit` (the rest then times out: a violation).
+// Losses of the crashed member's connections are expected (no session replication yet: the new
+// owner of their worksets answers them with an RST); any other loss is a violation.
 #pragma once
 
 #include <array>
