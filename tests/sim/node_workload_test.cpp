@@ -472,7 +472,7 @@ TEST(NodeWorkload, MixedWorkloadUnderEachFault) {
     for (std::uint64_t seed = 1; seed <= 2; ++seed) {
       WholeOptions o;
       o.seed = seed;
-      o.connections = 30;
+      o.connections = 20;
       o.fault = fault;
       o.workload = mix("mixed");
       const WholeReport r = run_under_load(o);
