@@ -17,6 +17,44 @@ std::uint64_t client_key(wire::Ipv4Addr a, std::uint16_t port) {
 
 }  // namespace
 
+std::string_view to_string(LoadKind k) {
+  switch (k) {
+    case LoadKind::download:
+      return "download";
+    case LoadKind::echo:
+      return "echo";
+    case LoadKind::idle:
+      return "idle";
+    case LoadKind::short_download:
+      return "short";
+  }
+  return "unknown";
+}
+
+LoadKind load_kind(const PeerConnection& c) {
+  switch (c.kind) {
+    case StreamKind::download:
+      return c.burst ? LoadKind::short_download : LoadKind::download;
+    case StreamKind::echo:
+      return LoadKind::echo;
+    case StreamKind::idle:
+      return LoadKind::idle;
+  }
+  return LoadKind::download;
+}
+
+void NodeCheckers::on_open(const PeerConnection& c) {
+  // A port used again (the peer wrapped its ephemeral range): a new connection, a new server.
+  const std::uint64_t key = client_key(NodeWorld::peer_address(c.peer), c.local_port);
+  server_.erase(key);
+  running_[key] = true;
+  current_[key] = {c.peer, c.id};
+}
+
+void NodeCheckers::on_outcome(const PeerConnection& c) {
+  running_[client_key(NodeWorld::peer_address(c.peer), c.local_port)] = false;
+}
+
 void NodeCheckers::violation(std::string what) {
   ++violation_count_;
   if (violations_.size() < kMaxReported) {
@@ -78,19 +116,41 @@ void NodeCheckers::on_member_frame(const NodeWorld& w, std::size_t slot, wire::B
   // A reset for a connection whose server is still up, from another member: it would end a
   // live connection under its server's feet. (The crashed server's connections are reset by
   // their worksets' new owner: expected until sessions are replicated.)
+  // Nor does a server reset its own connection while the peer runs it: nothing in the
+  // workloads warrants one (idle connections' keepalive probes must be answered with an ACK).
   if ((flags & wire::tcpflag::kRst) != 0) {
-    const auto it = server_.find(client_key(ip->dst(), port));
+    const std::uint64_t key = client_key(ip->dst(), port);
+    const auto it = server_.find(key);
+    const auto alive = running_.find(key);
     if (it != server_.end() && it->second != slot && w.up(it->second)) {
       violation(fmt::format("reset: member {} reset {}:{} at {} ms, served by member {}, up", slot,
                             ip->dst().to_string(), port,
                             std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(),
                             it->second));
+    } else if (it != server_.end() && it->second == slot && alive != running_.end() &&
+               alive->second) {
+      violation(
+          fmt::format("reset: member {} reset its own live connection {}:{} at {} ms", slot,
+                      ip->dst().to_string(), port,
+                      std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count()));
     }
   }
   constexpr std::uint8_t kSynAck = wire::tcpflag::kSyn | wire::tcpflag::kAck;
   if ((flags & kSynAck) == kSynAck) {
-    server_.try_emplace(client_key(ip->dst(), port), slot);
+    const std::uint64_t key = client_key(ip->dst(), port);
+    server_.try_emplace(key, slot);
+    if (const auto it = current_.find(key); it != current_.end()) {
+      conn_server_.try_emplace(it->second, slot);
+    }
   }
+}
+
+std::optional<std::size_t> NodeCheckers::server(const PeerConnection& c) const {
+  const auto it = conn_server_.find({c.peer, c.id});
+  if (it == conn_server_.end()) {
+    return std::nullopt;
+  }
+  return it->second;
 }
 
 std::optional<std::size_t> NodeCheckers::server(wire::Ipv4Addr peer, std::uint16_t port) const {
@@ -102,9 +162,19 @@ std::optional<std::size_t> NodeCheckers::server(wire::Ipv4Addr peer, std::uint16
 }
 
 void NodeCheckers::finish(const NodeWorld& w) {
+  by_kind_ = {};
   for (std::size_t p = 0; p < w.peers(); ++p) {
+    if (const std::size_t n = w.peer(p).queued() + w.peer(p).abandoned(); n > 0) {
+      violation(
+          fmt::format("outcome: peer {}: {} requests of bursts never got their connection", p, n));
+    }
     for (const PeerConnection& c : w.peer(p).connections()) {
-      const std::string who = fmt::format("peer {} connection {} (port {})", p, c.id, c.local_port);
+      const std::string who = fmt::format("peer {} {} connection {} (port {})", p,
+                                          to_string(load_kind(c)), c.id, c.local_port);
+      KindTally& tally = by_kind_[static_cast<std::size_t>(load_kind(c))];
+      ++tally.opened;
+      tally.completed += c.outcome == ConnOutcome::completed ? 1 : 0;
+      tally.lost += c.outcome == ConnOutcome::reset || c.outcome == ConnOutcome::timed_out ? 1 : 0;
       switch (c.outcome) {
         case ConnOutcome::running:
           violation(fmt::format("outcome: {} never ended", who));
@@ -121,7 +191,12 @@ void NodeCheckers::finish(const NodeWorld& w) {
           break;
         case ConnOutcome::reset:
         case ConnOutcome::timed_out:
-          break;  // a loss: the scenario counts it
+          // A loss: the scenario counts it. Its cause must be on record.
+          if (c.detail.empty()) {
+            violation(
+                fmt::format("outcome: {} {} with no cause recorded", who, to_string(c.outcome)));
+          }
+          break;
       }
     }
   }

@@ -4,7 +4,7 @@
 #include <fmt/ranges.h>
 
 #include "sim/node_checkers.hpp"
-#include "sim/sim_content.hpp"
+#include "sim/node_workload.hpp"
 
 namespace phalanx::sim {
 
@@ -12,8 +12,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-constexpr std::uint64_t kEchoMin = 1000;
-constexpr std::uint64_t kEchoMax = 100000;
 constexpr std::size_t kNobody = ~std::size_t{0};
 
 std::int64_t ms(Time t) {
@@ -72,6 +70,7 @@ WholeReport run_under_load(const WholeOptions& o) {
   wc.members = o.members;
   wc.peers = o.peers;
   wc.loss = o.loss;
+  wc.peer_port_range = o.peer_port_range;
   if (o.tweak) {
     o.tweak(wc);
   }
@@ -84,7 +83,18 @@ WholeReport run_under_load(const WholeOptions& o) {
   WholeReport r;
   r.scenario = std::string(scenario_name(o.fault));
   r.seed = o.seed;
-  r.replay = fmt::format("phalanx-sim --whole --fault {} --seed {}", fault_word(o.fault), o.seed);
+  r.replay = fmt::format(
+      "phalanx-sim --whole --fault {} --seed {}{}{}", fault_word(o.fault), o.seed,
+      o.workload.name != "default" ? " --workload " + o.workload.name : "",
+      o.connections != WholeOptions{}.connections ? fmt::format(" --connections {}", o.connections)
+                                                  : "");
+  if (o.peer_port_range) {
+    r.replay +=
+        fmt::format(" --peer-ports {}-{}", o.peer_port_range->first, o.peer_port_range->second);
+  }
+  if (o.loss > 0) {
+    r.replay += fmt::format(" --loss {}", o.loss);
+  }
   Prng& prng = w.scenario_prng();
 
   // Cold start: every member within the first 10 ms (join: but the last, which joins later).
@@ -98,26 +108,8 @@ WholeReport run_under_load(const WholeOptions& o) {
   }
 
   // The load: every draw made here, before any connection runs.
-  const std::size_t files = wc.file_sizes.size();
-  for (std::size_t k = 0; k < o.connections; ++k) {
-    const Time at = o.converge + prng.duration(Duration{0}, o.spread);
-    const std::size_t p = k % w.peers();
-    if (prng.chance(0.6)) {
-      const auto f = static_cast<std::size_t>(prng.uniform(files));
-      const std::uint64_t size = wc.file_sizes[f];
-      w.at(at, [&w, p, f, size] {
-        w.with_peer(p, [&](TcpPeer& peer) {
-          peer.open_download(w.now(), file_path(f), file_key(f), size);
-        });
-      });
-    } else {
-      const std::uint64_t key = echo_key(prng.next_u64());
-      const std::uint64_t length = prng.between(kEchoMin, kEchoMax);
-      w.at(at, [&w, p, key, length] {
-        w.with_peer(p, [&](TcpPeer& peer) { peer.open_echo(w.now(), key, length); });
-      });
-    }
-  }
+  const ScheduledWorkload load =
+      schedule_workload(w, prng, o.workload, o.connections, o.converge, o.spread);
   if (o.fault == WholeFault::join) {
     w.at(o.converge + o.spread / 2, [&w, cold] { w.start(cold); });
   } else if (o.fault != WholeFault::none) {
@@ -155,7 +147,7 @@ WholeReport run_under_load(const WholeOptions& o) {
     }
     return n;
   };
-  w.run_until(o.limit, [&] { return opened() == o.connections && running() == 0; });
+  w.run_until(o.limit, [&] { return opened() == load.connections && running() == 0; });
   // Still running: timed out by the scenario (a loss, judged below like the others).
   for (std::size_t p = 0; p < w.peers(); ++p) {
     if (w.peer(p).running() > 0) {
@@ -169,7 +161,7 @@ WholeReport run_under_load(const WholeOptions& o) {
   for (std::size_t p = 0; p < w.peers(); ++p) {
     for (const PeerConnection& c : w.peer(p).connections()) {
       ++r.opened;
-      const auto server = checkers.server(NodeWorld::peer_address(p), c.local_port);
+      const auto server = checkers.server(c);
       if (server) {
         ++r.served_by_member[*server];
       }
@@ -211,6 +203,7 @@ WholeReport run_under_load(const WholeOptions& o) {
   }
   r.bytes_checked = checkers.bytes_checked();
   r.segments_checked = checkers.segments_checked();
+  r.by_kind = checkers.by_kind();
   r.simulated = w.now();
   r.events = w.counters().events;
   r.digest = w.digest();
@@ -229,6 +222,16 @@ std::string format_report(const WholeReport& r) {
       r.completed, r.reset, fmt::join(r.resets_by_member, "/"), r.timed_out, r.failed,
       r.bytes_checked, r.segments_checked, std::chrono::duration<double>(r.simulated).count(),
       r.events, r.digest, r.violation_count);
+  if (r.by_kind[static_cast<std::size_t>(LoadKind::idle)].opened +
+          r.by_kind[static_cast<std::size_t>(LoadKind::short_download)].opened >
+      0) {
+    s += "  lost / opened by kind:";
+    for (std::size_t k = 0; k < kLoadKinds; ++k) {
+      s += fmt::format(" {} {}/{}", to_string(static_cast<LoadKind>(k)), r.by_kind[k].lost,
+                       r.by_kind[k].opened);
+    }
+    s += "\n";
+  }
   for (const auto& v : r.violations) {
     s += fmt::format("  violation: {}\n", v);
   }

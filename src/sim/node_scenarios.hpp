@@ -3,22 +3,26 @@
 //
 // follower_crash_under_load / master_crash_under_load / join_under_load / no_crash_under_load:
 // `members` members cold-start together (join: all but the last); once they have converged,
-// `connections` connections (downloads of f0..f3 and echo streams) open from `peers` peers,
-// spread over `spread`; in the middle of that spread a follower (drawn by the seed) or the
-// master crashes, or the last member joins, or nothing happens.
-// The run ends when every connection has ended, or at `limit` (the rest then times out: a
-// violation). Losses of the crashed member's connections are expected (no session replication
-// yet: the new owner of their worksets answers them with an RST); any other loss is a violation.
+// `connections` items of `workload` (node_workload.hpp: by default downloads of f0..f3 and echo
+// streams) open from `peers` peers, spread over `spread`; in the middle of that spread a follower
+// (drawn by the seed) or the master crashes, or the last member joins, or nothing happens. The run
+// ends when every connection has ended, or at `limit` (the rest then times out: a violation).
+// Losses of the crashed member's connections are expected (no session replication yet: the new
+// owner of their worksets answers them with an RST); any other loss is a violation.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "sim/node_checkers.hpp"
+#include "sim/node_workload.hpp"
 #include "sim/node_world.hpp"
 
 namespace phalanx::sim {
@@ -33,12 +37,16 @@ struct WholeOptions {
   std::uint64_t seed = 1;
   std::size_t members = 3;
   std::size_t peers = 10;
-  std::size_t connections = 100;
+  std::size_t connections = 100;  // workload items (a burst is one, opening several)
   WholeFault fault = WholeFault::follower;
   Duration converge = std::chrono::milliseconds(1500);  // cold start, before any connection
   Duration spread = std::chrono::seconds(4);            // connections open over this
   Duration limit = std::chrono::seconds(120);           // simulated
   double loss = 0.0;
+  // The peers' ephemeral port range (NodeWorldConfig::peer_port_range), when not Linux's.
+  std::optional<std::pair<std::uint16_t, std::uint16_t>> peer_port_range;
+  // What the peers do (node_workload.hpp): by default 60 % downloads, 40 % echo streams.
+  WorkloadMix workload;
   // Every member's log line (replaying a seed), when set.
   NodeWorld::LogSink trace;
   // Applied to the world's configuration before it is built (tests: corrupt, slow down...).
@@ -60,6 +68,7 @@ struct WholeReport {
   std::vector<std::size_t> served_by_member;  // connections by the slot that sent the SYN-ACK
   std::uint64_t bytes_checked = 0;
   std::uint64_t segments_checked = 0;
+  std::array<KindTally, kLoadKinds> by_kind{};  // by LoadKind (node_checkers.hpp)
   Time simulated{0};
   std::uint64_t events = 0;
   std::uint64_t digest = 0;

@@ -57,6 +57,10 @@ NodeWorld::NodeWorld(NodeWorldConfig config, PeerObserver* peer_observer)
     std::fprintf(stderr, "NodeWorld: at most %zu members and %zu peers\n", kMaxMembers, kMaxPeers);
     std::abort();
   }
+  if (config_.peer_port_range && config_.peer_port_range->first > config_.peer_port_range->second) {
+    std::fprintf(stderr, "NodeWorld: an empty peer port range\n");
+    std::abort();
+  }
   slots_.resize(config_.members);
   for (std::size_t s = 0; s < slots_.size(); ++s) {
     host_by_mac_[mac_key(member_mac(s))] = s;
@@ -71,6 +75,12 @@ NodeWorld::NodeWorld(NodeWorldConfig config, PeerObserver* peer_observer)
     pc.tcp = config_.peer_tcp;
     pc.tcp.isn_secret.key = {peers_rng.next_u64(), peers_rng.next_u64()};
     pc.first_port = static_cast<std::uint16_t>(peers_rng.between(32768, 60000));
+    if (const auto& r = config_.peer_port_range) {
+      pc.first_ephemeral = r->first;
+      pc.last_ephemeral = r->second;
+      pc.first_port = static_cast<std::uint16_t>(r->first + (pc.first_port - 32768) %
+                                                                (r->second - r->first + 1));
+    }
     peers_.push_back(std::make_unique<TcpPeer>(pc, peer_observer));
     host_by_mac_[mac_key(pc.mac)] = slots_.size() + i;
   }

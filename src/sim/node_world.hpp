@@ -32,6 +32,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <variant>
 #include <vector>
 
@@ -64,6 +65,9 @@ struct NodeWorldConfig {
   std::vector<std::uint64_t> file_sizes{1000, 20000, 100000, 400000};
   // A fault for the checkers' self-test: the members serve every file with this byte flipped.
   std::optional<std::uint64_t> corrupt_file_byte;
+  // Every peer's ephemeral port range (ip_local_port_range), when not Linux's default: a narrow
+  // one makes peers take ports again while the servers still hold them in TIME-WAIT.
+  std::optional<std::pair<std::uint16_t, std::uint16_t>> peer_port_range;
   tcp::Config member_tcp;  // tcp/config.hpp defaults
   tcp::Config peer_tcp;    // Linux-like: RTO min 200 ms, delayed ACK 40 ms (the defaults)
 };

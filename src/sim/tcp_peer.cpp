@@ -1,5 +1,7 @@
 #include "sim/tcp_peer.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
@@ -47,6 +49,18 @@ std::optional<std::uint64_t> content_length(std::string_view head) {
 
 }  // namespace
 
+std::string_view to_string(StreamKind k) {
+  switch (k) {
+    case StreamKind::download:
+      return "download";
+    case StreamKind::echo:
+      return "echo";
+    case StreamKind::idle:
+      return "idle";
+  }
+  return "unknown";
+}
+
 std::string_view to_string(ConnOutcome o) {
   switch (o) {
     case ConnOutcome::running:
@@ -76,6 +90,8 @@ struct TcpPeer::Conn {
   bool shut = false;
   Time next_write{0};    // echo: when the next chunk may go
   Time last_arrival{0};  // the last segment received (or the open)
+  bool paused = false;   // idle: the head came back; quiet until quiet_until, then the rest
+  Time quiet_until{0};
 };
 
 TcpPeer::TcpPeer(PeerConfig config, PeerObserver* observer)
@@ -85,39 +101,113 @@ TcpPeer::~TcpPeer() = default;
 
 std::size_t TcpPeer::open_download(Time now, const std::string& path, std::uint64_t key,
                                    std::uint64_t size) {
+  PeerConnection info;
+  info.kind = StreamKind::download;
+  info.key = key;
+  info.length = size;
+  info.remote_port = config_.http_port;
   std::string request = "GET /" + path + " HTTP/1.1\r\nHost: cluster\r\nConnection: close\r\n\r\n";
-  return open(now, StreamKind::download, config_.http_port, key, size, std::move(request));
+  return open(now, std::move(info), std::move(request));
 }
 
 std::size_t TcpPeer::open_echo(Time now, std::uint64_t key, std::uint64_t length) {
-  return open(now, StreamKind::echo, config_.echo_port, key, length, {});
-}
-
-std::size_t TcpPeer::open(Time now, StreamKind kind, std::uint16_t remote_port, std::uint64_t key,
-                          std::uint64_t length, std::string request) {
-  const std::uint16_t port = next_port_++;
-  if (by_port_.contains(port)) {
-    std::abort();  // a scenario opening more than 64k connections on one peer: a caller bug
-  }
-  const tcp::FourTuple tuple{config_.address, port, config_.cluster_ip, remote_port};
-  const std::size_t id = info_.size();
   PeerConnection info;
-  info.peer = config_.index;
-  info.id = id;
-  info.kind = kind;
+  info.kind = StreamKind::echo;
   info.key = key;
   info.length = length;
+  info.remote_port = config_.echo_port;
+  return open(now, std::move(info), {});
+}
+
+std::size_t TcpPeer::open_idle(Time now, std::uint64_t key, std::uint64_t head, Duration idle,
+                               std::uint64_t length) {
+  if (head == 0 || head >= length) {
+    std::abort();  // no quiet phase between two parts: a caller bug
+  }
+  PeerConnection info;
+  info.kind = StreamKind::idle;
+  info.key = key;
+  info.length = length;
+  info.remote_port = config_.echo_port;
+  info.head = head;
+  info.idle = idle;
+  return open(now, std::move(info), {});
+}
+
+std::size_t TcpPeer::open_burst(Time now, std::vector<ShortRequest> requests) {
+  const std::size_t b = bursts_.size();
+  queued_ += requests.size();
+  bursts_.push_back(Burst{std::move(requests), 0, now});
+  open_due_bursts(now);
+  return b;
+}
+
+void TcpPeer::open_due_bursts(Time now) {
+  for (std::size_t b = 0; b < bursts_.size(); ++b) {
+    Burst& burst = bursts_[b];
+    if (!burst.due || *burst.due > now || burst.next >= burst.requests.size()) {
+      continue;
+    }
+    burst.due.reset();
+    const ShortRequest r = burst.requests[burst.next++];
+    --queued_;
+    PeerConnection info;
+    info.kind = StreamKind::download;
+    info.key = r.key;
+    info.length = r.size;
+    info.remote_port = config_.http_port;
+    info.burst = b;
+    open(now, std::move(info),
+         "GET /" + r.path + " HTTP/1.1\r\nHost: cluster\r\nConnection: close\r\n\r\n");
+  }
+}
+
+std::uint16_t TcpPeer::take_port() {
+  const std::size_t range = std::size_t{config_.last_ephemeral} - config_.first_ephemeral + 1;
+  for (std::size_t tries = 0; tries < range; ++tries) {
+    const std::uint16_t port = next_port_;
+    next_port_ = port >= config_.last_ephemeral || port < config_.first_ephemeral
+                     ? config_.first_ephemeral
+                     : static_cast<std::uint16_t>(port + 1);
+    const auto it = by_port_.find(port);
+    if (it == by_port_.end() || conns_[it->second]->tcp.state() == tcp::State::closed) {
+      return port;
+    }
+    ++counters_.ports_skipped;
+  }
+  std::abort();  // every ephemeral port held by a connection: a scenario bug
+}
+
+std::size_t TcpPeer::open(Time now, PeerConnection info, std::string request) {
+  const std::uint16_t port = take_port();
+  const tcp::FourTuple tuple{config_.address, port, config_.cluster_ip, info.remote_port};
+  const std::size_t id = info_.size();
+  info.peer = config_.index;
+  info.id = id;
   info.local_port = port;
-  info.remote_port = remote_port;
   info.opened = now;
-  info_.push_back(info);
-  conns_.push_back(std::make_unique<Conn>(tcp::Connection::connect(config_.tcp, tuple, now)));
+  tcp::Config tcp = config_.tcp;
+  if (info.kind == StreamKind::idle) {
+    tcp.keepalive = true;
+    tcp.keepalive_idle = config_.keepalive_idle;
+    tcp.keepalive_interval = config_.keepalive_interval;
+    tcp.keepalive_count = config_.keepalive_count;
+  }
+  info_.push_back(std::move(info));
+  conns_.push_back(std::make_unique<Conn>(tcp::Connection::connect(tcp, tuple, now)));
   conns_.back()->request = std::move(request);
   conns_.back()->last_arrival = now;
   by_port_[port] = id;
   ++running_;
+  if (observer_ != nullptr) {
+    observer_->on_open(info_[id]);
+  }
   pump(now, id);
   return id;
+}
+
+bool TcpPeer::quiet(std::size_t id, Time now) const {
+  return info_[id].kind == StreamKind::idle && conns_[id]->paused && now < conns_[id]->quiet_until;
 }
 
 // --- input --------------------------------------------------------------------------------------
@@ -212,6 +302,9 @@ void TcpPeer::on_tcp(Time now, wire::MacAddr src_mac, wire::Bytes bytes, wire::I
   if (seg->has(wire::tcpflag::kRst)) {
     info_[id].reset_by = src_mac;
   }
+  if (quiet(id, now)) {
+    ++info_[id].quiet_segments_in;
+  }
   conns_[id]->last_arrival = now;
   conns_[id]->tcp.on_segment(now, *seg);
   pump(now, id);
@@ -227,14 +320,32 @@ void TcpPeer::pump(Time now, std::size_t id) {
     write(now, id);
     read(now, id);
   }
-  if (info_[id].outcome == ConnOutcome::running) {
+  PeerConnection& info = info_[id];
+  if (info.kind == StreamKind::idle && info.outcome == ConnOutcome::running && !c.paused &&
+      c.echo_sent == info.head && info.received == info.head) {
+    // The head came back: quiet now; keepalive probes are all that leave until quiet_until.
+    c.paused = true;
+    c.quiet_until = now + info.idle;
+    c.next_write = c.quiet_until;
+  }
+  if (info.outcome == ConnOutcome::running) {
     if (const auto reason = c.tcp.close_reason()) {
+      const std::string phase = info.kind != StreamKind::idle ? std::string()
+                                : quiet(id, now)              ? std::string(" in the quiet phase")
+                                : c.paused ? std::string(" after the quiet phase")
+                                           : std::string(" before the quiet phase");
       switch (*reason) {
         case tcp::CloseReason::reset:
-          finish(now, id, ConnOutcome::reset);
+          finish(now, id, ConnOutcome::reset,
+                 fmt::format("RST from {}{}",
+                             info.reset_by ? info.reset_by->to_string() : std::string("?"), phase));
           break;
         case tcp::CloseReason::timeout:
-          finish(now, id, ConnOutcome::timed_out);
+          finish(now, id, ConnOutcome::timed_out,
+                 fmt::format("TCP gave up{} ({} retransmission timeouts; {} segments sent and {} "
+                             "received while quiet)",
+                             phase, c.tcp.counters().rto_expiries, info.quiet_segments_out,
+                             info.quiet_segments_in));
           break;
         case tcp::CloseReason::normal:
         case tcp::CloseReason::aborted:
@@ -260,14 +371,16 @@ void TcpPeer::write(Time now, std::size_t id) {
     }
     return;
   }
-  if (c.echo_sent < info.length && now >= c.next_write) {
+  // Idle: the head first; the rest once the quiet phase is over.
+  const std::uint64_t limit = info.kind == StreamKind::idle && !c.paused ? info.head : info.length;
+  if (c.echo_sent < limit && now >= c.next_write) {
     const std::size_t room = c.tcp.send_space();
     if (room == 0) {
       c.next_write = now + config_.echo_interval;  // try again then
       return;
     }
     const auto n = static_cast<std::size_t>(
-        std::min<std::uint64_t>({room, config_.echo_chunk, info.length - c.echo_sent}));
+        std::min<std::uint64_t>({room, config_.echo_chunk, limit - c.echo_sent}));
     scratch_.resize(n);
     fill_content(info.key, c.echo_sent, scratch_);
     c.echo_sent += c.tcp.send(scratch_);
@@ -323,7 +436,8 @@ void TcpPeer::read(Time now, std::size_t id) {
     info.received += ready.size();
     c.tcp.consume(ready.size());
   }
-  const bool all = info.received == info.length && (info.kind == StreamKind::echo || c.header_done);
+  const bool all =
+      info.received == info.length && (info.kind != StreamKind::download || c.header_done);
   if (all && !c.shut) {
     c.shut = true;
     c.tcp.shutdown();
@@ -349,14 +463,23 @@ void TcpPeer::finish(Time now, std::size_t id, ConnOutcome outcome, std::string 
   if (outcome == ConnOutcome::bad_response) {
     conns_[id]->tcp.abort();
   }
+  if (info.burst && bursts_[*info.burst].next < bursts_[*info.burst].requests.size()) {
+    bursts_[*info.burst].due = now + config_.burst_gap;
+  }
   if (observer_ != nullptr) {
     observer_->on_outcome(info);
   }
 }
 
 bool TcpPeer::wants_write(std::size_t id) const {
-  return info_[id].kind == StreamKind::echo && conns_[id]->echo_sent < info_[id].length &&
-         conns_[id]->tcp.state() == tcp::State::established;
+  const PeerConnection& info = info_[id];
+  const Conn& c = *conns_[id];
+  if (info.kind == StreamKind::download) {
+    return false;
+  }
+  // Idle: nothing to write between the head and the quiet phase (waiting for the head's echo).
+  const std::uint64_t limit = info.kind == StreamKind::idle && !c.paused ? info.head : info.length;
+  return c.echo_sent < limit && c.tcp.state() == tcp::State::established;
 }
 
 // --- output -------------------------------------------------------------------------------------
@@ -368,6 +491,13 @@ void TcpPeer::transmit(Time now, std::size_t id) {
   }
   Conn& c = *conns_[id];
   while (auto seg = c.tcp.poll_transmit(now)) {
+    if (quiet(id, now)) {
+      ++info_[id].quiet_segments_out;
+      // RFC 1122 4.2.3.6: a probe carries SND.UNA - 1 and no data.
+      if (seg->payload.empty() && tcp::SeqNum{seg->seq} + 1 == c.tcp.tcb().snd_una) {
+        ++info_[id].keepalive_probes;
+      }
+    }
     emit_tcp(*seg, *cluster_mac_);
   }
 }
@@ -406,7 +536,7 @@ void TcpPeer::on_timer(Time now) {
   for (std::size_t id = 0; id < conns_.size(); ++id) {
     Conn& c = *conns_[id];
     const bool running = info_[id].outcome == ConnOutcome::running;
-    if (running && now >= c.last_arrival + config_.idle_timeout) {
+    if (running && now >= std::max(c.last_arrival, c.quiet_until) + config_.idle_timeout) {
       finish(now, id, ConnOutcome::timed_out, "nothing arrived for the idle timeout");
       c.tcp.abort();
       transmit(now, id);
@@ -420,6 +550,7 @@ void TcpPeer::on_timer(Time now) {
   if (!cluster_mac_ && running_ > 0) {
     ask_cluster_mac(now);
   }
+  open_due_bursts(now);
 }
 
 Time TcpPeer::next_deadline() const {
@@ -428,7 +559,7 @@ Time TcpPeer::next_deadline() const {
     const Conn& c = *conns_[id];
     t = std::min(t, c.tcp.next_deadline());
     if (info_[id].outcome == ConnOutcome::running) {
-      t = std::min(t, c.last_arrival + config_.idle_timeout);
+      t = std::min(t, std::max(c.last_arrival, c.quiet_until) + config_.idle_timeout);
       if (wants_write(id)) {
         t = std::min(t, c.next_write);
       }
@@ -436,6 +567,11 @@ Time TcpPeer::next_deadline() const {
   }
   if (!cluster_mac_ && running_ > 0 && last_arp_ask_) {
     t = std::min(t, *last_arp_ask_ + kArpRetry);
+  }
+  for (const Burst& b : bursts_) {
+    if (b.due) {
+      t = std::min(t, *b.due);
+    }
   }
   return t;
 }
@@ -449,6 +585,12 @@ void TcpPeer::drain(const FrameSink& sink) {
 }
 
 void TcpPeer::give_up(Time now) {
+  for (Burst& b : bursts_) {
+    b.due.reset();
+    b.next = b.requests.size();
+  }
+  abandoned_ += queued_;
+  queued_ = 0;
   for (std::size_t id = 0; id < conns_.size(); ++id) {
     if (info_[id].outcome == ConnOutcome::running) {
       finish(now, id, ConnOutcome::timed_out, "the scenario's time limit");

@@ -4,7 +4,8 @@
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
 //   phalanx-sim --whole [--fault follower|master|join|none] [--seeds N] [--first-seed S] [--seed S]
-//               [--connections C] [--loss P] [--trace]
+//               [--connections C] [--workload default|mixed|downloads|echo|idle|bursts]
+//               [--peer-ports LO-HI] [--loss P] [--trace]
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
@@ -114,8 +115,19 @@ int main(int argc, char** argv) {
                  "--whole: a follower or the master crashes, a member joins, or none")
       ->capture_default_str();
   std::uint64_t connections = 100;
-  app.add_option("--connections", connections, "connections per run (--whole)")
+  app.add_option("--connections", connections,
+                 "connections per run (--whole; a burst of --workload counts as one)")
       ->capture_default_str();
+  std::string workload = "default";
+  app.add_option("--workload", workload,
+                 "--whole: what the peers do: default (60 % downloads, 40 % echo), mixed (also "
+                 "idle keepalive connections and bursts of short ones), downloads, echo, idle, "
+                 "bursts")
+      ->capture_default_str();
+  std::string peer_ports;
+  app.add_option("--peer-ports", peer_ports,
+                 "--whole: the peers' ephemeral port range LO-HI (default Linux's 32768-60999; a "
+                 "narrow one makes peers take ports the servers still hold in TIME-WAIT)");
   CLI11_PARSE(app, argc, argv);
   if (demo) {
     return phalanx::sim::run_demo();
@@ -127,6 +139,8 @@ int main(int argc, char** argv) {
     w.connections = connections;
     w.loss = loss.value_or(0.0);
     w.fault = fault;
+    w.workload = workload;
+    w.peer_ports = peer_ports;
     w.trace = trace;
     return phalanx::sim::run_whole(w);
   }

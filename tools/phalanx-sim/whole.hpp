@@ -12,8 +12,10 @@ struct WholeCli {
   std::uint64_t seeds = 1;
   std::uint64_t connections = 100;
   double loss = 0.0;
-  bool trace = false;              // print every member's log
-  std::string fault = "follower";  // follower, master, join or none
+  std::string peer_ports;  // "LO-HI": the peers' ephemeral port range; empty: Linux's default
+  bool trace = false;      // print every member's log
+  std::string fault = "follower";    // follower, master, join or none
+  std::string workload = "default";  // a name of sim::workload_from_string()
 };
 
 // Runs the scenario of --fault for each seed and prints a line per seed, the figures,
