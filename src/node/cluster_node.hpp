@@ -115,6 +115,7 @@ struct ClusterNodeCounters {
   std::uint64_t drop_neighbour_queue_full = 0;
   std::uint64_t drop_tx_not_owned = 0;      // a segment for a workset another member owns
   std::uint64_t drop_tx_rst_not_owned = 0;  // ... a reset, among them
+  std::uint64_t replay_no_reset = 0;  // a held frame for no connection, not answered: may_reset()
   // Learning refused (the frame itself goes on).
   std::uint64_t member_mac_not_listed = 0;  // a control datagram from an address not listed
   std::uint64_t neighbour_slot_busy = 0;    // the client's slot holds another active client
@@ -134,6 +135,9 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   using ControlSink = std::function<void(std::optional<wire::Ipv4Addr> to, wire::Bytes bytes)>;
 
   static constexpr std::size_t kNeighbourSlots = 65536;
+  // After gaining a workset, how long relayed or replayed frames for no connection go unanswered
+  // (may_reset()): the master releases held frames within a round trip of the assignment.
+  static constexpr Duration kReplayQuiet = std::chrono::seconds(1);
   // A client seen this recently keeps its neighbour slot against newcomers.
   static constexpr Time kNeighbourHold = std::chrono::seconds(1);
   static constexpr Time kArpDefenceInterval = std::chrono::milliseconds(100);
@@ -189,6 +193,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   // stack::FrameFilter: the FIG. 9 dispatch.
   stack::FilterVerdict on_frame(Time now, wire::Bytes frame) override;
   stack::FilterVerdict on_datagram(Time now, wire::Bytes datagram) override;
+  bool may_reset(Time now, wire::Ipv4Addr remote, std::uint16_t port) override;
   stack::FilterVerdict dispatch(Time now, filter::Verdict v, wire::Bytes frame);
   // cluster::SessionView: the worksets of the stack's connections, TIME-WAIT left out.
   std::bitset<filter::kWorksetCount> busy_worksets() const override;
@@ -228,8 +233,11 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   LogHook log_;
 
   cluster::Role role_ = cluster::Role::joining;
-  Time latest_{};                // the latest `now` given to any call
-  bool relaying_ = false;        // the frame in the stack now was relayed (its load is counted)
+  Time latest_{};           // the latest `now` given to any call
+  bool relaying_ = false;   // the frame in the stack now was relayed (its load is counted)
+  bool replaying_ = false;  // ... was held by this member as master: its own, now
+  // When this member last gained each workset (OwnershipEvent::gained); see may_reset().
+  std::vector<Time> gained_at_;
   bool member_touched_ = false;  // the filter called the member: take its output afterwards
   std::vector<cluster::Outgoing> control_out_;
   std::deque<std::vector<std::byte>> tx_;  // frames we send ourselves (forwarded, ARP)

@@ -146,6 +146,13 @@ class FrameFilter {
   virtual FilterVerdict on_frame(Time now, wire::Bytes frame) = 0;
   // An IPv4 datagram (no Ethernet header) to the served address, reassembled from fragments.
   virtual FilterVerdict on_datagram(Time now, wire::Bytes datagram) = 0;
+  // A TCP segment from `remote` that matches no connection and no listener, which the stack
+  // answers with an RST (RFC 9293 §3.10.7.1) unless this says no: the filter may know that the
+  // segment's connection lives elsewhere (a cluster member handed a frame its previous owner has
+  // handled already). Asked during the on_frame()/on_datagram()/inject() that delivered it.
+  virtual bool may_reset(Time /*now*/, wire::Ipv4Addr /*remote*/, std::uint16_t /*port*/) {
+    return true;
+  }
 };
 
 // The application side of a TCP connection accepted on a listening port (DESIGN §8). Each

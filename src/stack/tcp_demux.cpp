@@ -94,8 +94,11 @@ void StackImpl::tcp_input(Time now, const wire::Ipv4View& ip, NextHop from) {
         break;
     }
   }
-  // CLOSED: answer with RST, except an RST (RFC 9293 §3.10.7.1).
+  // CLOSED: answer with RST, except an RST (RFC 9293 §3.10.7.1), unless the filter knows better.
   counters_.add(Drop::tcp_no_connection);
+  if (filter_ != nullptr && !filter_->may_reset(now, ip.src(), seg->src_port)) {
+    return;
+  }
   send_tcp_reset(now, *seg, ip.src(), from);
 }
 

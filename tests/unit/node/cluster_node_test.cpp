@@ -375,6 +375,42 @@ TEST_F(ClusterNodeTest, NoSegmentLeavesForAWorksetNoLongerOwned) {
   EXPECT_GT(*dropped, 0u);
 }
 
+// A frame the master held while the workset moved reaches the new owner relayed (from the
+// master's MAC). One for no connection here is the previous owner's business (a FIN it has
+// handled already): no RST for it shortly after the workset is gained; the same segment
+// straight from the client, or relayed later, gets one.
+TEST_F(ClusterNodeTest, ARelayedSegmentForNoConnectionGoesUnansweredRightAfterAGain) {
+  constexpr std::uint16_t kPort = 40001;
+  const std::uint16_t ws = filter::workset_of(filter::FlowKey{kClient.value(), kPort, 0},
+                                              filter::HashKind::xor_fold, filter::kDefaultMixSeed)
+                               .value();
+  follow({ws});
+  // The master's MAC is known from its control datagrams; the client's from its own frames.
+  wire::TcpRepr fin;
+  fin.seq = 5000;
+  fin.ack = 7000;
+  fin.flags = wire::tcpflag::kAck | wire::tcpflag::kFin;
+  fin.window = 65535;
+  const auto rsts = [this] {
+    return count_out([](const Frame& f) {
+      return is_tcp(f) && (stack::test::parse_tcp(f).flags & wire::tcpflag::kRst) != 0;
+    });
+  };
+  frame(tcp_frame(kClient, 40002, fin, kClientMac));  // teaches the client's MAC
+  out.clear();
+  frame(tcp_frame(kClient, kPort, fin, kMasterMac));  // relayed by the master, just gained
+  EXPECT_EQ(rsts(), 0u);
+  EXPECT_EQ(counter("replay_no_reset"), 1u);
+  frame(tcp_frame(kClient, kPort, fin, kClientMac));  // the client's own retransmission
+  EXPECT_EQ(rsts(), 1u);
+  advance(ClusterNode::kReplayQuiet + milliseconds(10));
+  keepalive({{ws, 1}});
+  out.clear();
+  frame(tcp_frame(kClient, kPort, fin, kMasterMac));  // relayed, long after the gain
+  EXPECT_EQ(rsts(), 1u);
+  EXPECT_EQ(counter("replay_no_reset"), 1u);
+}
+
 // --- part 5: the loop tells the node it was away ----------------------------------------------
 
 TEST_F(ClusterNodeTest, AStallBeyondTheFailureIntervalIsCounted) {
