@@ -80,16 +80,18 @@ void NodeCheckers::on_member_frame(const NodeWorld& w, std::size_t slot, wire::B
   // their worksets' new owner: expected until sessions are replicated.)
   if ((flags & wire::tcpflag::kRst) != 0) {
     const auto it = server_.find(client_key(ip->dst(), port));
-    if (it != server_.end() && it->second != slot && w.up(it->second)) {
-      violation(fmt::format("reset: member {} reset {}:{} at {} ms, served by member {}, up", slot,
-                            ip->dst().to_string(), port,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(),
-                            it->second));
+    if (it != server_.end() && it->second.slot != slot && w.up(it->second.slot) &&
+        !w.faulted(it->second.slot, it->second.since, w.now()) &&
+        reset_reported_.insert(client_key(ip->dst(), port)).second) {
+      violation(fmt::format(
+          "reset: member {} reset {}:{} at {} ms, served by member {}, up and not faulted", slot,
+          ip->dst().to_string(), port,
+          std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(), it->second.slot));
     }
   }
   constexpr std::uint8_t kSynAck = wire::tcpflag::kSyn | wire::tcpflag::kAck;
   if ((flags & kSynAck) == kSynAck) {
-    server_.try_emplace(client_key(ip->dst(), port), slot);
+    server_.try_emplace(client_key(ip->dst(), port), Server{slot, w.now()});
   }
 }
 
@@ -98,7 +100,7 @@ std::optional<std::size_t> NodeCheckers::server(wire::Ipv4Addr peer, std::uint16
   if (it == server_.end()) {
     return std::nullopt;
   }
-  return it->second;
+  return it->second.slot;
 }
 
 void NodeCheckers::finish(const NodeWorld& w) {

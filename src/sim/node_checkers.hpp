@@ -8,7 +8,10 @@
 //   ownership  no TCP segment from the cluster IP leaves a member whose own table does not give
 //              it the workset of the segment's client (address, port) at that instant;
 //   resets     no member resets a connection whose server (the member that sent its SYN-ACK)
-//              is another member, still up;
+//              is another member, still up, and not faulted since the SYN-ACK (crashed,
+//              restarted, left, paused for longer than the failure interval, cut off:
+//              NodeWorld::faulted) — such a server's connections may be reset by the new owner
+//              of their worksets until sessions are replicated;
 //   outcome    at the end every connection has ended: completed with every byte, or reset or
 //              timed out (losses, counted); truncated and bad_response are violations;
 //   servers    which member answered each connection's SYN (its SYN-ACK): the scenario uses it
@@ -21,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "sim/node_world.hpp"
@@ -48,7 +52,12 @@ class NodeCheckers final : public NodeObserver, public PeerObserver {
 
  private:
   std::map<std::pair<std::size_t, std::size_t>, std::uint64_t> next_offset_;  // (peer, id)
-  std::unordered_map<std::uint64_t, std::size_t> server_;  // peer address << 16 | port
+  struct Server {
+    std::size_t slot;
+    Time since;  // its first SYN-ACK
+  };
+  std::unordered_map<std::uint64_t, Server> server_;  // peer address << 16 | port
+  std::unordered_set<std::uint64_t> reset_reported_;  // one reset violation per connection
   std::vector<std::string> violations_;
   std::uint64_t violation_count_ = 0;
   std::uint64_t bytes_checked_ = 0;

@@ -3,8 +3,9 @@
 //   phalanx-sim --scenario NAME|all --seeds N [--first-seed S] [--seed S] [--fixed-n K]
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
-//   phalanx-sim --whole [--fault follower|master|join|none] [--seeds N] [--first-seed S] [--seed S]
+//   phalanx-sim --whole [--scenario NAME|all] [--seeds N] [--first-seed S] [--seed S]
 //               [--connections C] [--loss P] [--trace]
+//   phalanx-sim --whole --fault follower|master|join|none ...  (= --scenario *_under_load)
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
@@ -127,6 +128,9 @@ int main(int argc, char** argv) {
     w.connections = connections;
     w.loss = loss.value_or(0.0);
     w.fault = fault;
+    if (app.count("--scenario") > 0) {
+      w.scenario = scenario;
+    }
     w.trace = trace;
     return phalanx::sim::run_whole(w);
   }

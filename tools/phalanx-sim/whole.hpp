@@ -14,10 +14,12 @@ struct WholeCli {
   double loss = 0.0;
   bool trace = false;              // print every member's log
   std::string fault = "follower";  // follower, master, join or none
+  std::string scenario;            // a whole scenario's name, or all; empty: by --fault
 };
 
-// Runs the scenario of --fault for each seed and prints a line per seed, the figures,
-// and the simulator's speed. Returns the process exit code: 1 when any seed had a violation.
+// Runs the scenario (--scenario, or the one of --fault) for each seed and prints a line per
+// seed, the figures per scenario, and the simulator's speed. Returns the process exit code: 1 when
+// any seed had a violation.
 int run_whole(const WholeCli& cli);
 
 }  // namespace phalanx::sim
