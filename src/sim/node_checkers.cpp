@@ -15,6 +15,26 @@ std::uint64_t client_key(wire::Ipv4Addr a, std::uint16_t port) {
   return (std::uint64_t{a.value()} << 16) | port;
 }
 
+const PeerConnection* find_connection(const NodeWorld& w, wire::Ipv4Addr peer,
+                                      std::uint16_t port) {
+  for (std::size_t p = 0; p < w.peers(); ++p) {
+    if (NodeWorld::peer_address(p) != peer) {
+      continue;
+    }
+    for (const PeerConnection& c : w.peer(p).connections()) {
+      if (c.local_port == port) {
+        return &c;
+      }
+    }
+  }
+  return nullptr;
+}
+
+std::string describe(const PeerConnection& c) {
+  return fmt::format(" (peer {} connection {}, opened at {} ms)", c.peer, c.id,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(c.opened).count());
+}
+
 }  // namespace
 
 void NodeCheckers::violation(std::string what) {
@@ -80,13 +100,19 @@ void NodeCheckers::on_member_frame(const NodeWorld& w, std::size_t slot, wire::B
   // their worksets' new owner: expected until sessions are replicated.)
   if ((flags & wire::tcpflag::kRst) != 0) {
     const auto it = server_.find(client_key(ip->dst(), port));
-    if (it != server_.end() && it->second.slot != slot && w.up(it->second.slot) &&
+    // A connection the peer has ended already (completed: every byte and the FIN arrived) loses
+    // nothing to a reset: its TCP may still be in LAST-ACK, retransmitting a FIN whose ACK was
+    // lost, after the server's TIME-WAIT worksets moved (they carry no live session).
+    const PeerConnection* c = find_connection(w, ip->dst(), port);
+    if ((c == nullptr || c->outcome == ConnOutcome::running) && it != server_.end() &&
+        it->second.slot != slot && w.up(it->second.slot) &&
         !w.faulted(it->second.slot, it->second.since, w.now()) &&
         reset_reported_.insert(client_key(ip->dst(), port)).second) {
       violation(fmt::format(
-          "reset: member {} reset {}:{} at {} ms, served by member {}, up and not faulted", slot,
+          "reset: member {} reset {}:{} at {} ms, served by member {}, up and not faulted{}", slot,
           ip->dst().to_string(), port,
-          std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(), it->second.slot));
+          std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(), it->second.slot,
+          c != nullptr ? describe(*c) : std::string()));
     }
   }
   constexpr std::uint8_t kSynAck = wire::tcpflag::kSyn | wire::tcpflag::kAck;

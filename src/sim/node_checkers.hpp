@@ -11,7 +11,8 @@
 //              is another member, still up, and not faulted since the SYN-ACK (crashed,
 //              restarted, left, paused for longer than the failure interval, cut off:
 //              NodeWorld::faulted) — such a server's connections may be reset by the new owner
-//              of their worksets until sessions are replicated;
+//              of their worksets until sessions are replicated —, while the peer's connection
+//              is running (one the peer has completed loses nothing);
 //   outcome    at the end every connection has ended: completed with every byte, or reset or
 //              timed out (losses, counted); truncated and bad_response are violations;
 //   servers    which member answered each connection's SYN (its SYN-ACK): the scenario uses it
