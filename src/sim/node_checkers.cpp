@@ -15,8 +15,7 @@ std::uint64_t client_key(wire::Ipv4Addr a, std::uint16_t port) {
   return (std::uint64_t{a.value()} << 16) | port;
 }
 
-const PeerConnection* find_connection(const NodeWorld& w, wire::Ipv4Addr peer,
-                                      std::uint16_t port) {
+const PeerConnection* find_connection(const NodeWorld& w, wire::Ipv4Addr peer, std::uint16_t port) {
   for (std::size_t p = 0; p < w.peers(); ++p) {
     if (NodeWorld::peer_address(p) != peer) {
       continue;
@@ -39,6 +38,13 @@ std::string describe(const PeerConnection& c) {
 
 void NodeCheckers::violation(std::string what) {
   ++violation_count_;
+  std::string kind = "scenario";
+  for (const char* k : {"bytes", "ownership", "reset", "outcome", "lost"}) {
+    if (what.starts_with(std::string(k) + ":")) {
+      kind = k;
+    }
+  }
+  ++by_kind_[kind];
   if (violations_.size() < kMaxReported) {
     violations_.push_back(std::move(what));
   }

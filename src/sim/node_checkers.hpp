@@ -48,6 +48,9 @@ class NodeCheckers final : public NodeObserver, public PeerObserver {
   void violation(std::string what);
   const std::vector<std::string>& violations() const { return violations_; }
   std::uint64_t violation_count() const { return violation_count_; }
+  // Violations by the rule that found them: bytes, ownership, reset, outcome, lost (the
+  // scenario's judgement of a lost connection), scenario (anything else a scenario reports).
+  const std::map<std::string, std::uint64_t>& violations_by_kind() const { return by_kind_; }
   std::uint64_t bytes_checked() const { return bytes_checked_; }
   std::uint64_t segments_checked() const { return segments_checked_; }
 
@@ -60,6 +63,7 @@ class NodeCheckers final : public NodeObserver, public PeerObserver {
   std::unordered_map<std::uint64_t, Server> server_;  // peer address << 16 | port
   std::unordered_set<std::uint64_t> reset_reported_;  // one reset violation per connection
   std::vector<std::string> violations_;
+  std::map<std::string, std::uint64_t> by_kind_;
   std::uint64_t violation_count_ = 0;
   std::uint64_t bytes_checked_ = 0;
   std::uint64_t segments_checked_ = 0;

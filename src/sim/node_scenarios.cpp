@@ -363,6 +363,7 @@ class WholeRun {
     r_.digest = w.digest();
     r_.violation_count = checkers_.violation_count();
     r_.violations = checkers_.violations();
+    r_.violations_by_kind = checkers_.violations_by_kind();
   }
 
   const WholeOptions& o_;

@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -78,7 +79,8 @@ struct WholeReport {
   std::uint64_t events = 0;
   std::uint64_t digest = 0;
   std::uint64_t violation_count = 0;
-  std::vector<std::string> violations;  // the first NodeCheckers::kMaxReported
+  std::vector<std::string> violations;                      // the first NodeCheckers::kMaxReported
+  std::map<std::string, std::uint64_t> violations_by_kind;  // NodeCheckers::violations_by_kind
   std::string replay;
 
   bool ok() const { return violation_count == 0; }
