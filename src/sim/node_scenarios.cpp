@@ -113,6 +113,12 @@ class WholeRun {
     r_.scenario = std::string(name);
     r_.seed = o.seed;
     r_.replay = fmt::format("phalanx-sim --whole --scenario {} --seed {}", name, o.seed);
+    if (o.connections != WholeOptions{}.connections) {
+      r_.replay += fmt::format(" --connections {}", o.connections);
+    }
+    if (o.loss > 0.0) {
+      r_.replay += fmt::format(" --loss {}", o.loss);
+    }
   }
 
   NodeWorld& w() { return world_; }
@@ -524,13 +530,19 @@ WholeReport partition_heal(const WholeOptions& o) {
   return run.finish();
 }
 
-WholeReport loss(std::string_view name, double p, const WholeOptions& o) {
+// --loss overrides the loss of the faulty phase (the cold start is healthy, as in the namesake).
+WholeReport loss(std::string_view name, double p, const WholeOptions& options) {
+  WholeOptions o = options;
+  o.loss = 0.0;
   WholeRun run(name, o, members_between(o.seed, 2, 5));
+  if (options.loss > 0.0) {
+    run.report().replay += fmt::format(" --loss {}", options.loss);
+  }
   run.cold_start(run.w().members(), milliseconds(300));
   run.settle(milliseconds(500));
   run.load();
   run.expect_connections(o.connections);
-  run.w().set_loss(o.loss > 0.0 ? o.loss : p);
+  run.w().set_loss(options.loss > 0.0 ? options.loss : p);
   run.w().run_until(run.w().now() + std::chrono::seconds(3));
   run.end_faults();
   return run.finish();
