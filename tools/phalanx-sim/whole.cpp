@@ -76,7 +76,7 @@ int run_whole(const WholeCli& cli) {
     fmt::print("figure: {}.connections_opened = {} connections\n", s.name, s.opened);
     fmt::print(
         "figure: {}.connections_lost = {} connections ({} expected: their member crashed, "
-        "left, paused beyond T or was cut off)\n",
+        "left, was paused until declared dead, or was cut off)\n",
         s.name, s.lost, s.lost_expected);
     fmt::print("figure: {}.lost_ratio = {:.4f} lost/opened\n", s.name,
                s.opened > 0 ? static_cast<double>(s.lost) / static_cast<double>(s.opened) : 0.0);
