@@ -73,6 +73,10 @@ struct WholeReport {
   std::optional<std::size_t> victim;
   std::vector<std::size_t> resets_by_member;  // RSTs that ended a connection, by sender slot
   std::vector<std::size_t> served_by_member;  // connections by the slot that sent the SYN-ACK
+  // Rebalancing, summed over the members up at the end (their MemberCounters): worksets moved,
+  // and moves refused because the workset carried live connections.
+  std::uint64_t worksets_moved = 0;
+  std::uint64_t moves_refused = 0;
   std::uint64_t bytes_checked = 0;
   std::uint64_t segments_checked = 0;
   Time simulated{0};

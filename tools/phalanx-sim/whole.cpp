@@ -38,7 +38,7 @@ int run_whole(const WholeCli& cli) {
   }
   struct Sum {
     std::string_view name;
-    std::uint64_t opened = 0, lost = 0, lost_expected = 0, failing = 0;
+    std::uint64_t opened = 0, lost = 0, lost_expected = 0, failing = 0, moved = 0, refused = 0;
   };
   std::vector<Sum> sums;
   double simulated_s = 0;
@@ -63,6 +63,8 @@ int run_whole(const WholeCli& cli) {
       sum.opened += r.opened;
       sum.lost += r.lost;
       sum.lost_expected += r.lost_expected;
+      sum.moved += r.worksets_moved;
+      sum.refused += r.moves_refused;
       simulated_s += std::chrono::duration<double>(r.simulated).count();
       sum.failing += r.ok() ? 0 : 1;
     }
@@ -80,6 +82,8 @@ int run_whole(const WholeCli& cli) {
         s.name, s.lost, s.lost_expected);
     fmt::print("figure: {}.lost_ratio = {:.4f} lost/opened\n", s.name,
                s.opened > 0 ? static_cast<double>(s.lost) / static_cast<double>(s.opened) : 0.0);
+    fmt::print("figure: {}.worksets_moved = {} worksets ({} moves refused: live connections)\n",
+               s.name, s.moved, s.refused);
     failing += s.failing;
   }
   fmt::print(
