@@ -1640,6 +1640,43 @@ TEST(MemberPause, AFollowerHearingANewerEpochRejoins) {
   EXPECT_EQ(h.m(3).master(), addr(1));
 }
 
+// A joining member repeats its JoinRequest until the JoinAck arrives; a copy it sent just before
+// can reach the master after the admission and after the member acknowledged a workset. Its
+// claims (none) are older than that ack: the master does not release the workset. A request
+// later than join_timeout after the admission is a rejoin, reconciled as before.
+TEST(MemberJoin, AJoinRequestSentBeforeTheJoinAckReleasesNothing) {
+  Harness h;
+  h.form({1});
+  h.add(2);
+  h.start(2);
+  h.run_for(2ms);
+  ASSERT_EQ(h.m(2).role(), Role::follower);
+  for (std::uint16_t ws = 0; ws < 4; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(1ms);
+  const std::size_t owned = h.owned_by(1, 2);
+  ASSERT_GT(owned, 0u);
+  JoinRequest stale;
+  stale.incarnation = h.m(2).config().incarnation;
+  h.deliver_to(forged(addr(2), 0, stale), 1);
+  EXPECT_EQ(h.owned_by(1, 2), owned);
+  EXPECT_EQ(h.m(1).counters().rx_early_join_request, 1u);
+
+  // Later, a rejoin claiming nothing: released (and, carrying traffic, assigned anew: unacked).
+  h.run_for(50ms);
+  h.deliver_to(forged(addr(2), 0, stale), 1);
+  std::size_t acked = 0;
+  for (std::uint16_t ws = 0; ws < 4; ++ws) {
+    acked += h.m(1).table().state(WorksetId{ws}) == WorksetState::assigned &&
+                     h.owner_addr(1, WorksetId{ws}) == addr(2)
+                 ? 1
+                 : 0;
+  }
+  EXPECT_EQ(acked, 0u);
+  EXPECT_EQ(h.m(1).counters().rx_early_join_request, 1u);
+}
+
 // The newer term's master does not list the follower (it declared it dead while it was paused or
 // cut off, and may have given its worksets to others): the follower serves none of them while it
 // rejoins, so that what queued behind that keepalive (frames read after the control queue on a
