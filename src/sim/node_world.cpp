@@ -205,8 +205,8 @@ void NodeWorld::pause(std::size_t slot, Duration length) {
     timers_[slot].reset();
   }
   const auto n = static_cast<unsigned>(std::max(1, s.node->member().keepalive_n()));
-  faults_.push_back(
-      {slot, MemberFaultKind::pause, now_, now_ + length, config_.failure_interval / n});
+  faults_.push_back({slot, MemberFaultKind::pause, now_, now_ + length,
+                     config_.failure_interval / n, false, s.incarnation});
   mix(0x9000 + slot);
   schedule(now_ + length, Resume{slot, s.incarnation, length});
 }
@@ -276,12 +276,34 @@ void NodeWorld::heal() {
   mix(0xfeed);
 }
 
+void NodeWorld::watch_pauses() {
+  for (MemberFault& f : faults_) {
+    if (f.kind != MemberFaultKind::pause || f.declared_dead ||
+        now_ > f.until + config_.failure_interval || !up(f.slot) ||
+        slots_[f.slot].incarnation != f.incarnation) {
+      continue;
+    }
+    const wire::Ipv4Addr a = member_address(f.slot);
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      if (s == f.slot || !up(s) || paused(s) ||
+          slots_[s].node->member().role() != cluster::Role::master) {
+        continue;
+      }
+      const auto& listed = slots_[s].node->member().members();
+      if (std::find(listed.begin(), listed.end(), a) == listed.end()) {
+        f.declared_dead = true;
+        break;
+      }
+    }
+  }
+}
+
 bool NodeWorld::faulted(std::size_t slot, Time from, Time to) const {
   for (const MemberFault& f : faults_) {
     if (f.slot != slot || f.from > to || f.until < from) {
       continue;
     }
-    if (f.kind != MemberFaultKind::pause ||
+    if (f.kind != MemberFaultKind::pause || f.declared_dead ||
         (f.until - f.from) + f.keepalive_period >= config_.failure_interval) {
       return true;
     }
@@ -543,6 +565,7 @@ bool NodeWorld::step() {
   ++counters_.events;
   mix(static_cast<std::uint64_t>(now_.count()));
   dispatch(node.mapped());
+  watch_pauses();
   return true;
 }
 

@@ -130,6 +130,11 @@ struct MemberFault {
   // pause: the member's keepalive period when it froze (T / n). Its silence as the others see it
   // is up to the pause plus one period (its last keepalive may have left a period before).
   Duration keepalive_period{0};
+  // pause: a master that is up and running did not list the member at some instant between the
+  // pause and T after the resume (it was declared dead, or left out of a term elected while it
+  // was frozen): the cluster acted on its silence.
+  bool declared_dead = false;
+  std::uint64_t incarnation = 0;
 };
 
 class NodeWorld {
@@ -181,7 +186,8 @@ class NodeWorld {
   const std::vector<MemberFault>& faults() const { return faults_; }
   // The member in `slot` crashed, left, was cut off, or was paused long enough to be declared
   // dead (the pause plus its keepalive period reach the failure interval: its silence may have
-  // lasted T), at some instant in [from, to]: its connections of that time may be lost.
+  // lasted T; or a master was seen not listing it, MemberFault::declared_dead), at some instant
+  // in [from, to]: its connections of that time may be lost.
   bool faulted(std::size_t slot, Time from, Time to) const;
   // The slot of the member that is master now (the first when several claim it).
   std::optional<std::size_t> master() const;
@@ -261,6 +267,8 @@ class NodeWorld {
   bool reachable(std::size_t a, std::size_t b) const { return group_[a] == group_[b]; }
   void resume(const Resume& r);
   void clear_pause(Slot& s);
+  // After every event: marks the pauses whose member a running master does not list.
+  void watch_pauses();
   // Queues on a paused member's ring / socket; false when the buffer is full (dropped).
   bool enqueue(std::vector<Shared>& q, std::size_t& used, std::size_t limit, Shared bytes);
   void send_control(std::size_t from, std::optional<wire::Ipv4Addr> to, wire::Bytes datagram);

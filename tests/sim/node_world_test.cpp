@@ -317,6 +317,19 @@ TEST(NodeWorldFaults, LeaveSaysGoodbye) {
   EXPECT_EQ(w.faults()[0].kind, MemberFaultKind::leave);
 }
 
+// crash_during_election seed 11: a follower frozen for 132 ms (with n = 3, its silence stays
+// under T) while the others elect a new master after the second crash; the new term is elected
+// without it, and the new master takes its worksets. The pause is a fault all the same
+// (MemberFault::declared_dead): its connection lost to that is expected, not a violation.
+TEST(NodeWorldFaults, APausedMemberLeftOutOfANewTermIsFaulted) {
+  WholeOptions o;
+  o.seed = 11;
+  const WholeReport r = find_whole_scenario("crash_during_election")->run(o);
+  EXPECT_TRUE(r.ok()) << format_report(r);
+  EXPECT_EQ(r.lost, r.lost_expected) << format_report(r);
+  EXPECT_GT(r.lost_expected, 0u) << format_report(r);
+}
+
 // --- the checkers catch what they are for
 // ----------------------------------------------------------
 
