@@ -76,8 +76,15 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   }
   if (other && m.epoch > epoch) {
     // A newer term exists: ours was superseded while we were not listening (paused, cut off).
-    // Do not act on the old view; rejoin, and let the master that answers arbitrate.
+    // Do not act on the old view; rejoin, and let the master that answers arbitrate. If the
+    // newer term's master does not list us, it declared us dead: what we own is no longer ours
+    // in its table (released, perhaps given to others already), so we serve none of it — the
+    // frames queued behind this keepalive (a resume) would otherwise reach our stack with our
+    // old table and reset the new owners' connections.
     ++counters.stale_view;
+    if (std::find(ka.members.begin(), ka.members.end(), config.address) == ka.members.end()) {
+      release_own_worksets();
+    }
     enter_joining(now, "view older than the cluster's: epoch " + std::to_string(m.epoch) +
                            " from " + m.sender.to_string() + ", ours " + std::to_string(epoch));
     return;

@@ -198,10 +198,22 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
 void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinRequest& jr) {
   if (auto it = followers.find(from); it != followers.end()) {
     if (it->second.incarnation == jr.incarnation) {
-      // A member we have rejoins (its master watchdog fired, or our JoinAck was lost).
+      // A member we have rejoins (its master watchdog fired, or our JoinAck was lost) — or this
+      // is a request it sent, joining, before our JoinAck reached it (a joining member repeats
+      // its request; a burst of keepalives at a mass join makes it repeat often), arriving after
+      // we admitted it and perhaps after it acknowledged worksets we assigned since: its claims
+      // are older than those acks, and reconciling them would release worksets it serves (two
+      // owners, a connection reset). Within join_timeout of the admission — shorter than any
+      // watchdog, and than the pace of a retry after a lost JoinAck — the request is answered
+      // again but its claims are not reconciled: the admission reconciled them already.
       send(from, JoinNak{from, NakReason::in_progress, {}});
       send(from, JoinAck{from, master_seq + 1});  // the keepalive below
-      reconcile_claims(now, from, jr.worksets);
+      if (now - it->second.admitted < config.timings.join_timeout) {
+        ++counters.rx_early_join_request;
+      } else {
+        it->second.admitted = now;
+        reconcile_claims(now, from, jr.worksets);
+      }
       send_master_keepalive(now);
       return;
     }
@@ -227,7 +239,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
   }
   id_of(from);
   members.push_back(from);
-  followers[from] = FollowerState{jr.incarnation, now, {}, {}};
+  followers[from] = FollowerState{jr.incarnation, now, now, {}, {}};
   probation.erase(from);
   log("admitted " + from.to_string());
   send(from, JoinAck{from, master_seq + 1});  // the keepalive sent below lists it

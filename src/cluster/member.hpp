@@ -207,6 +207,9 @@ struct MemberCounters {
   std::uint64_t superseded = 0;
   // Follower: heard a master of a newer epoch than the one it follows, and rejoined.
   std::uint64_t stale_view = 0;
+  // master: a JoinRequest of a follower within join_timeout of its admission, sent before our
+  // JoinAck reached it (its claims predate its acks: not reconciled)
+  std::uint64_t rx_early_join_request = 0;
   std::uint64_t registry_reclaimed = 0;  // registry entries freed (no longer referenced)
   // Follower: a MasterKeepalive sent before its JoinAck (reordered on the way).
   std::uint64_t rx_stale_keepalive = 0;

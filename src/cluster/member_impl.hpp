@@ -26,6 +26,7 @@ constexpr Epoch next_epoch(Epoch e) {
 struct FollowerState {
   std::uint64_t incarnation = 0;
   Time last_heard{};  // any message from it resets its watchdog
+  Time admitted{};    // when its JoinRequest was last answered with a reconciliation
   LossEstimator loss;
   std::bitset<filter::kWorksetCount> busy;  // from its latest FollowerKeepalive
 };

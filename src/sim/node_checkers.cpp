@@ -15,6 +15,25 @@ std::uint64_t client_key(wire::Ipv4Addr a, std::uint16_t port) {
   return (std::uint64_t{a.value()} << 16) | port;
 }
 
+const PeerConnection* find_connection(const NodeWorld& w, wire::Ipv4Addr peer, std::uint16_t port) {
+  for (std::size_t p = 0; p < w.peers(); ++p) {
+    if (NodeWorld::peer_address(p) != peer) {
+      continue;
+    }
+    for (const PeerConnection& c : w.peer(p).connections()) {
+      if (c.local_port == port) {
+        return &c;
+      }
+    }
+  }
+  return nullptr;
+}
+
+std::string describe(const PeerConnection& c) {
+  return fmt::format(" (peer {} connection {}, opened at {} ms)", c.peer, c.id,
+                     std::chrono::duration_cast<std::chrono::milliseconds>(c.opened).count());
+}
+
 }  // namespace
 
 std::string_view to_string(LoadKind k) {
@@ -57,6 +76,13 @@ void NodeCheckers::on_outcome(const PeerConnection& c) {
 
 void NodeCheckers::violation(std::string what) {
   ++violation_count_;
+  std::string kind = "scenario";
+  for (const char* k : {"bytes", "ownership", "reset", "outcome", "lost"}) {
+    if (what.starts_with(std::string(k) + ":")) {
+      kind = k;
+    }
+  }
+  ++by_rule_[kind];
   if (violations_.size() < kMaxReported) {
     violations_.push_back(std::move(what));
   }
@@ -122,13 +148,23 @@ void NodeCheckers::on_member_frame(const NodeWorld& w, std::size_t slot, wire::B
     const std::uint64_t key = client_key(ip->dst(), port);
     const auto it = server_.find(key);
     const auto alive = running_.find(key);
-    if (it != server_.end() && it->second != slot && w.up(it->second)) {
-      violation(fmt::format("reset: member {} reset {}:{} at {} ms, served by member {}, up", slot,
-                            ip->dst().to_string(), port,
-                            std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(),
-                            it->second));
-    } else if (it != server_.end() && it->second == slot && alive != running_.end() &&
-               alive->second) {
+    // A connection the peer has ended already (completed: every byte and the FIN arrived) loses
+    // nothing to a reset: its TCP may still be in LAST-ACK, retransmitting a FIN whose ACK was
+    // lost, after the server's TIME-WAIT worksets moved (they carry no live session).
+    const PeerConnection* c = find_connection(w, ip->dst(), port);
+    if ((c == nullptr || c->outcome == ConnOutcome::running) && it != server_.end() &&
+        it->second.slot != slot && w.up(it->second.slot) &&
+        !w.faulted(it->second.slot, it->second.since, w.now()) &&
+        reset_reported_.insert(key).second) {
+      violation(fmt::format(
+          "reset: member {} reset {}:{} at {} ms, served by member {}, up and not faulted{}", slot,
+          ip->dst().to_string(), port,
+          std::chrono::duration_cast<std::chrono::milliseconds>(w.now()).count(), it->second.slot,
+          c != nullptr ? describe(*c) : std::string()));
+    } else if (it != server_.end() && it->second.slot == slot && alive != running_.end() &&
+               alive->second && !w.faulted(slot, it->second.since, w.now())) {
+      // (A member restarted since its SYN-ACK is another process: its RST is the expected loss
+      // of a crash, judged by the scenario.)
       violation(
           fmt::format("reset: member {} reset its own live connection {}:{} at {} ms", slot,
                       ip->dst().to_string(), port,
@@ -138,7 +174,7 @@ void NodeCheckers::on_member_frame(const NodeWorld& w, std::size_t slot, wire::B
   constexpr std::uint8_t kSynAck = wire::tcpflag::kSyn | wire::tcpflag::kAck;
   if ((flags & kSynAck) == kSynAck) {
     const std::uint64_t key = client_key(ip->dst(), port);
-    server_.try_emplace(key, slot);
+    server_.try_emplace(key, Server{slot, w.now()});
     if (const auto it = current_.find(key); it != current_.end()) {
       conn_server_.try_emplace(it->second, slot);
     }
@@ -158,7 +194,7 @@ std::optional<std::size_t> NodeCheckers::server(wire::Ipv4Addr peer, std::uint16
   if (it == server_.end()) {
     return std::nullopt;
   }
-  return it->second;
+  return it->second.slot;
 }
 
 void NodeCheckers::finish(const NodeWorld& w) {

@@ -8,9 +8,14 @@
 //   ownership  no TCP segment from the cluster IP leaves a member whose own table does not give
 //              it the workset of the segment's client (address, port) at that instant;
 //   resets     no member resets a connection whose server (the member that sent its SYN-ACK)
-//              is another member, still up; and no server resets its own connection while the
-//              peer still runs it (an idle connection answered with an RST for a keepalive
-//              probe, a short one reset in its handshake...);
+//              is another member, still up, and not faulted since the SYN-ACK (crashed,
+//              restarted, left, paused for longer than the failure interval, cut off:
+//              NodeWorld::faulted) — such a server's connections may be reset by the new owner
+//              of their worksets until sessions are replicated —, while the peer's connection
+//              is running (one the peer has completed loses nothing); and no server, not
+//              faulted since, resets its own connection while the peer still runs it (an idle
+//              connection answered with an RST for a keepalive probe, a short one reset in its
+//              handshake...);
 //   outcome    at the end every connection has ended: completed with every byte, or reset or
 //              timed out (losses, counted) with its cause recorded; truncated and bad_response
 //              are violations, and so is a burst's request that never got its connection;
@@ -25,6 +30,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "sim/node_world.hpp"
@@ -63,6 +69,9 @@ class NodeCheckers final : public NodeObserver, public PeerObserver {
   void violation(std::string what);
   const std::vector<std::string>& violations() const { return violations_; }
   std::uint64_t violation_count() const { return violation_count_; }
+  // Violations by the rule that found them: bytes, ownership, reset, outcome, lost (the
+  // scenario's judgement of a lost connection), scenario (anything else a scenario reports).
+  const std::map<std::string, std::uint64_t>& violations_by_kind() const { return by_rule_; }
   std::uint64_t bytes_checked() const { return bytes_checked_; }
   std::uint64_t segments_checked() const { return segments_checked_; }
   // By LoadKind, as finish() found them.
@@ -70,13 +79,19 @@ class NodeCheckers final : public NodeObserver, public PeerObserver {
 
  private:
   std::map<std::pair<std::size_t, std::size_t>, std::uint64_t> next_offset_;  // (peer, id)
-  std::unordered_map<std::uint64_t, std::size_t> server_;  // peer address << 16 | port
-  std::unordered_map<std::uint64_t, bool> running_;        // same key: the peer still runs it
-  using ConnKey = std::pair<std::size_t, std::size_t>;     // (peer, id)
-  std::unordered_map<std::uint64_t, ConnKey> current_;     // same key: its latest connection
+  struct Server {
+    std::size_t slot;
+    Time since;  // its first SYN-ACK
+  };
+  std::unordered_map<std::uint64_t, Server> server_;    // peer address << 16 | port
+  std::unordered_set<std::uint64_t> reset_reported_;    // one reset violation per connection
+  std::unordered_map<std::uint64_t, bool> running_;     // same key: the peer still runs it
+  using ConnKey = std::pair<std::size_t, std::size_t>;  // (peer, id)
+  std::unordered_map<std::uint64_t, ConnKey> current_;  // same key: its latest connection
   std::map<ConnKey, std::size_t> conn_server_;
   std::array<KindTally, kLoadKinds> by_kind_{};
   std::vector<std::string> violations_;
+  std::map<std::string, std::uint64_t> by_rule_;
   std::uint64_t violation_count_ = 0;
   std::uint64_t bytes_checked_ = 0;
   std::uint64_t segments_checked_ = 0;

@@ -30,9 +30,23 @@ wire::MacAddr group_mac(wire::Ipv4Addr group) {
                         static_cast<std::uint8_t>(g >> 8), static_cast<std::uint8_t>(g)}};
 }
 
-enum EventKind : std::uint64_t { kFrame = 1, kControl = 2, kTimer = 3, kAction = 4 };
+enum EventKind : std::uint64_t { kFrame = 1, kControl = 2, kTimer = 3, kAction = 4, kResume = 5 };
 
 }  // namespace
+
+std::string_view to_string(MemberFaultKind k) {
+  switch (k) {
+    case MemberFaultKind::crash:
+      return "crash";
+    case MemberFaultKind::leave:
+      return "leave";
+    case MemberFaultKind::pause:
+      return "pause";
+    case MemberFaultKind::cut_off:
+      return "cut_off";
+  }
+  return "unknown";
+}
 
 wire::Ipv4Addr NodeWorld::member_address(std::size_t slot) {
   return wire::Ipv4Addr{198, 18, 0, static_cast<std::uint8_t>(1 + slot)};
@@ -85,6 +99,7 @@ NodeWorld::NodeWorld(NodeWorldConfig config, PeerObserver* peer_observer)
     host_by_mac_[mac_key(pc.mac)] = slots_.size() + i;
   }
   timers_.resize(slots_.size() + peers_.size());
+  group_.assign(timers_.size(), 0);
 }
 
 NodeWorld::~NodeWorld() = default;
@@ -165,12 +180,145 @@ void NodeWorld::crash(std::size_t slot) {
   if (!up(slot)) {
     return;
   }
+  clear_pause(slots_[slot]);
+  faults_.push_back({slot, MemberFaultKind::crash, now_, now_});
   slots_[slot].node.reset();
   if (timers_[slot]) {
     queue_.erase(*timers_[slot]);
     timers_[slot].reset();
   }
   mix(0xc4a5 + slot);
+}
+
+void NodeWorld::leave(std::size_t slot) {
+  if (!up(slot)) {
+    return;
+  }
+  if (paused(slot)) {
+    crash(slot);  // a frozen process says no goodbye
+    return;
+  }
+  slots_[slot].node->leave(now_);
+  after_call(slot);
+  crash(slot);
+  faults_.back().kind = MemberFaultKind::leave;
+}
+
+void NodeWorld::pause(std::size_t slot, Duration length) {
+  Slot& s = slots_.at(slot);
+  if (!s.node || s.paused) {
+    return;
+  }
+  s.paused = true;
+  if (timers_[slot]) {
+    queue_.erase(*timers_[slot]);
+    timers_[slot].reset();
+  }
+  const auto n = static_cast<unsigned>(std::max(1, s.node->member().keepalive_n()));
+  faults_.push_back({slot, MemberFaultKind::pause, now_, now_ + length,
+                     config_.failure_interval / n, false, s.incarnation});
+  mix(0x9000 + slot);
+  schedule(now_ + length, Resume{slot, s.incarnation, length});
+}
+
+void NodeWorld::clear_pause(Slot& s) {
+  s.paused = false;
+  s.ring.clear();
+  s.socket.clear();
+  s.ring_bytes = 0;
+  s.socket_bytes = 0;
+}
+
+bool NodeWorld::enqueue(std::vector<Shared>& q, std::size_t& used, std::size_t limit,
+                        Shared bytes) {
+  if (used + bytes->size() > limit) {
+    ++counters_.dropped_while_paused;
+    return false;
+  }
+  used += bytes->size();
+  q.push_back(std::move(bytes));
+  ++counters_.queued_while_paused;
+  return true;
+}
+
+// As phalanxd after a stall: told how long it was away, then the control socket, then the
+// packet ring, at this instant; its timer runs after (rearm schedules it behind this event).
+void NodeWorld::resume(const Resume& r) {
+  Slot& s = slots_[r.slot];
+  if (!s.node || !s.paused || s.incarnation != r.incarnation) {
+    return;
+  }
+  const std::vector<Shared> socket = std::move(s.socket);
+  const std::vector<Shared> ring = std::move(s.ring);
+  clear_pause(s);
+  s.node->on_stall(now_, r.length);
+  for (const Shared& d : socket) {
+    ++counters_.control_delivered;
+    s.node->on_control(now_, *d);
+  }
+  for (const Shared& f : ring) {
+    ++counters_.frames_delivered;
+    s.node->on_frame(now_, *f, node::FrameMeta{});
+  }
+  after_call(r.slot);
+}
+
+void NodeWorld::partition(const std::vector<std::size_t>& side) {
+  if (partitioned_) {
+    heal();
+  }
+  for (const std::size_t slot : side) {
+    group_.at(slot) = 1;
+    faults_.push_back({slot, MemberFaultKind::cut_off, now_, kNever});
+    mix(0xbeef + slot);
+  }
+  partitioned_ = true;
+}
+
+void NodeWorld::heal() {
+  for (MemberFault& f : faults_) {
+    if (f.kind == MemberFaultKind::cut_off && f.until == kNever) {
+      f.until = now_;
+    }
+  }
+  std::fill(group_.begin(), group_.end(), 0);
+  partitioned_ = false;
+  mix(0xfeed);
+}
+
+void NodeWorld::watch_pauses() {
+  for (MemberFault& f : faults_) {
+    if (f.kind != MemberFaultKind::pause || f.declared_dead ||
+        now_ > f.until + config_.failure_interval || !up(f.slot) ||
+        slots_[f.slot].incarnation != f.incarnation) {
+      continue;
+    }
+    const wire::Ipv4Addr a = member_address(f.slot);
+    for (std::size_t s = 0; s < slots_.size(); ++s) {
+      if (s == f.slot || !up(s) || paused(s) ||
+          slots_[s].node->member().role() != cluster::Role::master) {
+        continue;
+      }
+      const auto& listed = slots_[s].node->member().members();
+      if (std::find(listed.begin(), listed.end(), a) == listed.end()) {
+        f.declared_dead = true;
+        break;
+      }
+    }
+  }
+}
+
+bool NodeWorld::faulted(std::size_t slot, Time from, Time to) const {
+  for (const MemberFault& f : faults_) {
+    if (f.slot != slot || f.from > to || f.until < from) {
+      continue;
+    }
+    if (f.kind != MemberFaultKind::pause || f.declared_dead ||
+        (f.until - f.from) + f.keepalive_period >= config_.failure_interval) {
+      return true;
+    }
+  }
+  return false;
 }
 
 void NodeWorld::with_peer(std::size_t i, const std::function<void(TcpPeer&)>& f) {
@@ -223,28 +371,37 @@ void NodeWorld::send_frame(std::size_t from, wire::Bytes frame) {
   if (dst.is_broadcast()) {
     for (std::size_t h = 0; h < timers_.size(); ++h) {
       if (h != from) {
-        deliver(h, shared);
+        deliver(from, h, shared);
       }
     }
   } else if (dst.is_multicast()) {
     for (std::size_t s = 0; s < slots_.size(); ++s) {
       if (s != from) {
-        deliver(s, shared);
+        deliver(from, s, shared);
       }
     }
   } else if (const auto it = host_by_mac_.find(mac_key(dst)); it != host_by_mac_.end()) {
-    deliver(it->second, shared);
+    deliver(from, it->second, shared);
   } else {
     ++counters_.frames_to_nobody;
   }
 }
 
-void NodeWorld::deliver(std::size_t to, Shared frame) {
+void NodeWorld::deliver(std::size_t from, std::size_t to, Shared frame) {
   if (net_.chance(config_.loss)) {
     ++counters_.frames_lost;
     return;
   }
-  schedule(now_ + delay(), FrameArrives{to, std::move(frame)});
+  if (!reachable(from, to)) {
+    ++counters_.frames_partitioned;
+    return;
+  }
+  // Drawn only when duplication is on, so that runs without it keep their draws.
+  if (config_.duplicate > 0.0 && net_.chance(config_.duplicate)) {
+    ++counters_.frames_duplicated;
+    schedule(now_ + delay(), FrameArrives{to, from, frame});
+  }
+  schedule(now_ + delay(), FrameArrives{to, from, std::move(frame)});
 }
 
 void NodeWorld::send_control(std::size_t from, std::optional<wire::Ipv4Addr> to,
@@ -288,7 +445,15 @@ void NodeWorld::send_control(std::size_t from, std::optional<wire::Ipv4Addr> to,
       ++counters_.control_lost;
       continue;
     }
-    schedule(now_ + delay(), ControlArrives{d, frame, bytes});
+    if (!reachable(from, d)) {
+      ++counters_.control_partitioned;
+      continue;
+    }
+    if (config_.duplicate > 0.0 && net_.chance(config_.duplicate)) {
+      ++counters_.control_duplicated;
+      schedule(now_ + delay(), ControlArrives{d, from, frame, bytes});
+    }
+    schedule(now_ + delay(), ControlArrives{d, from, frame, bytes});
   }
 }
 
@@ -307,7 +472,7 @@ void NodeWorld::at(Time at, std::function<void()> f) {
 void NodeWorld::rearm(std::size_t host) {
   Time deadline = kNever;
   if (is_member(host)) {
-    if (slots_[host].node) {
+    if (slots_[host].node && !slots_[host].paused) {
       deadline = slots_[host].node->next_deadline();
     }
   } else {
@@ -334,9 +499,17 @@ void NodeWorld::rearm(std::size_t host) {
 void NodeWorld::dispatch(Event& e) {
   if (auto* f = std::get_if<FrameArrives>(&e)) {
     mix(kFrame * 1000 + f->host);
+    if (!reachable(f->from, f->host)) {
+      ++counters_.frames_partitioned;
+      return;
+    }
     if (is_member(f->host)) {
       if (!up(f->host)) {
         ++counters_.dropped_to_down;
+        return;
+      }
+      if (Slot& s = slots_[f->host]; s.paused) {
+        enqueue(s.ring, s.ring_bytes, config_.paused_ring_bytes, f->frame);
         return;
       }
       ++counters_.frames_delivered;
@@ -348,8 +521,17 @@ void NodeWorld::dispatch(Event& e) {
     after_call(f->host);
   } else if (auto* c = std::get_if<ControlArrives>(&e)) {
     mix(kControl * 1000 + c->slot);
+    if (!reachable(c->from, c->slot)) {
+      ++counters_.control_partitioned;
+      return;
+    }
     if (!up(c->slot)) {
       ++counters_.dropped_to_down;
+      return;
+    }
+    if (Slot& s = slots_[c->slot]; s.paused) {
+      enqueue(s.socket, s.socket_bytes, config_.paused_socket_bytes, c->datagram);
+      enqueue(s.ring, s.ring_bytes, config_.paused_ring_bytes, c->frame);
       return;
     }
     ++counters_.control_delivered;
@@ -360,8 +542,8 @@ void NodeWorld::dispatch(Event& e) {
     mix(kTimer * 1000 + t->host);
     timers_[t->host].reset();
     if (is_member(t->host)) {
-      if (!up(t->host)) {
-        return;
+      if (!up(t->host) || slots_[t->host].paused) {
+        return;  // re-armed when it resumes
       }
       slots_[t->host].node->on_timer(now_);
     } else {
@@ -378,6 +560,9 @@ void NodeWorld::dispatch(Event& e) {
   } else if (auto* a = std::get_if<Action>(&e)) {
     mix(kAction);
     a->f();
+  } else if (auto* r = std::get_if<Resume>(&e)) {
+    mix(kResume * 1000 + r->slot);
+    resume(*r);
   }
 }
 
@@ -390,6 +575,7 @@ bool NodeWorld::step() {
   ++counters_.events;
   mix(static_cast<std::uint64_t>(now_.count()));
   dispatch(node.mapped());
+  watch_pauses();
   return true;
 }
 

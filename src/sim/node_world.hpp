@@ -17,9 +17,27 @@
 //     first sees it as a UDP frame on its packet ring (where it learns members' MACs), then on
 //     its control socket, in the same event, as phalanxd reads both.
 //   - crash (the node is destroyed: no goodbye; frames and datagrams it sent are still on the
-//     wire) and restart (a fresh node, a fresh incarnation from the PRNG).
-// Not modelled (yet): pauses and stalls, partitions, duplication, the unicast and forwarding
-// distribution modes, IP fragments, segmentation offload (members run with offload off).
+//     wire), restart (a fresh node, a fresh incarnation from the PRNG; start() on a running
+//     slot crashes it first: a flapping member) and leave (ClusterNode::leave, its ExitCluster
+//     goes out, then the node is destroyed: phalanxd on SIGTERM).
+//   - duplication: each delivery (frame or datagram) draws a second copy with its own delay.
+//   - pause (SIGSTOP, VM steal): the member is up but runs nothing. What arrives for it queues,
+//     bounded like the kernel's buffers (`paused_ring_bytes` for frames on its packet ring — a
+//     control datagram's frame among them —, `paused_socket_bytes` for datagrams on its control
+//     socket; beyond, dropped and counted), and its timer does not fire. On resume, as
+//     phalanxd's loop does after a stall (runtime/event_loop.cpp): ClusterNode::on_stall(now,
+//     length), then every queued control datagram (on_control), then every queued frame
+//     (on_frame), each in arrival order, all at the resume instant; only then its timer (re-armed
+//     at the resume instant, behind the resume event).
+//   - partition: partition(side) cuts the member slots in `side` off from the other members
+//     AND from the peers: the peers sit on the switch of the other side, so the cut-off side
+//     sees no client traffic (choose the smaller side). Nothing crosses between the two sides:
+//     checked when a frame or datagram is sent and again when it arrives (in flight when the
+//     cut happens: lost). heal() joins them again.
+//   - faults(): every crash, leave, restart, pause and cut-off, with its interval, so that the
+//     checkers can tell a connection lost to its server's fault from one lost otherwise.
+// Not modelled (yet): the unicast and forwarding distribution modes, IP fragments,
+// segmentation offload (members run with offload off), slow members.
 //
 // Observers see every frame a member sends, before the segment carries it.
 #pragma once
@@ -60,7 +78,11 @@ struct NodeWorldConfig {
   // The segment.
   Duration latency = std::chrono::microseconds(100);
   Duration jitter = std::chrono::microseconds(50);
-  double loss = 0.0;  // per delivery: frames and control datagrams alike
+  double loss = 0.0;       // per delivery: frames and control datagrams alike
+  double duplicate = 0.0;  // per delivery: a second copy with its own delay
+  // What a paused member's buffers hold (Linux: the packet ring, the socket's rmem_default).
+  std::size_t paused_ring_bytes = std::size_t{4} << 20;
+  std::size_t paused_socket_bytes = 212992;
   // Files the members' http serves (f0, f1, ...: sim_content.hpp).
   std::vector<std::uint64_t> file_sizes{1000, 20000, 100000, 400000};
   // A fault for the checkers' self-test: the members serve every file with this byte flipped.
@@ -92,6 +114,31 @@ struct NodeWorldCounters {
   std::uint64_t control_delivered = 0;
   std::uint64_t control_lost = 0;
   std::uint64_t dropped_to_down = 0;  // events addressed to a crashed member
+  std::uint64_t frames_duplicated = 0;
+  std::uint64_t control_duplicated = 0;
+  std::uint64_t frames_partitioned = 0;    // between the two sides of a partition
+  std::uint64_t control_partitioned = 0;   // likewise
+  std::uint64_t queued_while_paused = 0;   // frames and datagrams that waited for a paused member
+  std::uint64_t dropped_while_paused = 0;  // ... and those its full buffers dropped
+};
+
+// A member fault, for the checkers (see NodeWorld::faults()).
+enum class MemberFaultKind : std::uint8_t { crash, leave, pause, cut_off };
+std::string_view to_string(MemberFaultKind k);
+
+struct MemberFault {
+  std::size_t slot = 0;
+  MemberFaultKind kind = MemberFaultKind::crash;
+  Time from{0};
+  Time until{0};  // crash, leave: == from; pause: the resume; cut_off: the heal (kNever: not yet)
+  // pause: the member's keepalive period when it froze (T / n). Its silence as the others see it
+  // is up to the pause plus one period (its last keepalive may have left a period before).
+  Duration keepalive_period{0};
+  // pause: a master that is up and running did not list the member at some instant between the
+  // pause and T after the resume (it was declared dead, or left out of a term elected while it
+  // was frozen): the cluster acted on its silence.
+  bool declared_dead = false;
+  std::uint64_t incarnation = 0;
 };
 
 class NodeWorld {
@@ -127,6 +174,25 @@ class NodeWorld {
   void start(std::size_t slot);
   // Silent stop: the node is destroyed, its pending events dropped.
   void crash(std::size_t slot);
+  // Clean stop: ClusterNode::leave (ExitCluster goes out), then the node is destroyed.
+  void leave(std::size_t slot);
+  // Freezes the member for `length` (see above); nothing if it is down or already paused.
+  void pause(std::size_t slot, Duration length);
+  bool paused(std::size_t slot) const { return slots_.at(slot).paused; }
+  // Changes the loss probability of every delivery from now on.
+  void set_loss(double p) { config_.loss = p; }
+  // Cuts the member slots in `side` off from the other members and from every peer (above).
+  void partition(const std::vector<std::size_t>& side);
+  void heal();
+  bool partitioned() const { return partitioned_; }
+  bool cut_off(std::size_t slot) const { return group_.at(slot) != 0; }
+  // Every crash (restarts included), leave, pause and cut-off so far, in the order they began.
+  const std::vector<MemberFault>& faults() const { return faults_; }
+  // The member in `slot` crashed, left, was cut off, or was paused long enough to be declared
+  // dead (the pause plus its keepalive period reach the failure interval: its silence may have
+  // lasted T; or a master was seen not listing it, MemberFault::declared_dead), at some instant
+  // in [from, to]: its connections of that time may be lost.
+  bool faulted(std::size_t slot, Time from, Time to) const;
   // The slot of the member that is master now (the first when several claim it).
   std::optional<std::size_t> master() const;
 
@@ -160,10 +226,12 @@ class NodeWorld {
   using Shared = std::shared_ptr<const std::vector<std::byte>>;
   struct FrameArrives {
     std::size_t host;
+    std::size_t from;
     Shared frame;
   };
   struct ControlArrives {
     std::size_t slot;
+    std::size_t from;
     Shared frame;     // as the packet ring sees it
     Shared datagram;  // as the control socket reads it
   };
@@ -173,12 +241,23 @@ class NodeWorld {
   struct Action {
     std::function<void()> f;
   };
-  using Event = std::variant<FrameArrives, ControlArrives, TimerFires, Action>;
+  struct Resume {
+    std::size_t slot;
+    std::uint64_t incarnation;
+    Duration length;
+  };
+  using Event = std::variant<FrameArrives, ControlArrives, TimerFires, Action, Resume>;
   using Key = std::pair<Time, std::uint64_t>;
 
   struct Slot {
     std::unique_ptr<node::ClusterNode> node;
     std::uint64_t incarnation = 0;
+    bool paused = false;
+    // While paused: the packet ring (frames, in arrival order) and the control socket.
+    std::vector<Shared> ring;
+    std::vector<Shared> socket;
+    std::size_t ring_bytes = 0;
+    std::size_t socket_bytes = 0;
   };
 
   Key schedule(Time at, Event e);
@@ -188,7 +267,14 @@ class NodeWorld {
   // Takes host's output (frames, control datagrams) and re-arms its timer.
   void after_call(std::size_t host);
   void send_frame(std::size_t from, wire::Bytes frame);
-  void deliver(std::size_t to, Shared frame);
+  void deliver(std::size_t from, std::size_t to, Shared frame);
+  bool reachable(std::size_t a, std::size_t b) const { return group_[a] == group_[b]; }
+  void resume(const Resume& r);
+  void clear_pause(Slot& s);
+  // After every event: marks the pauses whose member a running master does not list.
+  void watch_pauses();
+  // Queues on a paused member's ring / socket; false when the buffer is full (dropped).
+  bool enqueue(std::vector<Shared>& q, std::size_t& used, std::size_t limit, Shared bytes);
   void send_control(std::size_t from, std::optional<wire::Ipv4Addr> to, wire::Bytes datagram);
   void rearm(std::size_t host);
   Duration delay();
@@ -206,6 +292,9 @@ class NodeWorld {
   std::vector<Slot> slots_;
   std::vector<std::unique_ptr<TcpPeer>> peers_;
   std::vector<std::optional<Key>> timers_;  // per host: the armed timer event
+  std::vector<std::uint8_t> group_;         // per host: 1 on the cut-off side, else 0
+  bool partitioned_ = false;
+  std::vector<MemberFault> faults_;
   std::unordered_map<std::uint64_t, std::size_t> host_by_mac_;
   std::vector<NodeObserver*> observers_;
   NodeWorldCounters counters_;

@@ -3,9 +3,10 @@
 //   phalanx-sim --scenario NAME|all --seeds N [--first-seed S] [--seed S] [--fixed-n K]
 //               [--loss P] [--duration-s D] [--trace]
 //   phalanx-sim --demo
-//   phalanx-sim --whole [--fault follower|master|join|none] [--seeds N] [--first-seed S] [--seed S]
+//   phalanx-sim --whole [--scenario NAME|all] [--seeds N] [--first-seed S] [--seed S]
 //               [--connections C] [--workload default|mixed|downloads|echo|idle|bursts]
 //               [--peer-ports LO-HI] [--loss P] [--trace]
+//   phalanx-sim --whole --fault follower|master|join|none ...  (= --scenario *_under_load)
 //
 // Output depends only on the arguments (no wall-clock times), so the same seed prints the same
 // bytes; --whole (whole members and TCP peers, whole.cpp) adds one wall-clock figure, its speed. A
@@ -141,6 +142,9 @@ int main(int argc, char** argv) {
     w.fault = fault;
     w.workload = workload;
     w.peer_ports = peer_ports;
+    if (app.count("--scenario") > 0) {
+      w.scenario = scenario;
+    }
     w.trace = trace;
     return phalanx::sim::run_whole(w);
   }

@@ -15,11 +15,13 @@ struct WholeCli {
   std::string peer_ports;  // "LO-HI": the peers' ephemeral port range; empty: Linux's default
   bool trace = false;      // print every member's log
   std::string fault = "follower";    // follower, master, join or none
+  std::string scenario;              // a whole scenario's name, or all; empty: by --fault
   std::string workload = "default";  // a name of sim::workload_from_string()
 };
 
-// Runs the scenario of --fault for each seed and prints a line per seed, the figures,
-// and the simulator's speed. Returns the process exit code: 1 when any seed had a violation.
+// Runs the scenario (--scenario, or the one of --fault) for each seed and prints a line per
+// seed, the figures per scenario, and the simulator's speed. Returns the process exit code: 1 when
+// any seed had a violation.
 int run_whole(const WholeCli& cli);
 
 }  // namespace phalanx::sim

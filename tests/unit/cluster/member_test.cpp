@@ -1692,6 +1692,76 @@ TEST(MemberPause, AFollowerHearingANewerEpochRejoins) {
   EXPECT_EQ(h.m(3).master(), addr(1));
 }
 
+// A joining member repeats its JoinRequest until the JoinAck arrives; a copy it sent just before
+// can reach the master after the admission and after the member acknowledged a workset. Its
+// claims (none) are older than that ack: the master does not release the workset. A request
+// later than join_timeout after the admission is a rejoin, reconciled as before.
+TEST(MemberJoin, AJoinRequestSentBeforeTheJoinAckReleasesNothing) {
+  Harness h;
+  h.form({1});
+  h.add(2);
+  h.start(2);
+  h.run_for(2ms);
+  ASSERT_EQ(h.m(2).role(), Role::follower);
+  for (std::uint16_t ws = 0; ws < 4; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(1ms);
+  const std::size_t owned = h.owned_by(1, 2);
+  ASSERT_GT(owned, 0u);
+  JoinRequest stale;
+  stale.incarnation = h.m(2).config().incarnation;
+  h.deliver_to(forged(addr(2), 0, stale), 1);
+  EXPECT_EQ(h.owned_by(1, 2), owned);
+  EXPECT_EQ(h.m(1).counters().rx_early_join_request, 1u);
+
+  // Later, a rejoin claiming nothing: released (and, carrying traffic, assigned anew: unacked).
+  h.run_for(50ms);
+  h.deliver_to(forged(addr(2), 0, stale), 1);
+  std::size_t acked = 0;
+  for (std::uint16_t ws = 0; ws < 4; ++ws) {
+    acked += h.m(1).table().state(WorksetId{ws}) == WorksetState::assigned &&
+                     h.owner_addr(1, WorksetId{ws}) == addr(2)
+                 ? 1
+                 : 0;
+  }
+  EXPECT_EQ(acked, 0u);
+  EXPECT_EQ(h.m(1).counters().rx_early_join_request, 1u);
+}
+
+// The newer term's master does not list the follower (it declared it dead while it was paused or
+// cut off, and may have given its worksets to others): the follower serves none of them while it
+// rejoins, so that what queued behind that keepalive (frames read after the control queue on a
+// resume) is not answered with its old table. Listed, it keeps them and claims them.
+TEST(MemberPause, AFollowerMissingFromANewerTermReleasesItsWorksets) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  ASSERT_GT(own_count(h.m(3)), 0u);
+  MasterKeepalive ka;
+  ka.members = {addr(9), addr(1)};
+  h.deliver_to(forged(addr(9), 2, ka), 3);
+  EXPECT_EQ(h.m(3).role(), Role::joining);
+  EXPECT_EQ(own_count(h.m(3)), 0u);
+
+  Harness g;
+  g.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    g.traffic(ws);
+  }
+  g.run_for(50ms);
+  const std::size_t owned = own_count(g.m(3));
+  ASSERT_GT(owned, 0u);
+  MasterKeepalive listed;
+  listed.members = {addr(9), addr(3)};
+  g.deliver_to(forged(addr(9), 2, listed), 3);
+  EXPECT_EQ(g.m(3).role(), Role::joining);
+  EXPECT_EQ(own_count(g.m(3)), owned);
+}
+
 // SIGSTOP a follower (the next in line) for 1 s: the master declares it dead and hands its
 // worksets to the others. On resume it read its queue after its watchdog had fired and
 // "succeeded" a master that was alive. Now it reads the queue first: it was removed, so it
