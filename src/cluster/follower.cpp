@@ -99,6 +99,7 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
     ++counters.rx_stale_keepalive;
     return;
   }
+  const bool new_term = m.epoch > epoch;
   epoch = m.epoch;
   master_heard = now;
   master_seen = now;
@@ -107,8 +108,19 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   next_keepalive = std::min(next_keepalive, now + follower_period());
   // The master removed us (we were declared dead): what we own is no longer ours in its table
   // (released, perhaps reassigned already), so we serve none of it and rejoin.
+  //
+  // Unless its term is newer: our master restarted within T (same address, a fresh process that
+  // elected itself with an empty table; phalanx-sim --whole --scenario flapping_member --seed
+  // 71). It did not remove us, it never had us: what it lists as nobody's is still ours alone,
+  // and we claim it when we rejoin (a master adopts claims of free worksets). Releasing it made
+  // the fresh master take it on the next packet and reset our live connections. What it lists
+  // as another member's is not ours any more.
   if (std::find(ka.members.begin(), ka.members.end(), config.address) == ka.members.end()) {
-    release_own_worksets();
+    if (new_term) {
+      release_worksets_of_others(ka);
+    } else {
+      release_own_worksets();
+    }
     enter_joining(now, "not in the master's member list");
     return;
   }

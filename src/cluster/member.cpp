@@ -280,6 +280,24 @@ void Member::Impl::release_own_worksets() {
   }
 }
 
+void Member::Impl::release_worksets_of_others(const MasterKeepalive& ka) {
+  if (ka.owners.size() != filter::kWorksetCount) {
+    return;
+  }
+  std::size_t n = 0;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const std::uint8_t e = ka.owners[i];
+    if (owns(WorksetId{i}) && e != kUnassigned && e < ka.members.size() &&
+        ka.members[e] != config.address) {
+      table.release(WorksetId{i});
+      ++n;
+    }
+  }
+  if (n > 0) {
+    log("released " + std::to_string(n) + " worksets the master gives to others");
+  }
+}
+
 std::vector<std::uint16_t> Member::Impl::own_worksets() const {
   std::vector<std::uint16_t> v;
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {

@@ -1210,6 +1210,30 @@ TEST(Member, TheKeepaliveSentWithTheJoinAckAnswersTheClaims) {
   }
 }
 
+// Our master restarted within T (whole-member flapping_member seed 71): a keepalive of a newer
+// term from the same address, not listing us. It never had us, so what it lists as nobody's
+// stays ours (claimed when we rejoin); what it gives to another is not ours. The same keepalive
+// in our own term means we were removed: we keep nothing.
+TEST(Member, AMasterRestartedWithinTLeavesUsTheWorksetsNobodyElseHas) {
+  for (const Epoch e : {Epoch{2}, Epoch{1}}) {
+    Harness h;
+    h.add(2);
+    h.start(2);
+    h.deliver_to(forged(addr(1), 1, JoinAck{addr(2), 5}), 2);
+    h.deliver_to(forged(addr(1), 1, WorkAssign{addr(2), {7, 8}}), 2);
+    ASSERT_EQ(h.owner_addr(2, WorksetId{7}), addr(2));
+    MasterKeepalive ka;
+    ka.sequence = e == 2 ? 1 : 6;
+    ka.members = {addr(1), addr(3)};
+    ka.owners.assign(filter::kWorksetCount, kUnassigned);
+    ka.owners[8] = 1;  // 3's
+    h.deliver_to(forged(addr(1), e, ka), 2);
+    EXPECT_EQ(h.m(2).role(), Role::joining) << e;
+    EXPECT_EQ(h.owner_addr(2, WorksetId{7}), e == 2 ? std::optional(addr(2)) : std::nullopt) << e;
+    EXPECT_NE(h.owner_addr(2, WorksetId{8}), addr(2)) << e;
+  }
+}
+
 // --- ownership events and deferred release (the seams issue 11 builds on) --------------------
 
 std::vector<std::uint16_t> events_of(const Node& node, OwnershipEvent::Kind kind) {
