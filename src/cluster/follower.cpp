@@ -76,14 +76,23 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   }
   if (other && m.epoch > epoch) {
     // A newer term exists: ours was superseded while we were not listening (paused, cut off).
-    // Do not act on the old view; rejoin, and let the master that answers arbitrate. If the
-    // newer term's master does not list us, it declared us dead: what we own is no longer ours
-    // in its table (released, perhaps given to others already), so we serve none of it — the
-    // frames queued behind this keepalive (a resume) would otherwise reach our stack with our
-    // old table and reset the new owners' connections.
+    // Do not act on the old view; rejoin, and let the master that answers arbitrate. What we
+    // may keep meanwhile (and claim) depends on why we did not hear of that term:
+    // - We were away longer than our watchdog (a pause) and it does not list us: it declared
+    //   us dead, and what we owned may be given to others already, acknowledged or not. We
+    //   serve none of it: the frames queued behind this keepalive would otherwise reach our
+    //   stack with our old table and reset the new owners' connections (whole-member
+    //   crash_during_election seed 37).
+    // - Otherwise (a successor's first keepalives list none of the members it waits for):
+    //   only what it gives to another member is not ours. Releasing everything there reset
+    //   this follower's own live downloads (e2e cluster_pause_test, the master paused 1 s).
     ++counters.stale_view;
-    if (std::find(ka.members.begin(), ka.members.end(), config.address) == ka.members.end()) {
+    const bool listed =
+        std::find(ka.members.begin(), ka.members.end(), config.address) != ka.members.end();
+    if (!listed && now - resumed_after_silence <= interval()) {
       release_own_worksets();
+    } else {
+      release_worksets_of_others(ka);
     }
     enter_joining(now, "view older than the cluster's: epoch " + std::to_string(m.epoch) +
                            " from " + m.sender.to_string() + ", ours " + std::to_string(epoch));

@@ -341,6 +341,9 @@ void Member::Impl::on_resume(Time now, Duration away) {
   }
   const auto later = [&](Time t) { return t >= now - away ? now : t + away; };
   log("t=" + ms(now) + "ms resumed after " + ms(away) + "ms away");
+  if (away > watchdog(interval())) {
+    resumed_after_silence = now;
+  }
   master_heard = later(master_heard);
   for (auto& [a, f] : followers) {
     f.last_heard = later(f.last_heard);

@@ -186,6 +186,9 @@ struct Member::Impl {
 
   // follower
   Time master_heard{};
+  // When this member last resumed from an absence longer than its watchdog (on_resume): the
+  // others have had time to declare it dead.
+  Time resumed_after_silence = Time::min() / 2;
   std::optional<Time> other_master_heard;  // a MasterKeepalive not from our master
   Duration follow_interval{};
   int follow_n = kMinKeepaliveN;

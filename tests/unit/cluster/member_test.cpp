@@ -1753,11 +1753,45 @@ TEST(MemberJoin, AJoinRequestSentBeforeTheJoinAckReleasesNothing) {
   EXPECT_EQ(h.m(1).counters().rx_early_join_request, 1u);
 }
 
-// The newer term's master does not list the follower (it declared it dead while it was paused or
-// cut off, and may have given its worksets to others): the follower serves none of them while it
-// rejoins, so that what queued behind that keepalive (frames read after the control queue on a
-// resume) is not answered with its old table. Listed, it keeps them and claims them.
-TEST(MemberPause, AFollowerMissingFromANewerTermReleasesItsWorksets) {
+// A keepalive of a newer term from another master (a successor, or a term elected while we were
+// paused or cut off): what it gives to another member is not ours any more, and we serve none of
+// it while we rejoin, so that what queued behind that keepalive (frames read after the control
+// queue on a resume) is not answered with our old table (whole-member crash_during_election seed
+// 37). The rest we keep and claim. Whether it lists us proves nothing: a successor's first
+// keepalive lists none of the members it waits for, and releasing everything on it reset the
+// follower's own live downloads (e2e cluster_pause_test, the master paused for 1 s).
+TEST(MemberPause, ANewerTermTakesFromAFollowerOnlyWhatItGivesToOthers) {
+  for (const bool listed : {false, true}) {
+    Harness h;
+    h.form({1, 2, 3});
+    for (std::uint16_t ws = 0; ws < 30; ++ws) {
+      h.traffic(ws);
+    }
+    h.run_for(50ms);
+    std::vector<std::uint16_t> mine;
+    for (std::uint16_t ws = 0; ws < 30; ++ws) {
+      if (h.owner_addr(3, WorksetId{ws}) == addr(3)) {
+        mine.push_back(ws);
+      }
+    }
+    ASSERT_GE(mine.size(), 2u);
+    MasterKeepalive ka;
+    ka.members = listed ? std::vector<Ipv4Addr>{addr(2), addr(3)} : std::vector<Ipv4Addr>{addr(2)};
+    ka.owners.assign(filter::kWorksetCount, kUnassigned);
+    ka.owners[mine[0]] = 0;  // given to 2
+    h.deliver_to(forged(addr(2), 2, ka), 3);
+    EXPECT_EQ(h.m(3).role(), Role::joining) << listed;
+    EXPECT_NE(h.owner_addr(3, WorksetId{mine[0]}), addr(3)) << listed;
+    for (std::size_t i = 1; i < mine.size(); ++i) {
+      EXPECT_EQ(h.owner_addr(3, WorksetId{mine[i]}), addr(3)) << listed << " " << mine[i];
+    }
+  }
+}
+
+// The same keepalive just after a pause longer than T: the newer term declared us dead, and
+// what we owned may be given to others already (not yet acknowledged, so listed as nobody's).
+// We serve none of it while we rejoin.
+TEST(MemberPause, AfterAPauseANewerTermThatDoesNotListUsTakesEverything) {
   Harness h;
   h.form({1, 2, 3});
   for (std::uint16_t ws = 0; ws < 30; ++ws) {
@@ -1765,25 +1799,17 @@ TEST(MemberPause, AFollowerMissingFromANewerTermReleasesItsWorksets) {
   }
   h.run_for(50ms);
   ASSERT_GT(own_count(h.m(3)), 0u);
+  h.freeze(3);
+  h.crash(1);
+  h.crash(2);
+  h.advance(h.timings.failure_interval * 3);
+  h.resume(3, h.timings.failure_interval * 3);
   MasterKeepalive ka;
-  ka.members = {addr(9), addr(1)};
-  h.deliver_to(forged(addr(9), 2, ka), 3);
+  ka.members = {addr(2)};
+  ka.owners.assign(filter::kWorksetCount, kUnassigned);
+  h.deliver_to(forged(addr(2), 2, ka), 3);
   EXPECT_EQ(h.m(3).role(), Role::joining);
   EXPECT_EQ(own_count(h.m(3)), 0u);
-
-  Harness g;
-  g.form({1, 2, 3});
-  for (std::uint16_t ws = 0; ws < 30; ++ws) {
-    g.traffic(ws);
-  }
-  g.run_for(50ms);
-  const std::size_t owned = own_count(g.m(3));
-  ASSERT_GT(owned, 0u);
-  MasterKeepalive listed;
-  listed.members = {addr(9), addr(3)};
-  g.deliver_to(forged(addr(9), 2, listed), 3);
-  EXPECT_EQ(g.m(3).role(), Role::joining);
-  EXPECT_EQ(own_count(g.m(3)), owned);
 }
 
 // SIGSTOP a follower (the next in line) for 1 s: the master declares it dead and hands its
