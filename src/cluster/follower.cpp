@@ -89,11 +89,8 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
     ++counters.stale_view;
     const bool listed =
         std::find(ka.members.begin(), ka.members.end(), config.address) != ka.members.end();
-    if (!listed && now - resumed_after_silence <= interval()) {
-      release_own_worksets();
-    } else {
-      release_worksets_of_others(ka);
-    }
+    const bool declared_dead = !listed && now - resumed_after_silence <= interval();
+    release_own_worksets(declared_dead ? nullptr : &ka);
     enter_joining(now, "view older than the cluster's: epoch " + std::to_string(m.epoch) +
                            " from " + m.sender.to_string() + ", ours " + std::to_string(epoch));
     return;
@@ -125,11 +122,7 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   // the fresh master take it on the next packet and reset our live connections. What it lists
   // as another member's is not ours any more.
   if (std::find(ka.members.begin(), ka.members.end(), config.address) == ka.members.end()) {
-    if (new_term) {
-      release_worksets_of_others(ka);
-    } else {
-      release_own_worksets();
-    }
+    release_own_worksets(new_term ? &ka : nullptr);
     enter_joining(now, "not in the master's member list");
     return;
   }

@@ -267,34 +267,25 @@ bool Member::Impl::owns(WorksetId ws) const {
   return table.state(ws) != WorksetState::unassigned && table.owner(ws) == self_id;
 }
 
-void Member::Impl::release_own_worksets() {
-  std::size_t n = 0;
-  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
-    if (owns(WorksetId{i})) {
-      table.release(WorksetId{i});
-      ++n;
-    }
-  }
-  if (n > 0) {
-    log("released " + std::to_string(n) + " worksets");
-  }
-}
-
-void Member::Impl::release_worksets_of_others(const MasterKeepalive& ka) {
-  if (ka.owners.size() != filter::kWorksetCount) {
+void Member::Impl::release_own_worksets(const MasterKeepalive* given_away_by) {
+  if (given_away_by != nullptr && given_away_by->owners.size() != filter::kWorksetCount) {
     return;
   }
+  // Whether `ka` names another member the owner of workset i.
+  const auto given_away = [this](const MasterKeepalive& ka, std::uint16_t i) {
+    const std::uint8_t e = ka.owners[i];
+    return e != kUnassigned && e < ka.members.size() && ka.members[e] != config.address;
+  };
   std::size_t n = 0;
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
-    const std::uint8_t e = ka.owners[i];
-    if (owns(WorksetId{i}) && e != kUnassigned && e < ka.members.size() &&
-        ka.members[e] != config.address) {
+    if (owns(WorksetId{i}) && (given_away_by == nullptr || given_away(*given_away_by, i))) {
       table.release(WorksetId{i});
       ++n;
     }
   }
   if (n > 0) {
-    log("released " + std::to_string(n) + " worksets the master gives to others");
+    log("released " + std::to_string(n) + " worksets" +
+        (given_away_by != nullptr ? " the master gives to others" : ""));
   }
 }
 

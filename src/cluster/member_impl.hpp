@@ -59,10 +59,9 @@ struct Member::Impl {
   void sync_apps(std::set<Ipv4Addr> view);
   bool owns(filter::WorksetId ws) const;
   std::vector<std::uint16_t> own_worksets() const;
-  // Gives up every workset this member owns (a removed member, a superseded master).
-  void release_own_worksets();
-  // Those of ours that `ka` names another member the owner of.
-  void release_worksets_of_others(const MasterKeepalive& ka);
+  // Gives up every workset this member owns (a removed member, a superseded master), or, given a
+  // keepalive, those of ours it names another member the owner of.
+  void release_own_worksets(const MasterKeepalive* given_away_by = nullptr);
   Duration interval() const { return config.timings.failure_interval; }
   // How long a peer may stay silent before its watchdog fires (see Timings::watchdog_slack).
   Duration watchdog(Duration t) const { return t + config.timings.watchdog_slack; }

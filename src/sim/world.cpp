@@ -356,8 +356,7 @@ void World::handle_output(std::size_t slot, cluster::Output out) {
   if (log_sink_) {
     for (const cluster::OwnershipEvent& e : out.ownership) {
       using Kind = cluster::OwnershipEvent::Kind;
-      const bool changed = e.kind == Kind::gained || e.kind == Kind::lost;
-      if (changed) {
+      if (e.kind == Kind::gained || e.kind == Kind::lost) {
         log_sink_(now_, slot,
                   fmt::format("workset {} {}", e.workset.value(),
                               e.kind == Kind::gained ? "gained" : "lost"));
