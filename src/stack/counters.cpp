@@ -152,6 +152,12 @@ std::string_view to_string(Counter c) {
       return "tcp_tx_deferred";
     case Counter::tcp_adopted:
       return "tcp_adopted";
+    case Counter::tcp_retransmits:
+      return "tcp_retransmits";
+    case Counter::tcp_fast_retransmits:
+      return "tcp_fast_retransmits";
+    case Counter::tcp_rto_expiries:
+      return "tcp_rto_expiries";
   }
   return "unknown";
 }

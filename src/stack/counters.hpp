@@ -89,8 +89,12 @@ enum class Counter : std::uint8_t {
   tcp_receive_paused,    // on_data() took less than offered: the rest waits in the window
   tcp_tx_deferred,       // a connection stopped sending at a full transmit ring, to resume
   tcp_adopted,           // restored connections put in the table by tcp_adopt()
+  tcp_retransmits,       // segments sent again, summed over closed connections
+  tcp_fast_retransmits,  // entries into fast recovery (duplicate ACKs or SACK) of those
+  tcp_rto_expiries,      // retransmission timeouts of closed connections
 };
-inline constexpr std::size_t kCounterCount = static_cast<std::size_t>(Counter::tcp_adopted) + 1;
+inline constexpr std::size_t kCounterCount =
+    static_cast<std::size_t>(Counter::tcp_rto_expiries) + 1;
 
 std::string_view to_string(Counter c);
 

@@ -441,6 +441,10 @@ void StackImpl::free_slot(std::uint32_t index) {
   Slot& s = slots_[index];
   backlog_remove(index);
   const tcp::FourTuple& t = s.conn->tuple();
+  const tcp::Counters& c = s.conn->counters();
+  counters_.add(Counter::tcp_retransmits, c.retransmits);
+  counters_.add(Counter::tcp_fast_retransmits, c.fast_retransmits);
+  counters_.add(Counter::tcp_rto_expiries, c.rto_expiries);
   tuples_.erase(tuple_key(t.remote_addr, t.remote_port, t.local_port));
   timers_.cancel(index);
   const std::uint32_t generation = s.generation + 1;

@@ -308,6 +308,33 @@ TEST(Tcp, PeerResetIsReported) {
   EXPECT_EQ(h.stack().tcp_connection_count(), 0u);
 }
 
+TEST(Tcp, ClosedConnectionsAddTheirRetransmissionsToTheStackCounters) {
+  Harness h;
+  EchoHandler app(h.stack());
+  app.greeting = "220 hello\r\n";
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  c.connect();
+  const wire::TcpRepr first = c.recv();
+  h.recv_nothing();
+  // Never acknowledged: sent again at every retransmission timeout (backing off).
+  h.advance(std::chrono::milliseconds(1500));
+  std::uint64_t copies = 0;
+  while (h.pending() > 0) {
+    EXPECT_EQ(c.recv().seq, first.seq);
+    EXPECT_EQ(c.last_payload(), "220 hello\r\n");
+    ++copies;
+  }
+  EXPECT_GE(copies, 2u);
+  // Counted when the connection's slot is freed, not before.
+  EXPECT_EQ(h.counters().count(Counter::tcp_retransmits), 0u);
+  c.send(kRst);
+  EXPECT_EQ(h.stack().tcp_connection_count(), 0u);
+  EXPECT_EQ(h.counters().count(Counter::tcp_retransmits), copies);
+  EXPECT_EQ(h.counters().count(Counter::tcp_rto_expiries), copies);
+  EXPECT_EQ(h.counters().count(Counter::tcp_fast_retransmits), 0u);
+}
+
 TEST(Tcp, SynAckIsRetransmittedByTheTimerWheel) {
   Harness h;
   EchoHandler app(h.stack());
