@@ -56,6 +56,7 @@ void Member::Impl::send_follower_keepalive(Time now) {
       }
     }
   }
+  fk.active = static_cast<std::uint16_t>(active_now(now));
   send(master, fk);
   next_keepalive = now + follower_period();
 }
@@ -74,6 +75,15 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
     ++counters.rx_stale_epoch;
     return;
   }
+  // A newer term while ours is alive (heard within T/2) and we were not away: a side that elected
+  // its own master while cut off (partition heal), or a follower that missed n keepalives and
+  // made itself master. The two masters tie-break; ours tells us if it loses (ExitCluster).
+  // Following the newer term would give up what its table gives to others: our live connections
+  // (whole-member partition_heal seed 72).
+  if (other && m.epoch > epoch && !declared_dead(now) && now - master_heard <= interval() / 2) {
+    ++counters.rx_other_master;
+    return;
+  }
   if (other && m.epoch > epoch) {
     // A newer term exists: ours was superseded while we were not listening (paused, cut off).
     // Do not act on the old view; rejoin, and let the master that answers arbitrate. What we
@@ -89,8 +99,8 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
     ++counters.stale_view;
     const bool listed =
         std::find(ka.members.begin(), ka.members.end(), config.address) != ka.members.end();
-    const bool declared_dead = !listed && now - resumed_after_silence <= interval();
-    release_own_worksets(declared_dead ? nullptr : &ka);
+    const bool dead = !listed && declared_dead(now);
+    release_own_worksets(dead ? nullptr : &ka);
     enter_joining(now, "view older than the cluster's: epoch " + std::to_string(m.epoch) +
                            " from " + m.sender.to_string() + ", ours " + std::to_string(epoch));
     return;
@@ -132,6 +142,7 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   }
   // The keepalive the master sent with our JoinAck answers the claims of our JoinRequest.
   mirror_owners(ka, ka.sequence == keepalive_floor);
+  table_confirmed = table_confirmed || !ka.owners.empty();
   // FIG. 8G 893-898.
   sync_apps(std::set<Ipv4Addr>(members.begin(), members.end()));
 }

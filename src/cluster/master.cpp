@@ -152,6 +152,7 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
     for (std::uint16_t v : fk->busy) {
       it->second.busy.set(v);  // < kWorksetCount: the decoder checked
     }
+    it->second.active = fk->active;
   } else if (const auto* ka = std::get_if<MasterKeepalive>(&m.body)) {
     master_on_master_keepalive(now, m, *ka);
   } else if (std::holds_alternative<MasterOffer>(m.body)) {
@@ -167,17 +168,18 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
       return;
     }
     ++counters.tie_breaks_lost;
-    const bool superseded = m.epoch > epoch;
+    const bool superseded = declared_dead(now);
     counters.superseded += superseded ? 1 : 0;
     step_down(now, "other master exists: " + from.to_string(), superseded);
   } else if (const auto* ex = std::get_if<ExitCluster>(&m.body)) {
     if (ex->member == from && (followers.contains(from) || probation.contains(from))) {
+      on_departure(from);
       ++counters.members_left;
       remove_member(now, from, "left: " + ex->text);
     } else if (ex->member == config.address && m.epoch < epoch) {
       ++counters.rx_stale_epoch;  // told to exit by an older term: stale
     } else if (ex->member == config.address) {
-      const bool superseded = m.epoch > epoch;
+      const bool superseded = declared_dead(now);
       counters.superseded += superseded ? 1 : 0;
       step_down(now, "told to exit by " + from.to_string() + ": " + ex->text, superseded);
     } else {
@@ -212,7 +214,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
         ++counters.rx_early_join_request;
       } else {
         it->second.admitted = now;
-        reconcile_claims(now, from, jr.worksets);
+        reconcile_claims(now, from, jr);
       }
       send_master_keepalive(now);
       return;
@@ -243,7 +245,7 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
   probation.erase(from);
   log("admitted " + from.to_string());
   send(from, JoinAck{from, master_seq + 1});  // the keepalive sent below lists it
-  reconcile_claims(now, from, jr.worksets);
+  reconcile_claims(now, from, jr);
   settle(now);
   std::set<Ipv4Addr> view(members.begin(), members.end());
   for (const auto& [a, deadline] : probation) {
@@ -257,11 +259,11 @@ void Member::Impl::master_on_join_request(Time now, Ipv4Addr from, const JoinReq
 // (it serves them already); worksets we think it owns but it does not claim are released (it
 // restarted, or never got them); claims of worksets owned by others are refused by our next
 // keepalive, which names the real owner.
-void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr,
-                                    const std::vector<std::uint16_t>& claims) {
+void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr, const JoinRequest& jr) {
   const MemberId id = id_of(addr);
   std::set<std::uint16_t> claimed;
-  for (std::uint16_t v : claims) {
+  const std::set<std::uint16_t> busy(jr.busy.begin(), jr.busy.end());
+  for (std::uint16_t v : jr.worksets) {
     const auto ws = WorksetId::from_wire(v);
     if (!ws) {
       continue;
@@ -273,8 +275,14 @@ void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr,
     const bool stale_owner = settling && state != WorksetState::unassigned &&
                              table.owner(*ws) != id &&
                              probation.contains(addr_of(table.owner(*ws)));
-    if (state == WorksetState::unassigned || stale_owner) {
-      if (stale_owner) {
+    // Live sessions beat none: the two sides of a healed partition both served the workset (the
+    // one cut off took it over), but only one has the clients' connections (whole-member
+    // partition_heal seed 80). The owner learns from our next keepalive.
+    const bool live_claim = state == WorksetState::assigned && table.owner(*ws) != id &&
+                            busy.contains(v) && !owner_busy(*ws);
+    if (state == WorksetState::unassigned || stale_owner || live_claim) {
+      if (stale_owner || live_claim) {
+        counters.claims_taken_live += live_claim ? 1 : 0;
         table.release(*ws);
       }
       table.assign(*ws, id);
@@ -305,50 +313,109 @@ void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr,
   reassign_loaded(now, freed);
 }
 
-// FIG. 8A, refined: two masters. The newer epoch wins; equal epochs -> more members wins; equal
-// -> the lower address wins.
-//
-// Why epochs first (issue 9 part 5). The spec compares member counts, which is right when two
-// masters of one term meet after a partition. It is wrong when one of them is a master that was
-// superseded: paused (SIGSTOP, VM steal) or cut off for longer than T, it was succeeded by a
-// member of the newer epoch, which released and reassigned its worksets. On resume the old master
-// still counts the members it had, wins on count, and claims worksets that are now served by
-// others: two members answer one connection. Epochs grow with every new master (max seen + 1),
-// so the newer term is the one the cluster moved to; the older one loses whatever its size, steps
-// down as superseded (keeping none of its worksets, see step_down) and rejoins. The price: a
-// member that lost its own link and made itself master of one (newer epoch) wins when the link
-// returns, and the others rejoin it; they claim their worksets as they do after any failover.
+bool Member::Impl::owner_busy(WorksetId ws) const {
+  const MemberId owner = table.owner(ws);
+  if (is_self(owner)) {
+    return busy_now().test(ws.value());
+  }
+  const auto it = followers.find(addr_of(owner));
+  return it == followers.end() || it->second.busy.test(ws.value());
+}
+
+// FIG. 8A, refined: two masters. In order:
+//  1. A master back from an absence longer than its watchdog loses, and so does one whose
+//     followers are listed by a newer term: a member of that term took over its worksets. It
+//     steps down as superseded, keeping none of its worksets (issue 9 part 5).
+//  2. A master listed by the other as a follower wins: the other's view is older (its follower
+//     gave up on it and took over, or it speaks before it has read what happened while it was
+//     away); what it counts is not there.
+//  3. The view that served more client traffic in the last T wins (active worksets), then more
+//     members, then the newer epoch, then the lower address.
+// The spec compares member counts: the larger side of a partition is the cluster. We put the
+// traffic first because the loser gives up every workset the winner's table gives to another
+// member, with its connections (until sessions move, issue 11): the side that served the clients
+// must stay. A side cut off from the clients serves none, whatever its size (whole-member
+// partition_heal, seeds 0 and 3). Every rule is decided the same way on both sides, or two
+// masters would each win forever (protocol master_crash seed 153). The loser keeps its worksets
+// but those the winner's table gives to another member, and claims them as it rejoins. While a
+// side is a minority it answers no unknown connection with an RST (Timings::quorum_forget), and a
+// minority that heard no client for T opens no connection for 2T once clients are heard again
+// (ClusterNode::may_open): the segments it sees after the heal and before this tie-break are the
+// other side's.
+namespace {
+std::string tie_break_terms(std::size_t active, std::size_t members, Epoch epoch) {
+  return std::to_string(active) + " active worksets, " + std::to_string(members) +
+         " members, epoch " + std::to_string(epoch);
+}
+}  // namespace
+
 void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
                                               const MasterKeepalive& ka) {
   const Ipv4Addr from = m.sender;
+  // Members both views list, besides the two masters: they left one master for the other.
+  const bool shares_followers = std::any_of(ka.members.begin(), ka.members.end(), [&](Ipv4Addr a) {
+    return a != from && a != config.address && followers.contains(a);
+  });
+  // Back from an absence longer than T, or our followers follow a newer term: a member of that
+  // term took over our worksets (whether or not our driver noticed that we were away).
+  const bool superseded = declared_dead(now) || (m.epoch > epoch && shares_followers);
+  // One lists the other as its follower: that one's view is older (its follower gave up on it
+  // and took over, or it was away and speaks before it reads what happened meanwhile); what it
+  // counts is not there. Decided the same way on both sides.
+  const bool it_lists_us =
+      std::find(ka.members.begin(), ka.members.end(), config.address) != ka.members.end();
+  const bool we_list_it = std::find(members.begin(), members.end(), from) != members.end();
+  const std::size_t active = active_in_view(now);
   bool win = false;
-  if (m.epoch != epoch) {
-    win = epoch > m.epoch;
+  if (superseded) {
+    win = false;
+  } else if (m.epoch < epoch && shares_followers) {
+    win = true;  // the other side of the rule above
+  } else if (it_lists_us != we_list_it) {
+    win = it_lists_us;
+  } else if (active != ka.active) {
+    win = active > ka.active;
   } else if (members.size() != ka.members.size()) {
     win = members.size() > ka.members.size();
+  } else if (m.epoch != epoch) {
+    win = epoch > m.epoch;
   } else {
     win = config.address < from;
   }
   if (!win) {
     ++counters.tie_breaks_lost;
-    const bool superseded = m.epoch > epoch;
     counters.superseded += superseded ? 1 : 0;
+    if (!superseded) {
+      release_own_worksets(&ka);
+    }
     step_down(now,
-              (superseded ? "superseded by " : "lost tie-break to ") + from.to_string() +
-                  " (epoch " + std::to_string(m.epoch) + ", ours " + std::to_string(epoch) + ")",
+              (superseded ? "superseded by " : "lost tie-break to ") + from.to_string() + " (" +
+                  tie_break_terms(ka.active, ka.members.size(), m.epoch) + "; ours " +
+                  tie_break_terms(active, members.size(), epoch) + ")",
               superseded);
     return;
   }
   ++counters.tie_breaks_won;
-  log("won tie-break against " + from.to_string());
-  send(from, OtherMasterExists{from});
-  out.announce_arp = true;
-  // Epochs move forward only: the surviving term is newer than both.
+  log("won tie-break against " + from.to_string() + " (" +
+      tie_break_terms(ka.active, ka.members.size(), m.epoch) + "; ours " +
+      tie_break_terms(active, members.size(), epoch) + ")");
+  // Epochs move forward only: the surviving term is newer than both. The keepalive goes before
+  // OtherMasterExists: the loser learns from it what it may keep.
   if (m.epoch >= epoch) {
     epoch = next_epoch(m.epoch);
     max_epoch_seen = std::max(max_epoch_seen, epoch);
-    send_master_keepalive(now);
   }
+  send_master_keepalive(now);
+  send(from, OtherMasterExists{from});
+  out.announce_arp = true;
+}
+
+std::size_t Member::Impl::active_in_view(Time now) const {
+  std::size_t n = active_now(now);
+  for (const auto& [a, f] : followers) {
+    n += f.active;
+  }
+  return std::min(n, filter::kWorksetCount);
 }
 
 std::vector<WorksetId> Member::Impl::take_acked(Ipv4Addr from,
@@ -504,6 +571,7 @@ void Member::Impl::send_master_keepalive(Time now) {
       ka.owners[i] = it->second;
     }
   }
+  ka.active = static_cast<std::uint16_t>(active_in_view(now));
   send(std::nullopt, std::move(ka));
   next_keepalive = now + master_period();
 }

@@ -127,6 +127,7 @@ void Member::Impl::transition(Role to, Time now, std::string_view why) {
       ": " + std::string(why));
   role = to;
   table.set_master(to == Role::master);
+  table_confirmed = to == Role::master;
   release_pending.clear();  // asked by a master we no longer follow in that role
   assign_pending.reset();
 }
@@ -396,6 +397,9 @@ void Member::Impl::on_message(Time now, const Message& m) {
     return;
   }
   if (const auto* ex = std::get_if<ExitCluster>(&m.body)) {
+    if (ex->member == from) {
+      on_departure(from);
+    }
     // The master leaving on its own, or our master telling us to leave (FIG. 6 609): rejoin.
     const bool our_master = role == Role::follower && master && from == *master;
     if (our_master && (ex->member == from || ex->member == config.address)) {
@@ -504,6 +508,58 @@ void Member::Impl::after_call(Time now) {
   if (role == Role::master && !left) {
     flush_pending(now);
   }
+  track_quorum(now);
+}
+
+// --- quorum (Timings::quorum_forget) --------------------------------------------------------
+
+std::size_t Member::Impl::view_size() const {
+  const std::size_t n = members.size() + (role == Role::master ? probation.size() : 0);
+  return std::max<std::size_t>(n, 1);
+}
+
+bool Member::Impl::in_majority(Time now) const {
+  return view_size() * 2 > view_base || config.timings.quorum_forget == Duration::zero() ||
+         (minority_since != kNever && now - minority_since >= config.timings.quorum_forget);
+}
+
+// Called after every call. A joining member keeps the view it last had (a follower whose master
+// died is no minority); a view that grows raises the base at once; one in a minority for
+// quorum_forget becomes the base (the others are taken to be gone for good).
+void Member::Impl::track_quorum(Time now) {
+  // A departure is deducted once: until the view no longer lists the member (a duplicated
+  // ExitCluster is not a second departure); after that it may rejoin and leave again.
+  if (role == Role::follower || role == Role::master) {
+    std::erase_if(departed, [&](Ipv4Addr a) {
+      return std::find(members.begin(), members.end(), a) == members.end() &&
+             !probation.contains(a);
+    });
+  }
+  const std::size_t size = view_size();
+  view_base = std::max(view_base, size);
+  if (size * 2 > view_base) {
+    minority_since = kNever;
+  } else if (minority_since == kNever) {
+    minority_since = now;
+    ++counters.minority_entered;
+    log("t=" + ms(now) + "ms minority: a view of " + std::to_string(size) + " of " +
+        std::to_string(view_base));
+  } else if (now - minority_since >= config.timings.quorum_forget) {
+    ++counters.minority_accepted;
+    log("t=" + ms(now) + "ms the view of " + std::to_string(size) + " is the cluster now (" +
+        std::to_string(view_base) + " before)");
+    view_base = size;
+    minority_since = kNever;
+  }
+}
+
+void Member::Impl::on_departure(Ipv4Addr addr) {
+  const bool in_view =
+      std::find(members.begin(), members.end(), addr) != members.end() || probation.contains(addr);
+  if (!in_view || departed.size() >= kMaxMembers || !departed.insert(addr).second) {
+    return;
+  }
+  view_base = std::max<std::size_t>(view_base - 1, 1);
 }
 
 // --- joining / offering (FIG. 6) ------------------------------------------------------------
@@ -534,6 +590,12 @@ void Member::Impl::send_join_request(Time now) {
   JoinRequest jr;
   jr.incarnation = config.incarnation;
   jr.worksets = own_worksets();
+  const std::bitset<filter::kWorksetCount> busy = busy_now();
+  for (std::uint16_t v : jr.worksets) {
+    if (busy.test(v)) {
+      jr.busy.push_back(v);
+    }
+  }
   send(std::nullopt, std::move(jr));
   role_deadline = now + config.timings.join_timeout;
   verdict_pending = false;
@@ -720,6 +782,14 @@ const filter::WorksetTable& Member::table() const {
 filter::WorksetTable& Member::table() {
   return impl_->table;
 }
+bool Member::table_confirmed() const {
+  return impl_->table_confirmed;
+}
+
+bool Member::in_majority(Time now) const {
+  return impl_->in_majority(now);
+}
+
 int Member::keepalive_n() const {
   return impl_->role == Role::master ? impl_->master_keepalive_n() : impl_->follow_n;
 }

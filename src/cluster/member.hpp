@@ -89,6 +89,12 @@ struct Timings {
   // never on one taken from the wire (issue 9 part 6: an announced 1 ms fired every watchdog).
   Duration failure_interval_min = std::chrono::milliseconds(10);
   Duration failure_interval_max = std::chrono::seconds(60);
+  // Quorum (DESIGN §4). A member whose view holds no more than half of the largest view it was
+  // part of (graceful leaves deducted) is in a minority: cut off, or the survivor of a majority
+  // that failed at once; it cannot tell which. Until it is in a majority again, or for
+  // quorum_forget (then its view is the cluster), the layer above answers no segment of an
+  // unknown connection with an RST: the connection may be the other side's. 0 turns it off.
+  Duration quorum_forget = std::chrono::seconds(30);
 };
 
 // A member's registry (its local MemberId <-> address numbering) never holds more entries than
@@ -140,6 +146,10 @@ class SessionView {
  public:
   virtual ~SessionView() = default;
   virtual std::bitset<filter::kWorksetCount> busy_worksets() const = 0;
+  // How many of this member's worksets delivered a frame from a client since `since`: the
+  // traffic it serves now (a member cut off from the clients serves none). Two masters of equal
+  // standing keep the one whose view serves more (MasterKeepalive::active).
+  virtual std::size_t active_worksets(Time /*since*/) const { return 0; }
 };
 
 // How the master weighs a member's load when assigning and rebalancing. Default: one per workset.
@@ -218,6 +228,13 @@ struct MemberCounters {
   std::uint64_t deassign_refused = 0;
   std::uint64_t moves_cancelled = 0;
   std::uint64_t rebalance_kept_busy = 0;
+  // Master: a rejoining member's claim with live sessions, of a workset owned by a member with
+  // none, given to the claimant.
+  std::uint64_t claims_taken_live = 0;
+  // Quorum: times this member's view fell to half or less of the largest view it was part of,
+  // and times it accepted a smaller view after quorum_forget.
+  std::uint64_t minority_entered = 0;
+  std::uint64_t minority_accepted = 0;
 };
 
 class Member {
@@ -275,6 +292,14 @@ class Member {
   const filter::WorksetTable& table() const;  // the data path classifies with this
   filter::WorksetTable& table();              // ... and counts load into it
   int keepalive_n() const;                    // the n in force
+  // Quorum (Timings::quorum_forget): whether this member's view holds a majority of the largest
+  // view it was part of.
+  bool in_majority(Time now) const;
+  // Whether what this member serves is confirmed by the master in force: it is the master, or a
+  // follower that has applied the master's table since it was admitted. A member that is joining
+  // (rejoining after its master lost a tie-break, say) may still serve worksets the master has
+  // given to others; the layer above answers no unknown connection with an RST meanwhile.
+  bool table_confirmed() const;
   std::optional<double> loss_estimate(Ipv4Addr follower) const;  // master only
   const MemberCounters& counters() const;
   const MemberConfig& config() const;

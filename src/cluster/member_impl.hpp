@@ -29,6 +29,7 @@ struct FollowerState {
   Time admitted{};    // when its JoinRequest was last answered with a reconciliation
   LossEstimator loss;
   std::bitset<filter::kWorksetCount> busy;  // from its latest FollowerKeepalive
+  std::uint16_t active = 0;                 // likewise
 };
 
 // WorkAssign or WorkDeassign worksets waiting for their acknowledgement from one member.
@@ -63,6 +64,9 @@ struct Member::Impl {
   // keepalive, those of ours it names another member the owner of.
   void release_own_worksets(const MasterKeepalive* given_away_by = nullptr);
   Duration interval() const { return config.timings.failure_interval; }
+  // Back from an absence longer than our watchdog within the last T (on_resume): the others
+  // have had time to declare us dead and give away what we owned.
+  bool declared_dead(Time now) const { return now - resumed_after_silence <= interval(); }
   // How long a peer may stay silent before its watchdog fires (see Timings::watchdog_slack).
   Duration watchdog(Duration t) const { return t + config.timings.watchdog_slack; }
 
@@ -72,6 +76,13 @@ struct Member::Impl {
   void run_timers(Time now);
   Time next_deadline() const;
   void after_call(Time now);  // flushes what a call queued
+  // Quorum: the size of this member's view (a master's members and probation; a follower's
+  // master's list; joining: the last view) and its bookkeeping after every call.
+  std::size_t view_size() const;
+  void track_quorum(Time now);
+  bool in_majority(Time now) const;
+  // A member in our view left gracefully (its ExitCluster): the largest view shrinks with it.
+  void on_departure(Ipv4Addr addr);
 
   // --- member.cpp: joining / offering (FIG. 6) ----------------------------------------------
   void enter_joining(Time now, std::string_view why);
@@ -103,6 +114,9 @@ struct Member::Impl {
   void master_on_message(Time now, const Message& m);
   void master_on_join_request(Time now, Ipv4Addr from, const JoinRequest& jr);
   void master_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
+  // Worksets that carried client traffic in the last T in this master's view: its own and its
+  // followers' (their latest keepalives), at most kWorksetCount.
+  std::size_t active_in_view(Time now) const;
   // The valid workset ids of an acknowledgement from a known follower, each taken off
   // `pending`; nothing (counted rx_ignored) when `from` is not a follower.
   std::vector<filter::WorksetId> take_acked(Ipv4Addr from,
@@ -116,7 +130,10 @@ struct Member::Impl {
   int master_keepalive_n() const;
   Duration master_period() const;
   void remove_member(Time now, Ipv4Addr addr, std::string_view why);
-  void reconcile_claims(Time now, Ipv4Addr addr, const std::vector<std::uint16_t>& claims);
+  void reconcile_claims(Time now, Ipv4Addr addr, const JoinRequest& jr);
+  // Whether the member owning `ws` in our table reported live sessions on it (its latest
+  // keepalive; ours now; a member on probation has not reported: assumed busy).
+  bool owner_busy(filter::WorksetId ws) const;
   void settle(Time now);
   bool loaded(filter::WorksetId ws) const;
   std::map<Ipv4Addr, std::uint64_t> member_loads() const;
@@ -152,6 +169,11 @@ struct Member::Impl {
   // This member's worksets with live sessions now (empty without a SessionView).
   std::bitset<filter::kWorksetCount> busy_now() const {
     return sessions != nullptr ? sessions->busy_worksets() : std::bitset<filter::kWorksetCount>{};
+  }
+  std::size_t active_now(Time now) const {
+    return sessions != nullptr
+               ? std::min(sessions->active_worksets(now - interval()), filter::kWorksetCount)
+               : 0;
   }
   std::uint32_t cluster_id;
   filter::MemberId self_id{0};
@@ -211,6 +233,14 @@ struct Member::Impl {
   std::map<std::uint16_t, Ipv4Addr> move_target;     // moving worksets -> their next owner
   std::deque<HeldFrame> held;
   std::size_t held_bytes = 0;
+
+  // A master, or a follower that has applied its master's table since its admission: what this
+  // member serves is what the master in force gave it (Member::table_confirmed).
+  bool table_confirmed = false;
+  // quorum (track_quorum)
+  std::size_t view_base = 1;     // the largest view since, less graceful departures
+  Time minority_since = kNever;  // when the view fell to half of view_base or less
+  std::set<Ipv4Addr> departed;   // left gracefully, deducted once; cleared on return
 };
 
 }  // namespace phalanx::cluster

@@ -133,6 +133,7 @@ class Writer {
 void put(Writer& w, const JoinRequest& b) {
   w.u64(b.incarnation);
   w.worksets(b.worksets);
+  w.bitmap(b.busy);
 }
 void put(Writer& w, const JoinNak& b) {
   const auto reason = static_cast<std::uint8_t>(b.reason);
@@ -178,11 +179,13 @@ void put(Writer& w, const MasterKeepalive& b) {
     }
     w.u8(o);
   }
+  w.u16(b.active);
 }
 void put(Writer& w, const FollowerKeepalive& b) {
   w.u32(b.sequence);
   w.u32(b.load);
   w.bitmap(b.busy);
+  w.u16(b.active);
 }
 void put(Writer& w, const WorkAssign& b) {
   w.addr(b.member);
@@ -310,6 +313,7 @@ class Reader {
 void get(Reader& r, JoinRequest& b) {
   b.incarnation = r.u64();
   b.worksets = r.worksets();
+  b.busy = r.bitmap();
 }
 void get(Reader& r, JoinNak& b) {
   b.member = r.addr();
@@ -351,11 +355,15 @@ void get(Reader& r, MasterKeepalive& b) {
       b.owners.push_back(o);
     }
   }
+  b.active = r.u16();
+  r.check(b.active <= filter::kWorksetCount);
 }
 void get(Reader& r, FollowerKeepalive& b) {
   b.sequence = r.u32();
   b.load = r.u32();
   b.busy = r.bitmap();
+  b.active = r.u16();
+  r.check(b.active <= filter::kWorksetCount);
 }
 void get(Reader& r, WorkAssign& b) {
   b.member = r.addr();

@@ -85,6 +85,8 @@ enum class NakReason : std::uint8_t {
 struct JoinRequest {
   std::uint64_t incarnation = 0;  // a fresh number per process start: tells restarts apart
   std::vector<std::uint16_t> worksets = {};  // those the joining member still serves, if any
+  // Of those, the ones with live TCP sessions: they beat an owner without (reconcile_claims).
+  std::vector<std::uint16_t> busy = {};
   bool operator==(const JoinRequest&) const = default;
 };
 struct JoinNak {
@@ -124,6 +126,9 @@ struct MasterKeepalive {
   std::uint16_t failure_interval_ms = 200;
   std::vector<Ipv4Addr> members;     // the master first, then followers
   std::vector<std::uint8_t> owners;  // 1024 entries (or empty: no table this time)
+  // Worksets that carried client traffic within the last T in this master's view (its own and
+  // its followers' FollowerKeepalive::active): the tie-break keeps the master that serves more.
+  std::uint16_t active = 0;
   bool operator==(const MasterKeepalive&) const = default;
 };
 struct FollowerKeepalive {
@@ -132,6 +137,7 @@ struct FollowerKeepalive {
   // Worksets this follower owns that carry live TCP sessions (ascending): the master does not
   // move them while the sessions cannot move with them (issue 10).
   std::vector<std::uint16_t> busy;
+  std::uint16_t active = 0;  // its worksets that carried client traffic within the last T
   bool operator==(const FollowerKeepalive&) const = default;
 };
 struct WorkAssign {

@@ -75,7 +75,8 @@ ClusterNode::ClusterNode(const NodeConfig& config, const ClusterEnvironment& env
       stack_(std::make_unique<stack::Stack>(cluster_stack_config(config, env))),
       control_(std::move(control)),
       log_(env.log),
-      gained_at_(filter::kWorksetCount, Time::min() / 2) {
+      gained_at_(filter::kWorksetCount, Time::min() / 2),
+      last_frame_(filter::kWorksetCount, Time::min() / 2) {
   stack_->set_filter(this);
   member_->set_sessions(this);
   member_->set_event_hook(
@@ -297,6 +298,12 @@ stack::FilterVerdict ClusterNode::on_datagram(Time now, wire::Bytes datagram) {
 
 stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::Bytes frame) {
   filter::WorksetTable& table = member_->table();
+  if (!relaying_ && !replaying_) {
+    if (now - lan_last_ > config_.cluster->failure_interval) {
+      lan_resumed_ = now;
+    }
+    lan_last_ = std::max(lan_last_, now);
+  }
   if (has_workset(v.kind) && !relaying_) {
     // Every member counts every packet it classifies: the master's table then knows which
     // worksets carry traffic (and reassigns those at once when their owner dies).
@@ -305,6 +312,7 @@ stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::By
   switch (v.kind) {
     case filter::VerdictKind::mine:
       ++counters_.mine;
+      last_frame_[v.workset.value()] = now;
       return stack::FilterVerdict::mine;
     case filter::VerdictKind::not_mine:
       ++counters_.drop_not_mine;
@@ -340,8 +348,13 @@ stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::By
 // reset, for the peer, a connection that ended well (phalanx-sim --whole --fault join --seed 32
 // --workload mixed --peer-ports 40000-40015). So for kReplayQuiet after gaining a workset, a
 // relayed or replayed segment that matches no connection is dropped without an answer
-// (counted); the peer's own retransmission, straight from the LAN, still gets the RST.
+// (counted); the peer's own retransmission, straight from the LAN, still gets the RST. In a
+// minority (cut off) nothing for no connection is answered: it may be the other side's.
 bool ClusterNode::may_reset(Time now, wire::Ipv4Addr remote, std::uint16_t port) {
+  if (!member_->in_majority(now) || !member_->table_confirmed()) {
+    ++counters_.minority_no_reset;
+    return false;
+  }
   if (!relaying_ && !replaying_) {
     return true;
   }
@@ -352,6 +365,41 @@ bool ClusterNode::may_reset(Time now, wire::Ipv4Addr remote, std::uint16_t port)
   }
   ++counters_.replay_no_reset;
   return false;
+}
+
+// A member in a minority that heard no client for longer than T, and hears them again, was most
+// likely cut off from the LAN and is back: the other side served those clients meanwhile and
+// will win the tie-break on traffic (cluster::Member), taking back its worksets. A connection
+// opened here before that would be the second answer to the client's SYN, and one of the two
+// would reset the client. So for 2T (the tie-break needs one keepalive period, at most T/2) it
+// opens none and reports no traffic of its own. A survivor of crashed members keeps hearing its
+// clients and is not held; after a quiet period one SYN retransmission is the cost.
+bool ClusterNode::deaf_hold(Time now) const {
+  return now - lan_resumed_ < 2 * config_.cluster->failure_interval && !member_->in_majority(now);
+}
+
+bool ClusterNode::may_open(Time now, wire::Ipv4Addr /*remote*/, std::uint16_t /*port*/) {
+  if (!deaf_hold(now)) {
+    return true;
+  }
+  ++counters_.minority_no_open;
+  return false;
+}
+
+std::size_t ClusterNode::active_worksets(Time since) const {
+  if (deaf_hold(latest_)) {
+    return 0;
+  }
+  const filter::WorksetTable& table = member_->table();
+  std::size_t n = 0;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const filter::WorksetId ws{i};
+    n += last_frame_[i] >= since && table.state(ws) != filter::WorksetState::unassigned &&
+                 table.owner(ws) == table.config().self
+             ? 1
+             : 0;
+  }
+  return n;
 }
 
 std::bitset<filter::kWorksetCount> ClusterNode::busy_worksets() const {
@@ -675,6 +723,8 @@ CounterList ClusterNode::counter_list() const {
       {"drop.tx_not_owned", c.drop_tx_not_owned},
       {"drop.tx_rst_not_owned", c.drop_tx_rst_not_owned},
       {"replay_no_reset", c.replay_no_reset},
+      {"minority_no_reset", c.minority_no_reset},
+      {"minority_no_open", c.minority_no_open},
       {"drop.learn.member_mac_not_listed", c.member_mac_not_listed},
       {"drop.learn.neighbour_slot_busy", c.neighbour_slot_busy},
       {"frames_in", c.frames_in},

@@ -116,6 +116,10 @@ struct ClusterNodeCounters {
   std::uint64_t drop_tx_not_owned = 0;      // a segment for a workset another member owns
   std::uint64_t drop_tx_rst_not_owned = 0;  // ... a reset, among them
   std::uint64_t replay_no_reset = 0;  // a held frame for no connection, not answered: may_reset()
+  // Quorum (cluster::Timings::quorum_forget): in a minority, a segment for no connection left
+  // unanswered; a SYN left unanswered just after the clients were heard again (may_open()).
+  std::uint64_t minority_no_reset = 0;
+  std::uint64_t minority_no_open = 0;
   // Learning refused (the frame itself goes on).
   std::uint64_t member_mac_not_listed = 0;  // a control datagram from an address not listed
   std::uint64_t neighbour_slot_busy = 0;    // the client's slot holds another active client
@@ -194,9 +198,11 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   stack::FilterVerdict on_frame(Time now, wire::Bytes frame) override;
   stack::FilterVerdict on_datagram(Time now, wire::Bytes datagram) override;
   bool may_reset(Time now, wire::Ipv4Addr remote, std::uint16_t port) override;
+  bool may_open(Time now, wire::Ipv4Addr remote, std::uint16_t port) override;
   stack::FilterVerdict dispatch(Time now, filter::Verdict v, wire::Bytes frame);
   // cluster::SessionView: the worksets of the stack's connections, TIME-WAIT left out.
   std::bitset<filter::kWorksetCount> busy_worksets() const override;
+  std::size_t active_worksets(Time since) const override;
 
   void handle_arp(Time now, wire::Bytes frame);
   void handle_cluster_frame(Time now, wire::Bytes frame);
@@ -238,6 +244,13 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   bool replaying_ = false;  // ... was held by this member as master: its own, now
   // When this member last gained each workset (OwnershipEvent::gained); see may_reset().
   std::vector<Time> gained_at_;
+  // When each workset last delivered a frame from the LAN to our stack (active_worksets()).
+  std::vector<Time> last_frame_;
+  // Client traffic for the cluster IP, any workset: when last seen, and when it was seen again
+  // after a silence longer than the failure interval (may_open()).
+  Time lan_last_ = Time::min() / 2;
+  Time lan_resumed_ = Time::min() / 2;
+  bool deaf_hold(Time now) const;
   bool member_touched_ = false;  // the filter called the member: take its output afterwards
   std::vector<cluster::Outgoing> control_out_;
   std::deque<std::vector<std::byte>> tx_;  // frames we send ourselves (forwarded, ARP)

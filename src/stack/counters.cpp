@@ -80,6 +80,8 @@ std::string_view to_string(Drop d) {
       return "drop.tcp_no_connection";
     case Drop::tcp_listener_refused:
       return "drop.tcp_listener_refused";
+    case Drop::tcp_open_refused:
+      return "drop.tcp_open_refused";
     case Drop::tcp_connection_limit:
       return "drop.tcp_connection_limit";
     case Drop::tcp_syn_evicted:

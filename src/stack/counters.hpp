@@ -49,6 +49,7 @@ enum class Drop : std::uint8_t {
   tcp_bad_option,        // TCP options malformed
   tcp_no_connection,     // no connection and no listener (RST sent unless it was a RST)
   tcp_listener_refused,  // to a listener, but no plain SYN: an RST or odd flags (RFC 9293)
+  tcp_open_refused,      // a SYN the cluster filter would not let open a connection (may_open)
   tcp_connection_limit,  // a SYN while max_connections are in use
   tcp_syn_evicted,       // a half-open connection evicted from a full backlog by a newer SYN
   tcp_adopt_in_use,      // tcp_adopt() of a connection whose 4-tuple is already in use

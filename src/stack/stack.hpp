@@ -153,6 +153,12 @@ class FrameFilter {
   virtual bool may_reset(Time /*now*/, wire::Ipv4Addr /*remote*/, std::uint16_t /*port*/) {
     return true;
   }
+  // A SYN from `remote` that would open a connection on a listener: dropped without an answer
+  // (counted, Drop::tcp_open_refused) unless this says yes. A cluster member cut off from the
+  // others cannot tell whether they serve the same flows (DESIGN §4 quorum).
+  virtual bool may_open(Time /*now*/, wire::Ipv4Addr /*remote*/, std::uint16_t /*port*/) {
+    return true;
+  }
 };
 
 // The application side of a TCP connection accepted on a listening port (DESIGN §8). Each

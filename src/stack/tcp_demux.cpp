@@ -81,6 +81,10 @@ void StackImpl::tcp_input(Time now, const wire::Ipv4View& ip, NextHop from) {
   if (l != listeners_.end()) {
     switch (tcp::Connection::classify_for_listen(*seg)) {
       case tcp::ListenVerdict::accept:
+        if (filter_ != nullptr && !filter_->may_open(now, ip.src(), seg->src_port)) {
+          counters_.add(Drop::tcp_open_refused);
+          return;
+        }
         tcp_accept(now, *seg, ip.src(), from);
         return;
       case tcp::ListenVerdict::drop:
@@ -308,6 +312,14 @@ bool StackImpl::transmit(Time now, Slot& s) {
     const std::optional<wire::TcpRepr> seg = s.conn->poll_transmit(now);
     if (!seg) {
       return true;
+    }
+    // A half-open connection answers an unacceptable ACK with an RST (RFC 9293 §3.10.7.3). The
+    // filter may know the ACK answers another host's SYN-ACK (two cluster members took the same
+    // SYN): that RST would reset the client's real connection.
+    if (seg->has(wire::tcpflag::kRst) && s.conn->state() == tcp::State::syn_received &&
+        filter_ != nullptr &&
+        !filter_->may_reset(now, s.conn->tuple().remote_addr, s.conn->tuple().remote_port)) {
+      continue;
     }
     emit_segment(now, s, *seg);
   }

@@ -1049,7 +1049,9 @@ TEST(Member, RebalanceMovesFromAFollowerThroughDeassignThenAssign) {
 class Sessions : public SessionView {
  public:
   std::bitset<filter::kWorksetCount> busy_worksets() const override { return busy; }
+  std::size_t active_worksets(Time /*since*/) const override { return active; }
   std::bitset<filter::kWorksetCount> busy;
+  std::size_t active = 0;
 };
 
 std::vector<std::uint16_t> owned_list(Harness& h, int viewer, int owner) {
@@ -1655,37 +1657,88 @@ TEST(MemberHostile, AnnouncedTimingsThatDisagreeAreRefused) {
 
 // --- epochs and pauses (issue 9 part 5) -------------------------------------------------------
 
-// FIG. 8A refined: the newer epoch wins before member counts and addresses are compared. A
-// master of three at epoch 1 hearing a master of one at epoch 5 was superseded: it steps down
-// and keeps none of its worksets (the successor's term may have given them away).
-TEST(MemberPause, TieBreakComparesEpochsFirst) {
+// FIG. 8A refined: the view that served more client traffic in the last T wins, then more
+// members, then the newer epoch. A master of three hearing a master of one at epoch 5 that
+// serves nothing wins (the newer epoch alone is no reason to give up live worksets), and answers
+// with its own keepalive before OtherMasterExists.
+TEST(MemberPause, TieBreakComparesTrafficThenMembersThenEpochs) {
   Harness h;
   h.form({1, 2, 3});
   for (std::uint16_t ws = 0; ws < 30; ++ws) {
     h.traffic(ws);
   }
   h.run_for(50ms);
-  ASSERT_GT(own_count(h.m(1)), 0u);
-  MasterKeepalive ka;
-  ka.members = {addr(9)};
-  h.deliver_to(forged(addr(9), 5, ka), 1);
+  const std::size_t owned = own_count(h.m(1));
+  ASSERT_GT(owned, 0u);
+  h.sent.clear();
+  MasterKeepalive lone;
+  lone.members = {addr(9)};
+  h.deliver_to(forged(addr(9), 5, lone), 1);
+  EXPECT_EQ(h.m(1).role(), Role::master);
+  EXPECT_EQ(h.m(1).counters().tie_breaks_won, 1u);
+  EXPECT_GT(h.m(1).epoch(), 5u);  // the surviving term is newer than both
+  EXPECT_EQ(body<OtherMasterExists>(h.take(1, MessageType::other_master_exists)).member, addr(9));
+  EXPECT_EQ(own_count(h.m(1)), owned);
+
+  // The same lone master serving more traffic than our whole view wins: we step down, not as
+  // superseded (we were not away), keeping what its table does not give to another member.
+  MasterKeepalive busy;
+  busy.members = {addr(9)};
+  busy.active = 40;
+  busy.owners.assign(filter::kWorksetCount, kUnassigned);
+  std::vector<std::uint16_t> mine;
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    if (h.owner_addr(1, WorksetId{ws}) == addr(1)) {
+      mine.push_back(ws);
+    }
+  }
+  ASSERT_GE(mine.size(), 2u);
+  busy.owners[mine[0]] = 0;  // 9 serves it
+  h.deliver_to(forged(addr(9), h.m(1).epoch() + 1, busy), 1);
   EXPECT_EQ(h.m(1).role(), Role::joining);
   EXPECT_EQ(h.m(1).counters().tie_breaks_lost, 1u);
-  EXPECT_EQ(h.m(1).counters().superseded, 1u);
-  EXPECT_EQ(own_count(h.m(1)), 0u);
-  EXPECT_FALSE(h.has(1, MessageType::other_master_exists));
+  EXPECT_EQ(h.m(1).counters().superseded, 0u);
+  EXPECT_NE(h.owner_addr(1, WorksetId{mine[0]}), addr(1));
+  for (std::size_t i = 1; i < mine.size(); ++i) {
+    EXPECT_EQ(h.owner_addr(1, WorksetId{mine[i]}), addr(1)) << mine[i];
+  }
 
-  // The other way round: the newer term wins although it has fewer members and a higher
-  // address than an older master.
+  // Equal traffic and members: the newer epoch wins, whatever the addresses.
   Harness g;
   g.form({2, 3});
   ASSERT_EQ(g.m(2).epoch(), 1u);
-  MasterKeepalive old;
-  old.members = {addr(1), addr(4), addr(5), addr(6)};
-  g.deliver_to(forged(addr(1), 0, old), 2);
+  MasterKeepalive same;
+  same.members = {addr(1), addr(4)};
+  g.deliver_to(forged(addr(1), 0, same), 2);
   EXPECT_EQ(g.m(2).role(), Role::master);
   EXPECT_EQ(g.m(2).counters().tie_breaks_won, 1u);
-  EXPECT_EQ(body<OtherMasterExists>(g.take(2, MessageType::other_master_exists)).member, addr(1));
+  g.deliver_to(forged(addr(1), 9, same), 2);
+  EXPECT_EQ(g.m(2).role(), Role::joining);
+  EXPECT_EQ(g.m(2).counters().tie_breaks_lost, 1u);
+}
+
+// The active count a master announces is its own traffic and its followers' (their keepalives).
+TEST(MemberPause, AMasterAnnouncesTheTrafficOfItsView) {
+  Harness h;
+  h.form({1, 2});
+  Sessions s1;
+  Sessions s2;
+  s1.active = 3;
+  s2.active = 4;
+  h.m(1).set_sessions(&s1);
+  h.m(2).set_sessions(&s2);
+  h.run_for(300ms);
+  h.sent.clear();
+  h.run_for(150ms);
+  const auto last = [&](int from, MessageType t) {
+    const auto it = std::find_if(h.sent.rbegin(), h.sent.rend(), [&](const Packet& p) {
+      return p.from == addr(from) && p.msg.type() == t;
+    });
+    EXPECT_NE(it, h.sent.rend()) << to_string(t);
+    return it != h.sent.rend() ? it->msg : Message{};
+  };
+  EXPECT_EQ(std::get<MasterKeepalive>(last(1, MessageType::master_keepalive).body).active, 7u);
+  EXPECT_EQ(std::get<FollowerKeepalive>(last(2, MessageType::follower_keepalive).body).active, 4u);
 }
 
 // Orders of an older term are stale (STYLE 8): OtherMasterExists or ExitCluster naming a master,
@@ -1701,16 +1754,32 @@ TEST(MemberPause, StaleOrdersToStepDownAreIgnored) {
   EXPECT_EQ(h.m(1).counters().rx_stale_epoch, stale + 2);
 }
 
-// A follower whose view is older than the cluster's (a master keepalive of a newer epoch, not
-// from its master) does not act on it: it rejoins, and whichever master answers arbitrates.
-TEST(MemberPause, AFollowerHearingANewerEpochRejoins) {
+// A master keepalive of a newer epoch, not from the follower's master: while its master is
+// alive (heard within T/2) the follower leaves it to the two masters' tie-break (a side that
+// elected its own master while cut off: following it would give up our live worksets). Once its
+// master has been silent longer, its view is older than the cluster's: it rejoins, and whichever
+// master answers arbitrates.
+TEST(MemberPause, AFollowerHearingANewerEpochRejoinsOnlyWhenItsMasterIsSilent) {
   Harness h;
   h.form({1, 2, 3});
   MasterKeepalive ka;
   ka.members = {addr(9)};
+  for (int i = 0; i < 300 && !h.has(1, MessageType::master_keepalive); ++i) {
+    h.advance(1ms);  // timers only: the master's next keepalive goes on the wire
+  }
+  h.deliver_all();  // ... and reaches 3 now
+  h.deliver_to(forged(addr(9), 2, ka), 3);
+  EXPECT_EQ(h.m(3).role(), Role::follower);
+  EXPECT_EQ(h.m(3).counters().stale_view, 0u);
+  EXPECT_EQ(h.m(3).counters().rx_other_master, 1u);
+
+  h.freeze(1);
+  h.advance(h.timings.failure_interval * 3 / 4);  // silent for more than T/2, less than T
+  ASSERT_EQ(h.m(3).role(), Role::follower);
   h.deliver_to(forged(addr(9), 2, ka), 3);
   EXPECT_EQ(h.m(3).role(), Role::joining);
   EXPECT_EQ(h.m(3).counters().stale_view, 1u);
+  h.thaw(1);
   h.run_for(100ms);
   EXPECT_EQ(h.m(3).role(), Role::follower);  // 9 does not exist: 1 answers
   EXPECT_EQ(h.m(3).master(), addr(1));
@@ -1753,13 +1822,14 @@ TEST(MemberJoin, AJoinRequestSentBeforeTheJoinAckReleasesNothing) {
   EXPECT_EQ(h.m(1).counters().rx_early_join_request, 1u);
 }
 
-// A keepalive of a newer term from another master (a successor, or a term elected while we were
-// paused or cut off): what it gives to another member is not ours any more, and we serve none of
-// it while we rejoin, so that what queued behind that keepalive (frames read after the control
-// queue on a resume) is not answered with our old table (whole-member crash_during_election seed
-// 37). The rest we keep and claim. Whether it lists us proves nothing: a successor's first
-// keepalive lists none of the members it waits for, and releasing everything on it reset the
-// follower's own live downloads (e2e cluster_pause_test, the master paused for 1 s).
+// A keepalive of a newer term from another master while ours has been silent for more than T/2
+// (a successor, or a term elected while we were paused or cut off): what it gives to another member
+// is not ours any more, and we serve none of it while we rejoin, so that what queued behind that
+// keepalive (frames read after the control queue on a resume) is not answered with our old table
+// (whole-member crash_during_election seed 37). The rest we keep and claim. Whether it lists us
+// proves nothing: a successor's first keepalive lists none of the members it waits for, and
+// releasing everything on it reset the follower's own live downloads (e2e cluster_pause_test, the
+// master paused for 1 s).
 TEST(MemberPause, ANewerTermTakesFromAFollowerOnlyWhatItGivesToOthers) {
   for (const bool listed : {false, true}) {
     Harness h;
@@ -1775,6 +1845,8 @@ TEST(MemberPause, ANewerTermTakesFromAFollowerOnlyWhatItGivesToOthers) {
       }
     }
     ASSERT_GE(mine.size(), 2u);
+    h.freeze(1);  // the master falls silent (a successor's keepalive can come before our watchdog)
+    h.advance(h.timings.failure_interval * 3 / 4);
     MasterKeepalive ka;
     ka.members = listed ? std::vector<Ipv4Addr>{addr(2), addr(3)} : std::vector<Ipv4Addr>{addr(2)};
     ka.owners.assign(filter::kWorksetCount, kUnassigned);
@@ -1840,9 +1912,9 @@ TEST(MemberPause, APausedFollowerReadsItsQueueBeforeItsWatchdog) {
 }
 
 // SIGSTOP the master for 1 s: 2 succeeds it (epoch 2) and takes over its worksets. On resume the
-// old master won the tie-break back (three members against two) and kept its worksets. Now it
-// reads the successor's keepalive of a newer epoch, steps down without touching the successor's
-// worksets, and follows it.
+// old master won the tie-break back (three members against two) and kept its worksets. Now,
+// back from an absence longer than T, it reads the successor's keepalive of a newer epoch, steps
+// down as superseded without touching the successor's worksets, and follows it.
 TEST(MemberPause, APausedMasterThatWasSupersededStepsDown) {
   Harness h;
   h.form({1, 2, 3});
@@ -1859,7 +1931,7 @@ TEST(MemberPause, APausedMasterThatWasSupersededStepsDown) {
   for (std::uint16_t ws = 0; ws < 30; ++ws) {
     successor_view[ws] = h.owner_addr(2, WorksetId{ws});
   }
-  h.thaw(1);
+  h.resume(1, 1s);  // the runtime's loop notices the stall (EventLoop::report_stall)
   EXPECT_NE(h.m(1).role(), Role::master);
   EXPECT_EQ(h.m(1).counters().superseded, 1u);
   EXPECT_EQ(own_count(h.m(1)), 0u);

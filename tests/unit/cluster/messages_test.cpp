@@ -56,7 +56,7 @@ std::vector<std::uint8_t> owners_table() {
 // One message of every type, each with non-trivial contents.
 std::vector<Message> one_of_each() {
   return {
-      message(JoinRequest{0xdeadbeefcafef00dull, {1, 2, 1023}}),
+      message(JoinRequest{0xdeadbeefcafef00dull, {1, 2, 1023}, {2, 1023}}),
       message(JoinNak{kB, NakReason::vetoed, "firewall: state table full"}),
       message(JoinAck{kB, 0}),
       message(MasterOffer{3}),
@@ -138,12 +138,13 @@ TEST(Messages, EmptyListsAndTextRoundTrip) {
 // --- literal wire layout ----------------------------------------------------------------------
 
 TEST(Messages, MasterKeepaliveLayout) {
-  const Message m{0x01020304, kA, 7, MasterKeepalive{9, 3, 200, {kA, kB}, {}}};
+  const Message m{0x01020304, kA, 7, MasterKeepalive{9, 3, 200, {kA, kB}, {}, 5}};
   const auto expected =
-      hex("50484c58 01 07 0013 01020304 0a000001 0000000000000007"  // header
+      hex("50484c58 01 07 0015 01020304 0a000001 0000000000000007"  // header
           "00000009 03 00c8"                                        // sequence, n, interval
           "0002 0a000001 0a000002"                                  // members
           "0000"                                                    // owners: none this time
+          "0005"                                                    // active worksets
           "00 0000");                                               // null envelope
   EXPECT_EQ(encode(m, kNull), expected);
   auto r = decode(test::span(expected), kNull);
@@ -152,10 +153,10 @@ TEST(Messages, MasterKeepaliveLayout) {
 }
 
 TEST(Messages, FollowerKeepaliveLayout) {
-  const Message m{0xa1b2c3d4, kB, 0x100000002ull, FollowerKeepalive{5, 100, {}}};
+  const Message m{0xa1b2c3d4, kB, 0x100000002ull, FollowerKeepalive{5, 100, {}, 3}};
   const auto expected =
-      hex("50484c58 01 08 000a a1b2c3d4 0a000002 0000000100000002"
-          "00000005 00000064 0000"
+      hex("50484c58 01 08 000c a1b2c3d4 0a000002 0000000100000002"
+          "00000005 00000064 0000 0003"  // sequence, load, busy: none, active worksets
           "00 0000");
   EXPECT_EQ(encode(m, kNull), expected);
   auto r = decode(test::span(expected), kNull);
@@ -167,7 +168,7 @@ TEST(Messages, FollowerKeepaliveLayout) {
 TEST(Messages, FollowerKeepaliveBusyBitmap) {
   const Message m{0xa1b2c3d4, kB, 2, FollowerKeepalive{5, 100, {0, 9, 1023}}};
   const auto bytes = encode(m, kNull);
-  ASSERT_EQ(bytes.size(), kHeaderSize + 10 + 128 + 3);
+  ASSERT_EQ(bytes.size(), kHeaderSize + 10 + 128 + 2 + 3);
   EXPECT_EQ(wire::read_u16(test::span(bytes), kHeaderSize + 8), 128u);
   EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 10), 0x80u);
   EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 11), 0x40u);
@@ -184,10 +185,10 @@ TEST(Messages, FollowerKeepaliveBusyBitmap) {
   EXPECT_EQ(std::get<DecodeError>(e), DecodeError::bad_field);
   const Message small{0xa1b2c3d4, kB, 2, FollowerKeepalive{5, 100, {}}};
   auto wrong = encode(small, kNull);
-  // count 1 with one byte: body length 11
+  // count 1 with one byte: body length 13 (with the active count)
   wrong.insert(wrong.begin() + kHeaderSize + 10, std::byte{0x80});
   wire::write_u16(wire::MutBytes(wrong), kHeaderSize + 8, 1);
-  wire::write_u16(wire::MutBytes(wrong), 6, 11);
+  wire::write_u16(wire::MutBytes(wrong), 6, 13);
   auto w = decode(test::span(wrong), kNull);
   ASSERT_TRUE(std::holds_alternative<DecodeError>(w));
   EXPECT_EQ(std::get<DecodeError>(w), DecodeError::bad_field);
@@ -342,16 +343,17 @@ TEST(Messages, RejectsWorksetIdsOutOfRange) {
 TEST(Messages, RejectsTooManyMembers) {
   const std::string head = "00000001 02 00c8 ";
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "00ff" + repeat("0a000001", 255) + "0000")),
+                               head + "00ff" + repeat("0a000001", 255) + "0000 0000")),
             "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "0100" + repeat("0a000001", 256) + "0000")),
+                               head + "0100" + repeat("0a000001", 256) + "0000 0000")),
             "bad field");
 }
 
 TEST(Messages, RejectsOwnerTablesOfTheWrongSize) {
   const std::string head = "00000001 02 00c8 0001 0a000001 ";
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "0400" + repeat("00", 1024))),
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
+                               head + "0400" + repeat("00", 1024) + "0000")),
             "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "03ff" + repeat("00", 1023))),
             "bad field");
@@ -362,11 +364,22 @@ TEST(Messages, RejectsOwnerTablesOfTheWrongSize) {
 
 TEST(Messages, RejectsOwnersNamingNoMember) {
   const std::string head = "00000001 02 00c8 0002 0a000001 0a000002 0400";
-  const std::string rest = repeat("ff", 1023);
+  const std::string rest = repeat("ff", 1023) + "0000";
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "01" + rest)), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "ff" + rest)), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "02" + rest)), "bad field");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "fe" + rest)), "bad field");
+}
+
+// Active worksets (the tie-break's traffic) count worksets: at most 1024.
+TEST(Messages, RejectsActiveCountsAboveTheWorksetCount) {
+  const std::string master = "00000001 02 00c8 0001 0a000001 0000 ";
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0400")), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0401")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "ffff")), "bad field");
+  const std::string follower = "00000005 00000064 0000 ";
+  EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0400")), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0401")), "bad field");
 }
 
 TEST(Messages, RejectsAnEnvelopeOfAnotherKind) {
