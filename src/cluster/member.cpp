@@ -513,9 +513,10 @@ void Member::Impl::after_call(Time now) {
 
 // --- quorum (Timings::quorum_forget) --------------------------------------------------------
 
+// Members that said goodbye count no more, though a follower's view lists them a little longer.
 std::size_t Member::Impl::view_size() const {
   const std::size_t n = members.size() + (role == Role::master ? probation.size() : 0);
-  return std::max<std::size_t>(n, 1);
+  return std::max<std::size_t>(n - std::min(n, departed.size()), 1);
 }
 
 bool Member::Impl::in_majority(Time now) const {

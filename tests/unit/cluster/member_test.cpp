@@ -1655,6 +1655,127 @@ TEST(MemberHostile, AnnouncedTimingsThatDisagreeAreRefused) {
   EXPECT_EQ(h.m(2).counters().master_lost, 1u);
 }
 
+// --- quorum and partitions (issue 10) -------------------------------------------------------
+
+// A view of half or less of the largest one the member was part of is a minority: it cannot tell
+// a partition from a crash of the others, so the layer above answers no unknown connection with
+// an RST. After quorum_forget the smaller view is the cluster.
+TEST(MemberQuorum, AViewOfHalfOrLessIsAMinorityUntilItIsAccepted) {
+  Harness h;
+  h.form({1, 2, 3, 4});
+  EXPECT_TRUE(h.m(1).in_majority(h.now));
+  h.crash(3);
+  h.run_for(h.timings.failure_interval * 2);
+  EXPECT_EQ(h.m(1).members().size(), 3u);
+  EXPECT_TRUE(h.m(1).in_majority(h.now));  // 3 of 4
+  EXPECT_TRUE(h.m(2).in_majority(h.now));  // a follower judges its master's list
+  h.crash(4);
+  h.run_for(h.timings.failure_interval * 2);
+  EXPECT_EQ(h.m(1).members().size(), 2u);
+  EXPECT_FALSE(h.m(1).in_majority(h.now));  // 2 of 4
+  EXPECT_FALSE(h.m(2).in_majority(h.now));
+  EXPECT_EQ(h.m(1).counters().minority_entered, 1u);
+  h.run_for(h.timings.quorum_forget);
+  EXPECT_TRUE(h.m(1).in_majority(h.now));
+  EXPECT_EQ(h.m(1).counters().minority_accepted, 1u);
+}
+
+// A member that leaves (ExitCluster) is no loss: the base shrinks with it, for the master and
+// for the followers, once per departure however often the goodbye arrives.
+TEST(MemberQuorum, AGracefulLeaveShrinksTheLargestView) {
+  Harness h;
+  h.form({1, 2, 3, 4});
+  h.m(4).leave(h.now);
+  h.flush(4);
+  const auto exit = h.take(4, MessageType::exit_cluster);
+  h.deliver(exit);
+  h.deliver(exit);  // duplicated on the way
+  h.crash(4);
+  h.run_for(10ms);
+  h.deliver(exit);  // and late
+  h.crash(3);
+  h.run_for(h.timings.failure_interval * 2);
+  EXPECT_EQ(h.m(1).members().size(), 2u);
+  EXPECT_TRUE(h.m(1).in_majority(h.now));  // 2 of 3
+  EXPECT_TRUE(h.m(2).in_majority(h.now));
+  EXPECT_EQ(h.m(1).counters().minority_entered, 0u);
+}
+
+// What a joining member serves is not confirmed by any master: it may still own worksets the
+// master has given to others (a master that lost a tie-break, a follower whose master did).
+TEST(MemberQuorum, OnlyAMasterOrAFollowerWithItsMastersTableIsConfirmed) {
+  Harness h;
+  h.form({1, 2});
+  EXPECT_TRUE(h.m(1).table_confirmed());
+  EXPECT_TRUE(h.m(2).table_confirmed());
+  h.deliver_to(forged(addr(1), h.m(1).epoch(), ExitCluster{addr(1), "gone"}), 2);
+  EXPECT_EQ(h.m(2).role(), Role::joining);
+  EXPECT_FALSE(h.m(2).table_confirmed());
+  h.run_for(300ms);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  EXPECT_TRUE(h.m(2).table_confirmed());
+}
+
+// A rejoining member claims a workset the master gave to another member meanwhile (the side cut
+// off took it over): the claim carries live sessions and the owner has none, so the claimant
+// keeps it and the owner is told by the next keepalive. An owner with sessions keeps it.
+TEST(MemberQuorum, AClaimWithLiveSessionsBeatsAnOwnerWithout) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  const auto of2 = owned_list(h, 1, 2);
+  ASSERT_GE(of2.size(), 2u);
+  Sessions s2;
+  s2.busy.set(of2[1]);
+  h.m(2).set_sessions(&s2);
+  h.run_for(150ms);  // 2's keepalives report its sessions
+  JoinRequest jr;
+  jr.incarnation = h.m(3).config().incarnation;
+  jr.worksets = {of2[0], of2[1]};
+  jr.busy = {of2[0], of2[1]};
+  h.advance(h.timings.join_timeout);  // a rejoin, not an early request
+  h.deliver_to(forged(addr(3), h.m(1).epoch(), jr), 1);
+  EXPECT_EQ(h.owner_addr(1, WorksetId{of2[0]}), addr(3));
+  EXPECT_EQ(h.owner_addr(1, WorksetId{of2[1]}), addr(2));
+  EXPECT_EQ(h.m(1).counters().claims_taken_live, 1u);
+  h.run_for(150ms);
+  EXPECT_NE(h.owner_addr(2, WorksetId{of2[0]}), addr(2));  // the keepalive told it
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+}
+
+// Two masters, one listing the other as its follower: that one's view is older (its follower
+// gave up on it and took over). Both sides decide alike, whatever the counts: the one listed
+// wins, the one listing loses (keeping what the winner does not give to others).
+TEST(MemberQuorum, AMasterListedAsAFollowerByTheOtherWins) {
+  Harness h;
+  h.form({1, 2, 3});
+  MasterKeepalive stale;
+  stale.members = {addr(9), addr(1), addr(4), addr(5)};  // more members, and us among them
+  stale.active = 100;
+  h.deliver_to(forged(addr(9), h.m(1).epoch(), stale), 1);
+  EXPECT_EQ(h.m(1).role(), Role::master);
+  EXPECT_EQ(h.m(1).counters().tie_breaks_won, 1u);
+
+  // Our follower 2 made itself master (it missed our keepalives): we list it, it does not
+  // list us; it wins, though it counts fewer members.
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  const std::size_t owned = own_count(h.m(1));
+  ASSERT_GT(owned, 0u);
+  MasterKeepalive lone;
+  lone.members = {addr(2)};
+  h.deliver_to(forged(addr(2), h.m(1).epoch() + 1, lone), 1);
+  EXPECT_EQ(h.m(1).role(), Role::joining);
+  EXPECT_EQ(h.m(1).counters().tie_breaks_lost, 1u);
+  EXPECT_EQ(h.m(1).counters().superseded, 0u);
+  EXPECT_EQ(own_count(h.m(1)), owned);  // it has no table to give them away: claimed later
+}
+
 // --- epochs and pauses (issue 9 part 5) -------------------------------------------------------
 
 // FIG. 8A refined: the view that served more client traffic in the last T wins, then more
