@@ -171,11 +171,13 @@ class ClusterNodeTest : public testing::Test {
     control(kMaster, kMasterMac, cluster::WorkAssign{kSelf, worksets});
   }
 
-  // A MasterKeepalive from kMaster listing {kMaster, kSelf}; `owners`: workset -> index.
-  void keepalive(const std::vector<std::pair<std::uint16_t, std::uint8_t>>& owners) {
+  // A MasterKeepalive from kMaster listing `members` ({kMaster, kSelf} by default); `owners`:
+  // workset -> index.
+  void keepalive(const std::vector<std::pair<std::uint16_t, std::uint8_t>>& owners,
+                 std::vector<Ipv4Addr> members = {kMaster, kSelf}) {
     cluster::MasterKeepalive ka;
     ka.sequence = ++keepalive_seq_;
-    ka.members = {kMaster, kSelf};
+    ka.members = std::move(members);
     ka.owners.assign(filter::kWorksetCount, cluster::kUnassigned);
     for (auto [ws, owner] : owners) {
       ka.owners[ws] = owner;
@@ -412,6 +414,79 @@ TEST_F(ClusterNodeTest, ARelayedSegmentForNoConnectionGoesUnansweredRightAfterAG
   frame(tcp_frame(kClient, kPort, fin, kMasterMac));  // relayed, long after the gain
   EXPECT_EQ(rsts(), 1u);
   EXPECT_EQ(counter("replay_no_reset"), 1u);
+}
+
+// Quorum (issue 10, partition heal). A follower whose master's list shrank to half of the
+// largest it was part of is in a minority: it answers no segment of an unknown connection with an
+// RST (the connection may be the other side's). Having heard no client for longer than T, once
+// clients are heard again it opens no connection for 2T (the other side served them meanwhile
+// and takes its worksets back at the tie-break). Back in a majority, both end.
+TEST_F(ClusterNodeTest, AMinorityResetsNothingUnknownAndOpensNothingRightAfterASilence) {
+  constexpr std::uint16_t kPort = 40001;
+  const std::uint16_t ws = filter::workset_of(filter::FlowKey{kClient.value(), kPort, 0},
+                                              filter::HashKind::xor_fold, filter::kDefaultMixSeed)
+                               .value();
+  follow({ws});
+  const Ipv4Addr x(198, 18, 0, 7);
+  const Ipv4Addr y(198, 18, 0, 8);
+  const auto view = [&](std::vector<Ipv4Addr> members) {
+    keepalive({{ws, 1}}, std::move(members));  // 1: kSelf
+  };
+  const auto rsts = [this] {
+    return count_out([](const Frame& f) {
+      return is_tcp(f) && (stack::test::parse_tcp(f).flags & wire::tcpflag::kRst) != 0;
+    });
+  };
+  const auto syn_acks = [this] {
+    return count_out([](const Frame& f) {
+      return is_tcp(f) && (stack::test::parse_tcp(f).flags & wire::tcpflag::kSyn) != 0;
+    });
+  };
+  wire::TcpRepr fin;
+  fin.seq = 5000;
+  fin.ack = 7000;
+  fin.flags = wire::tcpflag::kAck | wire::tcpflag::kFin;
+  fin.window = 65535;
+  wire::TcpRepr syn;
+  syn.seq = 9000;
+  syn.flags = wire::tcpflag::kSyn;
+  syn.window = 65535;
+  syn.options.mss = 1460;
+
+  view({kMaster, kSelf, x, y});
+  view({kMaster, kSelf});  // 2 of 4
+  ASSERT_FALSE(node->member().in_majority(now));
+  out.clear();
+  frame(tcp_frame(kClient, kPort, fin, kClientMac));
+  EXPECT_EQ(rsts(), 0u);
+  EXPECT_EQ(counter("minority_no_reset"), 1u);
+
+  // No client for 2T (the master keeps talking), then a SYN: not answered, for 2T.
+  for (int i = 0; i < 8; ++i) {
+    advance(milliseconds(50));
+    view({kMaster, kSelf});
+  }
+  out.clear();
+  frame(tcp_frame(kClient, kPort, syn, kClientMac));
+  EXPECT_EQ(syn_acks(), 0u);
+  EXPECT_EQ(counter("minority_no_open"), 1u);
+  EXPECT_EQ(counter("drop.tcp_open_refused"), std::nullopt);  // a stack counter, not the node's
+  for (int i = 0; i < 9; ++i) {
+    advance(milliseconds(50));
+    frame(tcp_frame(kClient, 40002, fin, kClientMac));  // clients are heard all along
+    view({kMaster, kSelf});
+  }
+  out.clear();
+  frame(tcp_frame(kClient, kPort, syn, kClientMac));
+  EXPECT_EQ(syn_acks(), 1u);
+
+  // In a majority again: an unknown connection gets its RST.
+  view({kMaster, kSelf, x});
+  ASSERT_TRUE(node->member().in_majority(now));
+  out.clear();
+  constexpr std::uint16_t kSameWorkset = kPort ^ 0x401;  // xor-fold: the same workset
+  frame(tcp_frame(kClient, kSameWorkset, fin, kClientMac));
+  EXPECT_EQ(rsts(), 1u);
 }
 
 // --- part 5: the loop tells the node it was away ----------------------------------------------
