@@ -430,18 +430,19 @@ void World::send_control(std::size_t from, const cluster::Outgoing& m) {
       ++counters_.control_lost;
       continue;
     }
-    const auto arrival = [&] {
-      Time at = now_ + delay();
+    const auto deliver = [&] {
+      const Time arrived = now_ + delay();
+      Time at = arrived;
       if (Slot& slow = slots_[t]; slow.lag_max > 0ns) {
         at = std::max(at + lag_.duration(0ns, slow.lag_max), slow.lagged_until);
         slow.lagged_until = at;
       }
-      return at;
+      schedule(at, DeliverControl{t, from, bytes, arrived});
     };
-    schedule(arrival(), DeliverControl{t, from, bytes});
+    deliver();
     if (dup) {
       ++counters_.control_duplicated;
-      schedule(arrival(), DeliverControl{t, from, bytes});
+      deliver();
     }
   }
 }
@@ -646,21 +647,26 @@ void World::receive_data(std::size_t slot, const DeliverData& d, StepInfo& info)
 // ---------------------------------------------------------------------------------------------
 // The loop
 
+// A control datagram handled by its member (or queued while it is paused).
+void World::deliver_control(const DeliverControl& c, StepInfo& info) {
+  if (!slots_[c.to].member) {
+    ++counters_.dropped_to_down;
+  } else if (!reachable(c.from, c.to)) {
+    ++counters_.control_partitioned;
+  } else if (slots_[c.to].paused) {
+    ++counters_.queued_while_paused;
+    slots_[c.to].queued.emplace_back(c);
+  } else {
+    ++counters_.control_delivered;
+    drive(c.to, info, [&](cluster::Member& m) { m.on_control(now_, wire::Bytes(*c.bytes)); });
+  }
+}
+
 void World::dispatch(Event& e, StepInfo& info) {
   if (auto* sm = std::get_if<StartMember>(&e)) {
     start(sm->slot);
   } else if (auto* c = std::get_if<DeliverControl>(&e)) {
-    if (!slots_[c->to].member) {
-      ++counters_.dropped_to_down;
-    } else if (!reachable(c->from, c->to)) {
-      ++counters_.control_partitioned;
-    } else if (slots_[c->to].paused) {
-      ++counters_.queued_while_paused;
-      slots_[c->to].queued.emplace_back(*c);
-    } else {
-      ++counters_.control_delivered;
-      drive(c->to, info, [&](cluster::Member& m) { m.on_control(now_, wire::Bytes(*c->bytes)); });
-    }
+    deliver_control(*c, info);
   } else if (auto* d = std::get_if<DeliverData>(&e)) {
     for (std::size_t slot : d->to) {
       if (slots_[slot].member && slots_[slot].paused) {
@@ -674,6 +680,23 @@ void World::dispatch(Event& e, StepInfo& info) {
     slots_[t->slot].timer.reset();
     if (!slots_[t->slot].member || slots_[t->slot].paused) {
       return;  // re-armed when it resumes
+    }
+    // A slow member's loop, like phalanxd's, reads what is on its socket before it runs its
+    // timer: datagrams that arrived by now are handled first, in order, whatever their lag.
+    if (slots_[t->slot].lag_max > 0ns) {
+      for (auto it = queue_.begin(); it != queue_.end();) {
+        const auto* c = std::get_if<DeliverControl>(&it->second);
+        if (c == nullptr || c->to != t->slot || c->arrived > now_) {
+          ++it;
+          continue;
+        }
+        const DeliverControl early = *c;
+        it = queue_.erase(it);
+        deliver_control(early, info);
+      }
+      if (!slots_[t->slot].member || slots_[t->slot].paused) {
+        return;
+      }
     }
     drive(t->slot, info, [&](cluster::Member& m) { m.on_timer(now_); });
   } else if (auto* r = std::get_if<ResumeMember>(&e)) {

@@ -141,7 +141,14 @@ TEST(Scenario, RegressionSeeds) {
   const std::pair<std::string_view, std::uint64_t> runs[] = {{"crash_during_election", 5296},
                                                              {"crash_during_election", 7960},
                                                              {"crash_during_election", 8355},
-                                                             {"partition_heal", 6654}};
+                                                             {"partition_heal", 6654},
+                                                             // Two masters winning forever
+                                                             // (a one-sided tie-break rule).
+                                                             {"master_crash", 153},
+                                                             // Its watchdog ran before the
+                                                             // keepalive that had arrived.
+                                                             {"slow_members", 116},
+                                                             {"slow_members", 188}};
   for (const auto& [name, seed] : runs) {
     const Scenario* s = find_scenario(name);
     ASSERT_NE(s, nullptr) << name;
