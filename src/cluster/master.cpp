@@ -352,6 +352,12 @@ std::string tie_break_terms(std::size_t active, std::size_t members, Epoch epoch
 void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
                                               const MasterKeepalive& ka) {
   const Ipv4Addr from = m.sender;
+  // From our follower, of an older term: a master we superseded, which sent it before it read
+  // our keepalive and rejoined us (whole-member loss_20 seed 492). Stale.
+  if (m.epoch < epoch && followers.contains(from)) {
+    ++counters.rx_stale_epoch;
+    return;
+  }
   // Members both views list, besides the two masters: they left one master for the other.
   const bool shares_followers = std::any_of(ka.members.begin(), ka.members.end(), [&](Ipv4Addr a) {
     return a != from && a != config.address && followers.contains(a);

@@ -1776,6 +1776,22 @@ TEST(MemberQuorum, AMasterListedAsAFollowerByTheOtherWins) {
   EXPECT_EQ(own_count(h.m(1)), owned);  // it has no table to give them away: claimed later
 }
 
+// A master that was superseded may send one more keepalive (answering what queued while it was
+// away) before it reads the newer term's and rejoins it. That keepalive, arriving once it is our
+// follower, is stale: it does not start a tie-break, whatever it counts.
+TEST(MemberQuorum, AStaleKeepaliveFromOurFollowerStartsNoTieBreak) {
+  Harness h;
+  h.form({1, 2});
+  MasterKeepalive old;
+  old.members = {addr(2), addr(1)};
+  old.active = 500;
+  const std::uint64_t stale = h.m(1).counters().rx_stale_epoch;
+  h.deliver_to(forged(addr(2), h.m(1).epoch() - 1, old), 1);
+  EXPECT_EQ(h.m(1).role(), Role::master);
+  EXPECT_EQ(h.m(1).counters().tie_breaks_lost + h.m(1).counters().tie_breaks_won, 0u);
+  EXPECT_EQ(h.m(1).counters().rx_stale_epoch, stale + 1);
+}
+
 // --- epochs and pauses (issue 9 part 5) -------------------------------------------------------
 
 // FIG. 8A refined: the view that served more client traffic in the last T wins, then more
