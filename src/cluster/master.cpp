@@ -326,9 +326,8 @@ bool Member::Impl::owner_busy(WorksetId ws) const {
 //  1. A master back from an absence longer than its watchdog loses, and so does one whose
 //     followers are listed by a newer term: a member of that term took over its worksets. It
 //     steps down as superseded, keeping none of its worksets (issue 9 part 5).
-//  2. A master listed by the other as a follower wins: the other's view is older (its follower
-//     gave up on it and took over, or it speaks before it has read what happened while it was
-//     away); what it counts is not there.
+//  2. A master of a newer term listed by the other as a follower wins: the other's view is
+//     older (its follower gave up on it and took over); what it counts is not there.
 //  3. The view that served more client traffic in the last T wins (active worksets), then more
 //     members, then the newer epoch, then the lower address.
 // The spec compares member counts: the larger side of a partition is the cluster. We put the
@@ -368,9 +367,12 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
   // One lists the other as its follower: that one's view is older (its follower gave up on it
   // and took over, or it was away and speaks before it reads what happened meanwhile); what it
   // counts is not there. Decided the same way on both sides.
-  const bool it_lists_us =
-      std::find(ka.members.begin(), ka.members.end(), config.address) != ka.members.end();
-  const bool we_list_it = std::find(members.begin(), members.end(), from) != members.end();
+  // A newer term is what taking over makes: listing alone may come from a JoinRequest that
+  // queued while a master was paused (whole-member rebalance_after_join seed 415).
+  const bool it_lists_us = m.epoch < epoch && std::find(ka.members.begin(), ka.members.end(),
+                                                        config.address) != ka.members.end();
+  const bool we_list_it =
+      m.epoch > epoch && std::find(members.begin(), members.end(), from) != members.end();
   const std::size_t active = active_in_view(now);
   bool win = false;
   if (superseded) {
