@@ -382,6 +382,14 @@ void Member::Impl::on_message(Time now, const Message& m) {
         send_join_request(now);
       }
     }
+    // A follower whose master is alive tells the offerer so, as the master would: the master
+    // may merely be slow to answer (paused for less than T). Made master of one meanwhile, the
+    // newcomer served the others' worksets and reset their connections (whole-member
+    // rebalance_after_join seed 415).
+    if (role == Role::follower && now - master_heard <= interval()) {
+      ++counters.offers_answered;
+      send(from, OtherMasterExists{from});
+    }
     return;
   }
   if (const auto* ome = std::get_if<OtherMasterExists>(&m.body)) {

@@ -231,6 +231,8 @@ struct MemberCounters {
   // Master: a rejoining member's claim with live sessions, of a workset owned by a member with
   // none, given to the claimant.
   std::uint64_t claims_taken_live = 0;
+  // Follower: MasterOffers answered with OtherMasterExists (its master was heard within T).
+  std::uint64_t offers_answered = 0;
   // Quorum: times this member's view fell to half or less of the largest view it was part of,
   // and times it accepted a smaller view after quorum_forget.
   std::uint64_t minority_entered = 0;

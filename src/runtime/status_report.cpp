@@ -115,6 +115,11 @@ nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   counters["cluster.deassign_refused"] = mc.deassign_refused;
   counters["cluster.moves_cancelled"] = mc.moves_cancelled;
   counters["cluster.rebalance_kept_busy"] = mc.rebalance_kept_busy;
+  counters["cluster.superseded"] = mc.superseded;
+  counters["cluster.minority_entered"] = mc.minority_entered;
+  counters["cluster.minority_accepted"] = mc.minority_accepted;
+  counters["cluster.claims_taken_live"] = mc.claims_taken_live;
+  counters["cluster.offers_answered"] = mc.offers_answered;
   for (std::size_t i = 0; i < cluster::kDecodeErrorCount; ++i) {
     if (mc.rx_rejected[i] != 0) {
       drops["control." + std::string(cluster::to_string(static_cast<cluster::DecodeError>(i)))] =

@@ -1807,6 +1807,31 @@ TEST(MemberQuorum, AStaleKeepaliveFromOurFollowerStartsNoTieBreak) {
   EXPECT_EQ(h.m(1).counters().rx_stale_epoch, stale + 1);
 }
 
+// A member that starts while the master is paused (for less than T) hears no answer and offers
+// itself. The followers, whose master is alive as far as they know, answer as the master would
+// (OtherMasterExists): it keeps asking instead of making itself master of one and serving the
+// others' worksets; the master, back, admits it.
+TEST(MemberQuorum, FollowersOfALiveMasterAnswerAnOffer) {
+  Harness h;
+  h.form({1, 2});
+  for (int i = 0; i < 300 && !h.has(1, MessageType::master_keepalive); ++i) {
+    h.advance(1ms);
+  }
+  h.deliver_all();  // 2 has just heard its master
+  h.freeze(1);
+  h.add(3);
+  h.start(3);
+  h.run_for(150ms);  // less than 2's watchdog
+  EXPECT_NE(h.m(3).role(), Role::master);
+  EXPECT_GE(h.m(2).counters().offers_answered, 1u);
+  EXPECT_EQ(h.m(2).role(), Role::follower);
+  h.thaw(1);
+  h.run_for(100ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{1});
+  EXPECT_EQ(h.m(3).role(), Role::follower);
+  EXPECT_EQ(h.m(3).master(), addr(1));
+}
+
 // --- epochs and pauses (issue 9 part 5) -------------------------------------------------------
 
 // FIG. 8A refined: the view that served more client traffic in the last T wins, then more
