@@ -30,7 +30,9 @@ bool Member::Impl::loaded(WorksetId ws) const {
 std::map<Ipv4Addr, std::uint64_t> Member::Impl::member_loads() const {
   std::map<Ipv4Addr, std::uint64_t> loads;
   for (Ipv4Addr a : members) {
-    loads[a] = 0;
+    if (!unheard.contains(a)) {  // in doubt: given nothing (master_timers)
+      loads[a] = 0;
+    }
   }
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     const WorksetId ws{i};

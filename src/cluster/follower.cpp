@@ -32,6 +32,7 @@ void Member::Impl::enter_follower(Time now, Ipv4Addr master_addr, Epoch master_e
   master = master_addr;
   epoch = master_epoch;
   master_heard = now;
+  master_unheard = 0;
   master_seen = now;
   follow_n = kMinKeepaliveN;
   role_deadline = kNever;
@@ -96,11 +97,14 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
     // - Otherwise (a successor's first keepalives list none of the members it waits for):
     //   only what it gives to another member is not ours. Releasing everything there reset
     //   this follower's own live downloads (e2e cluster_pause_test, the master paused 1 s).
+    //   Nor what carries live sessions: we claim it as busy when we rejoin, and the master
+    //   gives it back unless its new owner has sessions on it (the other side of a healed cut
+    //   took over our worksets, and our own master is silent; partition_heal seed 820).
     ++counters.stale_view;
     const bool listed =
         std::find(ka.members.begin(), ka.members.end(), config.address) != ka.members.end();
     const bool dead = !listed && declared_dead(now);
-    release_own_worksets(dead ? nullptr : &ka);
+    release_own_worksets(dead ? nullptr : &ka, !dead);
     enter_joining(now, "view older than the cluster's: epoch " + std::to_string(m.epoch) +
                            " from " + m.sender.to_string() + ", ours " + std::to_string(epoch));
     return;
@@ -131,12 +135,20 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   // and we claim it when we rejoin (a master adopts claims of free worksets). Releasing it made
   // the fresh master take it on the next packet and reset our live connections. What it lists
   // as another member's is not ours any more.
+  //
+  // And unless a workset carries live sessions: we may have been removed while alive (two
+  // keepalives lost, or a cut shorter than T; phalanx-sim --whole --scenario partition_heal
+  // --seed 646); its new owner has had it for a round trip at most, with no session on it yet.
+  // We keep serving it (answering nothing we do not know: our table is unconfirmed) and claim it
+  // as busy when we rejoin; the master gives it back unless its new owner has sessions on it
+  // too, and its keepalive then tells us which (mirror_owners).
   if (std::find(ka.members.begin(), ka.members.end(), config.address) == ka.members.end()) {
-    release_own_worksets(new_term ? &ka : nullptr);
+    release_own_worksets(new_term ? &ka : nullptr, true);
     enter_joining(now, "not in the master's member list");
     return;
   }
   members = ka.members;
+  master_unheard = ka.unheard;
   for (Ipv4Addr a : members) {
     id_of(a);
   }

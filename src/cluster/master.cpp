@@ -34,6 +34,8 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
   const std::vector<Ipv4Addr> old_view = std::exchange(members, {config.address});
   followers.clear();
   probation.clear();
+  unheard.clear();
+  doubt_since = kNever;
   role_deadline = kNever;
   verdict_pending = false;
 
@@ -122,6 +124,8 @@ void Member::Impl::step_down(Time now, std::string_view why, bool superseded) {
   move_target.clear();
   followers.clear();
   probation.clear();
+  unheard.clear();
+  doubt_since = kNever;
   settling = false;
   next_rebalance = kNever;
   next_keepalive = kNever;
@@ -136,6 +140,12 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
   // FIG. 8B 837: any message from a follower resets its watchdog.
   if (auto it = followers.find(from); it != followers.end()) {
     it->second.last_heard = now;
+    if (unheard.erase(from) != 0) {
+      log(from.to_string() + " heard again");
+      if (unheard.empty()) {
+        doubt_since = kNever;
+      }
+    }
   }
   if (const auto* jr = std::get_if<JoinRequest>(&m.body)) {
     master_on_join_request(now, from, *jr);
@@ -278,11 +288,17 @@ void Member::Impl::reconcile_claims(Time now, Ipv4Addr addr, const JoinRequest& 
     // Live sessions beat none: the two sides of a healed partition both served the workset (the
     // one cut off took it over), but only one has the clients' connections (whole-member
     // partition_heal seed 80). The owner learns from our next keepalive.
-    const bool live_claim = state == WorksetState::assigned && table.owner(*ws) != id &&
-                            busy.contains(v) && !owner_busy(*ws);
+    // Or given away a moment ago (its WorkAssign unacknowledged): the claimant was removed while
+    // alive (partition_heal seed 646) and has kept the workset's sessions.
+    const bool live_claim =
+        (state == WorksetState::assigned || state == WorksetState::assigned_unacked) &&
+        table.owner(*ws) != id && busy.contains(v) && !owner_busy(*ws);
     if (state == WorksetState::unassigned || stale_owner || live_claim) {
       if (stale_owner || live_claim) {
         counters.claims_taken_live += live_claim ? 1 : 0;
+        if (auto p = pending_assign.find(addr_of(table.owner(*ws))); p != pending_assign.end()) {
+          p->second.worksets.erase(v);  // an unacknowledged WorkAssign, resent no more
+        }
         table.release(*ws);
       }
       table.assign(*ws, id);
@@ -374,6 +390,10 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
   const bool we_list_it =
       m.epoch > epoch && std::find(members.begin(), members.end(), from) != members.end();
   const std::size_t active = active_in_view(now);
+  // Members heard, not those in doubt (in_doubt()).
+  const std::size_t ours = members.size() - unheard.size();
+  const std::size_t theirs =
+      ka.members.size() - std::min<std::size_t>(ka.unheard, ka.members.size());
   bool win = false;
   if (superseded) {
     win = false;
@@ -383,8 +403,8 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
     win = it_lists_us;
   } else if (active != ka.active) {
     win = active > ka.active;
-  } else if (members.size() != ka.members.size()) {
-    win = members.size() > ka.members.size();
+  } else if (ours != theirs) {
+    win = ours > theirs;
   } else if (m.epoch != epoch) {
     win = epoch > m.epoch;
   } else {
@@ -398,15 +418,15 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
     }
     step_down(now,
               (superseded ? "superseded by " : "lost tie-break to ") + from.to_string() + " (" +
-                  tie_break_terms(ka.active, ka.members.size(), m.epoch) + "; ours " +
-                  tie_break_terms(active, members.size(), epoch) + ")",
+                  tie_break_terms(ka.active, theirs, m.epoch) + "; ours " +
+                  tie_break_terms(active, ours, epoch) + ")",
               superseded);
     return;
   }
   ++counters.tie_breaks_won;
   log("won tie-break against " + from.to_string() + " (" +
-      tie_break_terms(ka.active, ka.members.size(), m.epoch) + "; ours " +
-      tie_break_terms(active, members.size(), epoch) + ")");
+      tie_break_terms(ka.active, theirs, m.epoch) + "; ours " +
+      tie_break_terms(active, ours, epoch) + ")");
   // Epochs move forward only: the surviving term is newer than both. The keepalive goes before
   // OtherMasterExists: the loser learns from it what it may keep.
   if (m.epoch >= epoch) {
@@ -421,7 +441,7 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
 std::size_t Member::Impl::active_in_view(Time now) const {
   std::size_t n = active_now(now);
   for (const auto& [a, f] : followers) {
-    n += f.active;
+    n += unheard.contains(a) ? 0 : f.active;  // what a silent one served is not ours to claim
   }
   return std::min(n, filter::kWorksetCount);
 }
@@ -492,13 +512,63 @@ void Member::Impl::master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDea
 
 // --- timers ---------------------------------------------------------------------------------
 
+// A master whose followers fall silent cannot tell their crash from its own cut: on a cut LAN
+// both sides see the other go silent. Removing them gives their worksets to the members left
+// here; if the cut heals before the other side has a master to win the tie-break, those new
+// owners answer the clients' live connections, still served over there, with RSTs
+// (phalanx-sim --whole --scenario partition_heal --seed 407). The side cut off is the one
+// without clients. So a master that has heard no client within T/2 when a follower falls silent
+// (the cut may have come a keepalive period, up to T/2, after the follower's last message)
+// keeps it in doubt: listed, owning what it owned, given nothing, counted out of the view (a
+// follower learns that from MasterKeepalive::unheard), looked at again with every keepalive.
+// Heard again, it is a follower as before. It is removed when, T/2 later (time for the others
+// cut at the same instant to fall silent too: their keepalives are at most T/2 apart), more
+// than half the largest view (view_base) is still heard: a crash, not a cut. Otherwise this side
+// is a minority (no resets, no new connections when clients come back: ClusterNode) and waits
+// until clients have been back for T, or the minority is accepted (Timings::quorum_forget). A
+// crash in an idle cluster costs T/2 more, and in a minority a client's SYN retransmission. A
+// master without a data path (SessionView::client_traffic() nullopt) never doubts.
+bool Member::Impl::in_doubt(Time now, std::size_t newly_silent) {
+  const auto traffic = sessions != nullptr ? sessions->client_traffic()
+                                           : std::optional<SessionView::ClientTraffic>{};
+  if (!traffic || (doubt_since == kNever && now - traffic->last <= interval() / 2)) {
+    doubt_since = kNever;
+    return false;
+  }
+  if (doubt_since == kNever) {
+    doubt_since = now;
+    return true;
+  }
+  const std::size_t size = view_size();
+  const bool majority_heard = (size - std::min(size, newly_silent)) * 2 > view_base;
+  const bool clients_back = traffic->resumed > doubt_since && now - traffic->resumed >= interval();
+  if (clients_back || (majority_heard && now - doubt_since >= interval() / 2)) {
+    doubt_since = kNever;
+    return false;
+  }
+  return true;
+}
+
 void Member::Impl::master_timers(Time now) {
-  // FIG. 8E: follower watchdogs. Silent for longer than T -> dead.
+  // FIG. 8E: follower watchdogs. Silent for longer than T -> dead, unless in doubt.
   std::vector<Ipv4Addr> dead;
+  std::size_t newly_silent = 0;
   for (const auto& [a, f] : followers) {
     if (now - f.last_heard > watchdog(interval())) {
       dead.push_back(a);
+      newly_silent += unheard.contains(a) ? 0 : 1;
     }
+  }
+  if (!dead.empty() && in_doubt(now, newly_silent)) {
+    for (Ipv4Addr a : dead) {
+      if (unheard.insert(a).second) {
+        ++counters.removals_deferred;
+        log("not removing " + a.to_string() + " yet: silent, but so are the clients, and " +
+            std::to_string(view_size()) + " of " + std::to_string(view_base) +
+            " members are heard (cut off?)");
+      }
+    }
+    dead.clear();
   }
   for (Ipv4Addr a : dead) {
     ++counters.followers_declared_dead;
@@ -527,7 +597,9 @@ void Member::Impl::master_timers(Time now) {
 Time Member::Impl::master_deadline() const {
   Time t = std::min(next_keepalive, next_rebalance);
   for (const auto& [a, f] : followers) {
-    t = std::min(t, f.last_heard + watchdog(interval()) + Duration(1));
+    if (!unheard.contains(a)) {  // in doubt: looked at again with each keepalive
+      t = std::min(t, f.last_heard + watchdog(interval()) + Duration(1));
+    }
   }
   for (const auto& [a, deadline] : probation) {
     t = std::min(t, deadline);
@@ -580,6 +652,7 @@ void Member::Impl::send_master_keepalive(Time now) {
     }
   }
   ka.active = static_cast<std::uint16_t>(active_in_view(now));
+  ka.unheard = static_cast<std::uint16_t>(unheard.size());
   send(std::nullopt, std::move(ka));
   next_keepalive = now + master_period();
 }
@@ -593,6 +666,9 @@ void Member::Impl::remove_member(Time now, Ipv4Addr addr, std::string_view why) 
   members.erase(std::remove(members.begin(), members.end(), addr), members.end());
   followers.erase(addr);
   probation.erase(addr);
+  if (unheard.erase(addr) != 0 && unheard.empty()) {
+    doubt_since = kNever;
+  }
   pending_assign.erase(addr);
   pending_deassign.erase(addr);
   const MemberId id = id_of(addr);
@@ -629,6 +705,14 @@ void Member::Impl::master_invariants() const {
   }
   if (followers.size() + 1 != members.size()) {
     die("followers and member list disagree");
+  }
+  for (Ipv4Addr a : unheard) {
+    if (!followers.contains(a)) {
+      die(a.to_string() + " in doubt but not a follower");
+    }
+  }
+  if (unheard.empty() != (doubt_since == kNever)) {
+    die("in doubt with nobody unheard, or the reverse");
   }
   if (settling && probation.empty()) {
     die("settling with nobody on probation");

@@ -268,7 +268,7 @@ bool Member::Impl::owns(WorksetId ws) const {
   return table.state(ws) != WorksetState::unassigned && table.owner(ws) == self_id;
 }
 
-void Member::Impl::release_own_worksets(const MasterKeepalive* given_away_by) {
+void Member::Impl::release_own_worksets(const MasterKeepalive* given_away_by, bool keep_busy) {
   if (given_away_by != nullptr && given_away_by->owners.size() != filter::kWorksetCount) {
     return;
   }
@@ -277,9 +277,12 @@ void Member::Impl::release_own_worksets(const MasterKeepalive* given_away_by) {
     const std::uint8_t e = ka.owners[i];
     return e != kUnassigned && e < ka.members.size() && ka.members[e] != config.address;
   };
+  const std::bitset<filter::kWorksetCount> busy =
+      keep_busy ? busy_now() : std::bitset<filter::kWorksetCount>{};
   std::size_t n = 0;
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
-    if (owns(WorksetId{i}) && (given_away_by == nullptr || given_away(*given_away_by, i))) {
+    if (owns(WorksetId{i}) && !busy.test(i) &&
+        (given_away_by == nullptr || given_away(*given_away_by, i))) {
       table.release(WorksetId{i});
       ++n;
     }
@@ -415,8 +418,9 @@ void Member::Impl::on_message(Time now, const Message& m) {
         master_seen.reset();  // it is gone: no reason to wait for it
       } else {
         // Our master says we are not a member: whatever we own is no longer ours in its table
-        // (it released it, or never gave it), so we serve none of it while we rejoin.
-        release_own_worksets();
+        // (it released it, or never gave it), so we serve none of it while we rejoin, but what
+        // carries live sessions (see follower_on_master_keepalive).
+        release_own_worksets(nullptr, true);
       }
       enter_joining(now, ex->member == from ? "master left" : "told to exit: " + ex->text);
       return;
@@ -521,10 +525,13 @@ void Member::Impl::after_call(Time now) {
 
 // --- quorum (Timings::quorum_forget) --------------------------------------------------------
 
-// Members that said goodbye count no more, though a follower's view lists them a little longer.
+// Members that said goodbye count no more, though a follower's view lists them a little longer;
+// nor do the followers a master keeps in doubt (unheard).
 std::size_t Member::Impl::view_size() const {
-  const std::size_t n = members.size() + (role == Role::master ? probation.size() : 0);
-  return std::max<std::size_t>(n - std::min(n, departed.size()), 1);
+  std::size_t n = members.size() + (role == Role::master ? probation.size() : 0);
+  n -= std::min(n, departed.size());
+  n -= std::min(n, role == Role::master ? unheard.size() : master_unheard);
+  return std::max<std::size_t>(n, 1);
 }
 
 bool Member::Impl::in_majority(Time now) const {

@@ -150,6 +150,16 @@ class SessionView {
   // traffic it serves now (a member cut off from the clients serves none). Two masters of equal
   // standing keep the one whose view serves more (MasterKeepalive::active).
   virtual std::size_t active_worksets(Time /*since*/) const { return 0; }
+  // When frames from clients (for the cluster IP, any workset) reached this member: the latest,
+  // and the first after the latest silence longer than T. nullopt: not known (no data path).
+  // A master that hears half its view or less and no client either is most likely the side cut
+  // off: it keeps the silent followers in doubt instead of giving their worksets away (their
+  // clients' connections live on the other side), until clients have been back for T.
+  struct ClientTraffic {
+    Time last;
+    Time resumed;
+  };
+  virtual std::optional<ClientTraffic> client_traffic() const { return std::nullopt; }
 };
 
 // How the master weighs a member's load when assigning and rebalancing. Default: one per workset.
@@ -237,6 +247,8 @@ struct MemberCounters {
   // and times it accepted a smaller view after quorum_forget.
   std::uint64_t minority_entered = 0;
   std::uint64_t minority_accepted = 0;
+  // Master: silent followers kept in doubt instead of removed (SessionView::client_traffic).
+  std::uint64_t removals_deferred = 0;
 };
 
 class Member {

@@ -61,8 +61,9 @@ struct Member::Impl {
   bool owns(filter::WorksetId ws) const;
   std::vector<std::uint16_t> own_worksets() const;
   // Gives up every workset this member owns (a removed member, a superseded master), or, given a
-  // keepalive, those of ours it names another member the owner of.
-  void release_own_worksets(const MasterKeepalive* given_away_by = nullptr);
+  // keepalive, those of ours it names another member the owner of; with keep_busy, not those
+  // that carry live sessions (claimed as busy when this member rejoins).
+  void release_own_worksets(const MasterKeepalive* given_away_by = nullptr, bool keep_busy = false);
   Duration interval() const { return config.timings.failure_interval; }
   // Back from an absence longer than our watchdog within the last T (on_resume): the others
   // have had time to declare us dead and give away what we owned.
@@ -207,6 +208,7 @@ struct Member::Impl {
 
   // follower
   Time master_heard{};
+  std::size_t master_unheard = 0;  // MasterKeepalive::unheard of our master's latest keepalive
   // When this member last resumed from an absence longer than its watchdog (on_resume): the
   // others have had time to declare it dead.
   Time resumed_after_silence = Time::min() / 2;
@@ -220,7 +222,11 @@ struct Member::Impl {
   // master
   std::map<Ipv4Addr, FollowerState> followers;
   std::map<Ipv4Addr, Time> probation;  // the old view's members, until they rejoin
-  bool settling = false;               // unowned worksets wait for probation's claims
+  // Followers silent for longer than their watchdog, kept (not removed) while in_doubt().
+  std::set<Ipv4Addr> unheard;
+  Time doubt_since = kNever;
+  bool in_doubt(Time now, std::size_t newly_silent);
+  bool settling = false;  // unowned worksets wait for probation's claims
   std::uint32_t master_seq = 0;
   // Follower: the JoinAck's keepalive_sequence. Keepalives of our master's term numbered
   // before it were sent before we were admitted (reordered on the way): stale. Only the JoinAck

@@ -180,6 +180,10 @@ void put(Writer& w, const MasterKeepalive& b) {
     w.u8(o);
   }
   w.u16(b.active);
+  if (b.unheard != 0 && b.unheard >= b.members.size()) {
+    die("more members unheard than followers", b.unheard);
+  }
+  w.u16(b.unheard);
 }
 void put(Writer& w, const FollowerKeepalive& b) {
   w.u32(b.sequence);
@@ -357,6 +361,8 @@ void get(Reader& r, MasterKeepalive& b) {
   }
   b.active = r.u16();
   r.check(b.active <= filter::kWorksetCount);
+  b.unheard = r.u16();
+  r.check(b.unheard == 0 || b.unheard < b.members.size());
 }
 void get(Reader& r, FollowerKeepalive& b) {
   b.sequence = r.u32();

@@ -129,6 +129,11 @@ struct MasterKeepalive {
   // Worksets that carried client traffic within the last T in this master's view (its own and
   // its followers' FollowerKeepalive::active): the tie-break keeps the master that serves more.
   std::uint16_t active = 0;
+  // How many members of the list (the master never) this master has not heard within T and
+  // keeps in doubt instead of removing (cluster::Member: a master cut off from its clients and
+  // from half its view or more waits before giving their worksets away). A follower counts them
+  // out of its view: its side is a minority, and answers nothing it does not know.
+  std::uint16_t unheard = 0;
   bool operator==(const MasterKeepalive&) const = default;
 };
 struct FollowerKeepalive {

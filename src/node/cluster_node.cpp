@@ -298,8 +298,12 @@ stack::FilterVerdict ClusterNode::on_datagram(Time now, wire::Bytes datagram) {
 
 stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::Bytes frame) {
   filter::WorksetTable& table = member_->table();
-  if (!relaying_ && !replaying_) {
-    if (now - lan_last_ > config_.cluster->failure_interval) {
+  if (!relaying_ && !replaying_ && has_workset(v.kind)) {
+    // Only frames for the cluster IP: the members' own traffic (ARP, to their own addresses)
+    // is no sign of clients.
+    // T/2: a master doubts its silent followers after T/2 without clients (cluster::Member
+    // in_doubt()); a cut shorter than T that made it doubt is a silence to resume from.
+    if (now - lan_last_ > config_.cluster->failure_interval / 2) {
       lan_resumed_ = now;
     }
     lan_last_ = std::max(lan_last_, now);
@@ -367,7 +371,7 @@ bool ClusterNode::may_reset(Time now, wire::Ipv4Addr remote, std::uint16_t port)
   return false;
 }
 
-// A member in a minority that heard no client for longer than T, and hears them again, was most
+// A member in a minority that heard no client for longer than T/2, and hears them again, was most
 // likely cut off from the LAN and is back: the other side served those clients meanwhile and
 // will win the tie-break on traffic (cluster::Member), taking back its worksets. A connection
 // opened here before that would be the second answer to the client's SYN, and one of the two
@@ -384,6 +388,10 @@ bool ClusterNode::may_open(Time now, wire::Ipv4Addr /*remote*/, std::uint16_t /*
   }
   ++counters_.minority_no_open;
   return false;
+}
+
+std::optional<cluster::SessionView::ClientTraffic> ClusterNode::client_traffic() const {
+  return ClientTraffic{lan_last_, lan_resumed_};
 }
 
 std::size_t ClusterNode::active_worksets(Time since) const {

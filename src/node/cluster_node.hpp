@@ -203,6 +203,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   // cluster::SessionView: the worksets of the stack's connections, TIME-WAIT left out.
   std::bitset<filter::kWorksetCount> busy_worksets() const override;
   std::size_t active_worksets(Time since) const override;
+  std::optional<ClientTraffic> client_traffic() const override;
 
   void handle_arp(Time now, wire::Bytes frame);
   void handle_cluster_frame(Time now, wire::Bytes frame);
@@ -247,7 +248,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   // When each workset last delivered a frame from the LAN to our stack (active_worksets()).
   std::vector<Time> last_frame_;
   // Client traffic for the cluster IP, any workset: when last seen, and when it was seen again
-  // after a silence longer than the failure interval (may_open()).
+  // after a silence longer than half the failure interval (may_open(), client_traffic()).
   Time lan_last_ = Time::min() / 2;
   Time lan_resumed_ = Time::min() / 2;
   bool deaf_hold(Time now) const;

@@ -119,6 +119,7 @@ nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   counters["cluster.minority_entered"] = mc.minority_entered;
   counters["cluster.minority_accepted"] = mc.minority_accepted;
   counters["cluster.claims_taken_live"] = mc.claims_taken_live;
+  counters["cluster.removals_deferred"] = mc.removals_deferred;
   counters["cluster.offers_answered"] = mc.offers_answered;
   for (std::size_t i = 0; i < cluster::kDecodeErrorCount; ++i) {
     if (mc.rx_rejected[i] != 0) {

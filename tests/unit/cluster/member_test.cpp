@@ -1832,6 +1832,150 @@ TEST(MemberQuorum, FollowersOfALiveMasterAnswerAnOffer) {
   EXPECT_EQ(h.m(3).master(), addr(1));
 }
 
+// --- a master in doubt (issue 10: a cut shorter than an election) ---------------------------
+
+// The data path as the master's doubt sees it: clients heard until `last`, heard again from
+// `resumed` (SessionView::client_traffic), or, with `live`, heard right now.
+class Clients : public SessionView {
+ public:
+  explicit Clients(const Time* now) : now_(now) {}
+  std::bitset<filter::kWorksetCount> busy_worksets() const override { return busy; }
+  std::optional<ClientTraffic> client_traffic() const override {
+    return live ? ClientTraffic{*now_, resumed} : ClientTraffic{last, resumed};
+  }
+  std::bitset<filter::kWorksetCount> busy;
+  bool live = false;
+  Time last{};
+  Time resumed{};
+
+ private:
+  const Time* now_;
+};
+
+// Members 1 (master) and 2 on one side of a cut, 3 and 4 on the other, with the clients.
+bool across_the_cut(Ipv4Addr from, Ipv4Addr to) {
+  const auto side = [](Ipv4Addr a) { return a == addr(1) || a == addr(2); };
+  return side(from) != side(to);
+}
+
+// A master that hears no client and half its view at most is most likely the side cut off: the
+// silent followers serve the clients over there. It keeps them (owning what they own, given
+// nothing, counted out of the view, as its followers learn from MasterKeepalive::unheard) and
+// takes them back as they were when the cut heals. Removing them gave their worksets to this
+// side, whose answers reset their live connections (whole partition_heal seed 407).
+TEST(MemberDoubt, AMasterWithoutClientsKeepsFollowersSilentAcrossACut) {
+  Harness h;
+  h.form({1, 2, 3, 4});
+  for (std::uint16_t ws = 0; ws < 40; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(100ms);
+  const auto of3 = owned_list(h, 1, 3);
+  ASSERT_FALSE(of3.empty());
+  Clients clients(&h.now);
+  clients.last = h.now;
+  h.m(1).set_sessions(&clients);
+  h.drop = [](const Packet& p, Ipv4Addr to) { return across_the_cut(p.from, to); };
+  h.run_for(h.timings.failure_interval + 60ms);  // 3 and 4 are still electing
+  EXPECT_EQ(h.m(1).members().size(), 4u);
+  EXPECT_EQ(h.m(1).counters().removals_deferred, 2u);
+  EXPECT_EQ(h.m(1).counters().followers_declared_dead, 0u);
+  EXPECT_EQ(owned_list(h, 1, 3), of3);
+  EXPECT_FALSE(h.m(1).in_majority(h.now));
+  EXPECT_FALSE(h.m(2).in_majority(h.now));  // told by the keepalive's unheard count
+  h.drop = nullptr;
+  h.run_for(300ms);
+  EXPECT_EQ(h.masters(), std::vector<int>{1});
+  EXPECT_EQ(h.m(1).members().size(), 4u);
+  EXPECT_EQ(owned_list(h, 1, 3), of3);
+  EXPECT_EQ(owned_list(h, 3, 3), of3);
+  EXPECT_TRUE(h.m(1).in_majority(h.now));
+  EXPECT_TRUE(h.m(2).in_majority(h.now));
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3, 4}), 0u);
+}
+
+// With clients, a silent follower is dead at T as before (the side with the clients is the one
+// to keep serving); without any, a crash is told from a cut T/2 later, when more than half the
+// view is still heard; in a minority, once clients have been back for T.
+TEST(MemberDoubt, ClientsOrAMajorityEndTheDoubt) {
+  const Timings t;
+  {
+    Harness h;
+    h.form({1, 2, 3});
+    Clients clients(&h.now);
+    clients.live = true;
+    h.m(1).set_sessions(&clients);
+    h.crash(3);
+    h.run_for(t.failure_interval + t.watchdog_slack + 5ms);
+    EXPECT_EQ(h.m(1).members().size(), 2u);
+    EXPECT_EQ(h.m(1).counters().removals_deferred, 0u);
+  }
+  {
+    Harness h;
+    h.form({1, 2, 3});
+    Clients clients(&h.now);
+    clients.last = h.now;
+    h.m(1).set_sessions(&clients);
+    h.crash(3);
+    h.run_for(t.failure_interval + t.watchdog_slack + 5ms);
+    EXPECT_EQ(h.m(1).members().size(), 3u);
+    EXPECT_EQ(h.m(1).counters().removals_deferred, 1u);
+    h.run_for(t.failure_interval / 2 + t.failure_interval / 2);  // the next keepalive or two
+    EXPECT_EQ(h.m(1).members().size(), 2u);
+    EXPECT_TRUE(h.m(1).in_majority(h.now));
+  }
+  {
+    Harness h;
+    h.form({1, 2, 3, 4});
+    Clients clients(&h.now);
+    clients.last = h.now;
+    h.m(1).set_sessions(&clients);
+    h.crash(3);
+    h.crash(4);
+    h.run_for(t.failure_interval * 3);
+    EXPECT_EQ(h.m(1).members().size(), 4u);  // two of four heard: in doubt, however long
+    EXPECT_FALSE(h.m(1).in_majority(h.now));
+    clients.resumed = h.now;  // the clients are back
+    clients.live = true;
+    h.run_for(t.failure_interval / 2);
+    EXPECT_EQ(h.m(1).members().size(), 4u);  // not for T yet
+    h.run_for(t.failure_interval);
+    EXPECT_EQ(h.m(1).members().size(), 2u);
+    EXPECT_EQ(h.m(1).counters().followers_declared_dead, 2u);
+  }
+}
+
+// A follower removed while alive (its keepalives lost for T, or a cut shorter than T) keeps the
+// worksets that carry live sessions and claims them when it rejoins; the master takes them back
+// from the member it gave them to a moment before (no session there yet, its WorkAssign perhaps
+// unacknowledged). Releasing them reset the follower's connections (whole partition_heal seed
+// 646).
+TEST(MemberDoubt, AFollowerRemovedWhileAliveKeepsItsLiveWorksets) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(100ms);
+  const auto of3 = owned_list(h, 1, 3);
+  ASSERT_GE(of3.size(), 2u);
+  Clients s3(&h.now);
+  s3.busy.set(of3[0]);
+  h.m(3).set_sessions(&s3);
+  // 3's messages to the master are lost for longer than T; it hears the master all along.
+  h.drop = [](const Packet& p, Ipv4Addr to) { return p.from == addr(3) && to == addr(1); };
+  h.run_for(h.timings.failure_interval + h.timings.watchdog_slack + 5ms);
+  EXPECT_EQ(h.m(1).counters().followers_declared_dead, 1u);
+  h.drop = nullptr;
+  h.run_for(200ms);
+  EXPECT_EQ(h.m(3).role(), Role::follower);
+  EXPECT_EQ(h.owner_addr(1, WorksetId{of3[0]}), addr(3));
+  EXPECT_EQ(h.owner_addr(3, WorksetId{of3[0]}), addr(3));
+  EXPECT_NE(h.owner_addr(1, WorksetId{of3[1]}), addr(3));  // no session: given away
+  EXPECT_GE(h.m(1).counters().claims_taken_live, 1u);
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+}
+
 // --- epochs and pauses (issue 9 part 5) -------------------------------------------------------
 
 // FIG. 8A refined: the view that served more client traffic in the last T wins, then more

@@ -62,7 +62,7 @@ std::vector<Message> one_of_each() {
       message(MasterOffer{3}),
       message(OtherMasterExists{kC}),
       message(ExitCluster{kC, std::string(kMaxReasonText, 'x')}),
-      message(MasterKeepalive{41, 7, 250, {kA, kB, kC}, owners_table()}),
+      message(MasterKeepalive{41, 7, 250, {kA, kB, kC}, owners_table(), 12, 2}),
       message(FollowerKeepalive{0xfffffffe, 12345, {}}),
       message(WorkAssign{kB, {0, 511, 1023}}),
       message(WorkAssignAck{{0, 511, 1023}}),
@@ -138,13 +138,14 @@ TEST(Messages, EmptyListsAndTextRoundTrip) {
 // --- literal wire layout ----------------------------------------------------------------------
 
 TEST(Messages, MasterKeepaliveLayout) {
-  const Message m{0x01020304, kA, 7, MasterKeepalive{9, 3, 200, {kA, kB}, {}, 5}};
+  const Message m{0x01020304, kA, 7, MasterKeepalive{9, 3, 200, {kA, kB}, {}, 5, 1}};
   const auto expected =
-      hex("50484c58 01 07 0015 01020304 0a000001 0000000000000007"  // header
+      hex("50484c58 01 07 0017 01020304 0a000001 0000000000000007"  // header
           "00000009 03 00c8"                                        // sequence, n, interval
           "0002 0a000001 0a000002"                                  // members
           "0000"                                                    // owners: none this time
           "0005"                                                    // active worksets
+          "0001"                                                    // members in doubt
           "00 0000");                                               // null envelope
   EXPECT_EQ(encode(m, kNull), expected);
   auto r = decode(test::span(expected), kNull);
@@ -343,17 +344,17 @@ TEST(Messages, RejectsWorksetIdsOutOfRange) {
 TEST(Messages, RejectsTooManyMembers) {
   const std::string head = "00000001 02 00c8 ";
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "00ff" + repeat("0a000001", 255) + "0000 0000")),
+                               head + "00ff" + repeat("0a000001", 255) + "0000 0000 0000")),
             "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "0100" + repeat("0a000001", 256) + "0000 0000")),
+                               head + "0100" + repeat("0a000001", 256) + "0000 0000 0000")),
             "bad field");
 }
 
 TEST(Messages, RejectsOwnerTablesOfTheWrongSize) {
   const std::string head = "00000001 02 00c8 0001 0a000001 ";
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "0400" + repeat("00", 1024) + "0000")),
+                               head + "0400" + repeat("00", 1024) + "0000 0000")),
             "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "03ff" + repeat("00", 1023))),
             "bad field");
@@ -364,19 +365,30 @@ TEST(Messages, RejectsOwnerTablesOfTheWrongSize) {
 
 TEST(Messages, RejectsOwnersNamingNoMember) {
   const std::string head = "00000001 02 00c8 0002 0a000001 0a000002 0400";
-  const std::string rest = repeat("ff", 1023) + "0000";
+  const std::string rest = repeat("ff", 1023) + "0000 0000";
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "01" + rest)), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "ff" + rest)), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "02" + rest)), "bad field");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "fe" + rest)), "bad field");
 }
 
+// Members in doubt are followers the list names: fewer than the members (the master is heard).
+TEST(Messages, RejectsMoreUnheardMembersThanFollowers) {
+  const std::string three = "00000001 02 00c8 0003 0a000001 0a000002 0a000003 0000 0005 ";
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "0002")), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "0003")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "ffff")), "bad field");
+  const std::string none = "00000001 02 00c8 0000 0000 0000 ";
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, none + "0000")), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, none + "0001")), "bad field");
+}
+
 // Active worksets (the tie-break's traffic) count worksets: at most 1024.
 TEST(Messages, RejectsActiveCountsAboveTheWorksetCount) {
   const std::string master = "00000001 02 00c8 0001 0a000001 0000 ";
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0400")), "ok");
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0401")), "bad field");
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "ffff")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0400 0000")), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0401 0000")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "ffff 0000")), "bad field");
   const std::string follower = "00000005 00000064 0000 ";
   EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0400")), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0401")), "bad field");
@@ -470,6 +482,8 @@ TEST(MessagesDeathTest, EncodeAbortsOnWhatNoDecoderAccepts) {
   EXPECT_DEATH(
       encode(message(MasterKeepalive{1, 2, 200, {kA}, std::vector<std::uint8_t>(1024, 1)}), kNull),
       "owner index");
+  EXPECT_DEATH(encode(message(MasterKeepalive{1, 2, 200, {kA, kB}, {}, 0, 2}), kNull),
+               "more members unheard");
   EXPECT_DEATH(encode(message(JoinNak{kB, NakReason{9}, ""}), kNull), "NakReason");
 }
 
