@@ -29,6 +29,7 @@ void Member::Impl::enter_follower(Time now, Ipv4Addr master_addr, Epoch master_e
                                   std::uint32_t keepalive_sequence) {
   transition(Role::follower, now, "JoinAck from " + master_addr.to_string());
   keepalive_floor = keepalive_sequence;
+  admitted_once = true;
   master = master_addr;
   epoch = master_epoch;
   master_heard = now;
@@ -155,6 +156,7 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   // The keepalive the master sent with our JoinAck answers the claims of our JoinRequest.
   mirror_owners(ka, ka.sequence == keepalive_floor);
   table_confirmed = table_confirmed || !ka.owners.empty();
+  table_known = table_known || !ka.owners.empty();
   // FIG. 8G 893-898.
   sync_apps(std::set<Ipv4Addr>(members.begin(), members.end()));
 }
@@ -209,6 +211,16 @@ void Member::Impl::mirror_owners(const MasterKeepalive& ka, bool answers_our_cla
     const WorksetId ws{i};
     const std::uint8_t e = ka.owners[i];
     const bool assigned = table.state(ws) != WorksetState::unassigned;
+    const bool names_us =
+        e != kUnassigned && e < ka.members.size() && ka.members[e] == config.address;
+    if (!names_us) {
+      released_on_order.reset(i);  // the master has our release
+    } else if (released_on_order.test(i)) {
+      // Sent before the WorkDeassign we obeyed (a master that resumed sends both at once, and
+      // they may cross): taking it back made two owners until the next keepalive, and the
+      // second one reset a connection the new owner opened (whole flapping_member seed 5392).
+      continue;
+    }
     if (e == kUnassigned || e >= ka.members.size()) {
       if (assigned && (!owns(ws) || answers_our_claims)) {
         table.release(ws);
@@ -258,6 +270,7 @@ void Member::Impl::follower_on_work_assign(const WorkAssign& wa) {
 }
 
 void Member::Impl::take_workset(WorksetId ws) {
+  released_on_order.reset(ws.value());
   if (owns(ws)) {
     return;
   }
@@ -293,6 +306,7 @@ void Member::Impl::follower_on_work_deassign(const WorkDeassign& wd) {
     }
     if (owns(*ws)) {
       table.release(*ws);
+      released_on_order.set(v);
     }
     ack.worksets.push_back(v);
   }

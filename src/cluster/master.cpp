@@ -27,6 +27,8 @@ using filter::WorksetState;
 // and those that carried traffic are reassigned at once; the other owners are on probation for T:
 // they keep their worksets if they rejoin in time (claiming them), lose them otherwise.
 void Member::Impl::enter_master(Time now, std::string_view why) {
+  const bool blind = admitted_once && !table_known;
+  table_known = true;
   epoch = next_epoch(std::max(max_epoch_seen, epoch));
   max_epoch_seen = epoch;
   transition(Role::master, now, std::string(why) + "; epoch " + std::to_string(epoch));
@@ -58,7 +60,13 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
       probation.emplace(owner, now + interval());
     }
   }
-  settling = !probation.empty();
+  // A member that never learned a table (restarted, joined, and its master fell silent before
+  // a keepalive reached it) knows neither the old view nor who serves what: the others' claims
+  // are all it will learn. It gives no workset away for T, time for them to rejoin (whole
+  // flapping_member seed 2361: it took a follower's live workset on its first packet). The
+  // first master of a cluster was never admitted: nobody serves anything yet.
+  settle_until = blind ? now + interval() : kNever;
+  settling = !probation.empty() || blind;
   settle(now);
 
   std::set<Ipv4Addr> view{config.address};
@@ -81,10 +89,11 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
 // --seed 602; crash_during_election seeds 5296, 7960). Costs new flows on such worksets at most
 // one failure interval, and usually the ~1 ms the others take to rejoin.
 void Member::Impl::settle(Time now) {
-  if (!settling || !probation.empty()) {
+  if (!settling || !probation.empty() || (settle_until != kNever && now < settle_until)) {
     return;
   }
   settling = false;
+  settle_until = kNever;
   std::vector<WorksetId> open;
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     if (table.state(WorksetId{i}) == WorksetState::unassigned) {
@@ -127,6 +136,7 @@ void Member::Impl::step_down(Time now, std::string_view why, bool superseded) {
   unheard.clear();
   doubt_since = kNever;
   settling = false;
+  settle_until = kNever;
   next_rebalance = kNever;
   next_keepalive = kNever;
   last_master.reset();
@@ -583,6 +593,9 @@ void Member::Impl::master_timers(Time now) {
   for (Ipv4Addr a : expired) {
     remove_member(now, a, "did not rejoin the new master");
   }
+  if (settling && settle_until != kNever && now >= settle_until) {
+    settle(now);
+  }
   // FIG. 8C.
   if (now >= next_keepalive) {
     send_master_keepalive(now);
@@ -595,7 +608,7 @@ void Member::Impl::master_timers(Time now) {
 }
 
 Time Member::Impl::master_deadline() const {
-  Time t = std::min(next_keepalive, next_rebalance);
+  Time t = std::min({next_keepalive, next_rebalance, settling ? settle_until : kNever});
   for (const auto& [a, f] : followers) {
     if (!unheard.contains(a)) {  // in doubt: looked at again with each keepalive
       t = std::min(t, f.last_heard + watchdog(interval()) + Duration(1));
@@ -714,8 +727,8 @@ void Member::Impl::master_invariants() const {
   if (unheard.empty() != (doubt_since == kNever)) {
     die("in doubt with nobody unheard, or the reverse");
   }
-  if (settling && probation.empty()) {
-    die("settling with nobody on probation");
+  if (settling && probation.empty() && settle_until == kNever) {
+    die("settling with nobody on probation and no deadline");
   }
   for (std::size_t i = 1; i < members.size(); ++i) {
     if (!followers.contains(members[i]) || probation.contains(members[i])) {

@@ -130,6 +130,7 @@ void Member::Impl::transition(Role to, Time now, std::string_view why) {
   table_confirmed = to == Role::master;
   release_pending.clear();  // asked by a master we no longer follow in that role
   assign_pending.reset();
+  released_on_order.reset();
 }
 
 // The registry numbers the addresses this member deals with. An address gets an id when the
@@ -770,6 +771,7 @@ bool Member::Impl::answer_release(WorksetId ws, bool release) {
   if (release) {
     if (owns(ws)) {
       table.release(ws);
+      released_on_order.set(ws.value());
     }
     ack.worksets.push_back(ws.value());
   } else {

@@ -162,6 +162,10 @@ struct Member::Impl {
   // deferred_assign: worksets the master gave this follower, waiting for assign_ready(). Cleared
   // on every role transition and for a workset a keepalive names another owner of.
   std::bitset<filter::kWorksetCount> assign_pending;
+  // Follower: worksets released on the master's order, until a keepalive lists another owner
+  // (or none) for them or a WorkAssign gives them back: a keepalive naming us their owner was
+  // sent before the order (reordered on the way) and is not followed (mirror_owners).
+  std::bitset<filter::kWorksetCount> released_on_order;
   // What this member owned at the last take_output() (OwnershipEvent gained / lost).
   std::bitset<filter::kWorksetCount> owned_reported;
   void report_ownership();
@@ -227,6 +231,11 @@ struct Member::Impl {
   Time doubt_since = kNever;
   bool in_doubt(Time now, std::size_t newly_silent);
   bool settling = false;  // unowned worksets wait for probation's claims
+  // ... or, for a master that never learned a table (settle()), until then.
+  Time settle_until = kNever;
+  // This member has been master, or applied a master's table, since it started; was admitted.
+  bool table_known = false;
+  bool admitted_once = false;
   std::uint32_t master_seq = 0;
   // Follower: the JoinAck's keepalive_sequence. Keepalives of our master's term numbered
   // before it were sent before we were admitted (reordered on the way): stale. Only the JoinAck

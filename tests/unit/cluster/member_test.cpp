@@ -1976,6 +1976,68 @@ TEST(MemberDoubt, AFollowerRemovedWhileAliveKeepsItsLiveWorksets) {
   EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
 }
 
+// A master that resumes sends its keepalive and its WorkDeassign at once, and they may cross: the
+// keepalive, older than the order, still names the follower the owner. Taking the workset back
+// from it made two owners until the next keepalive (whole flapping_member seed 5392). A later
+// keepalive that names us again (the master gave it back) is followed.
+TEST(Member, AKeepaliveOlderThanAWorkDeassignDoesNotGiveTheWorksetBack) {
+  Harness h;
+  h.form({1, 2});
+  for (std::uint16_t ws = 0; ws < 20; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(100ms);
+  const auto of2 = owned_list(h, 1, 2);
+  ASSERT_FALSE(of2.empty());
+  const std::uint16_t ws = of2.front();
+  h.advance(h.timings.failure_interval / 2);
+  const auto before = h.take(1, MessageType::master_keepalive);  // names 2 the owner of ws
+  h.wire.clear();
+  h.deliver_to(forged(addr(1), h.m(1).epoch(), WorkDeassign{addr(2), addr(1), {ws}}), 2);
+  EXPECT_NE(h.owner_addr(2, WorksetId{ws}), addr(2));
+  h.deliver(before);
+  EXPECT_TRUE(h.m(2).table().state(WorksetId{ws}) == WorksetState::unassigned ||
+              h.owner_addr(2, WorksetId{ws}) != addr(2));
+  MasterKeepalive none = body<MasterKeepalive>(before);
+  none.sequence += 1;
+  none.owners[ws] = kUnassigned;
+  h.deliver_to(forged(addr(1), h.m(1).epoch(), none), 2);
+  MasterKeepalive again = body<MasterKeepalive>(before);
+  again.sequence += 2;
+  h.deliver_to(forged(addr(1), h.m(1).epoch(), again), 2);
+  EXPECT_EQ(h.owner_addr(2, WorksetId{ws}), addr(2));
+}
+
+// A member that becomes master without ever having learned a table (it restarted and joined,
+// and its master fell silent before a keepalive reached it) gives nothing away for T: the
+// others' claims are all it will learn of who serves what. Taking a follower's workset on its
+// first packet reset that follower's connection (whole flapping_member seed 2361).
+TEST(Member, AMasterThatNeverLearnedATableHoldsFramesForT) {
+  Harness h;
+  h.add(1);
+  h.start(1);
+  h.run_for(300ms);
+  ASSERT_EQ(h.m(1).role(), Role::master);
+  h.drop = [](const Packet& p, Ipv4Addr to) {
+    return to == addr(3) && p.msg.type() == MessageType::master_keepalive;
+  };
+  h.add(3);
+  h.start(3);
+  h.run_for(20ms);
+  ASSERT_EQ(h.m(3).role(), Role::follower);
+  h.crash(1);
+  for (int i = 0; i < 100 && h.m(3).role() != Role::master; ++i) {
+    h.run_for(5ms);
+  }
+  ASSERT_EQ(h.m(3).role(), Role::master);
+  h.traffic(7);
+  EXPECT_EQ(h.m(3).table().state(WorksetId{7}), WorksetState::unassigned);
+  EXPECT_EQ(h.m(3).held_frames_now(), 1u);
+  h.run_for(h.timings.failure_interval);
+  EXPECT_EQ(h.owner_addr(3, WorksetId{7}), addr(3));  // the held frame's workset, at the deadline
+  EXPECT_EQ(h.m(3).held_frames_now(), 0u);
+}
+
 // --- epochs and pauses (issue 9 part 5) -------------------------------------------------------
 
 // FIG. 8A refined: the view that served more client traffic in the last T wins, then more
