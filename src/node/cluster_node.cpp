@@ -302,9 +302,15 @@ stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::By
     // Only frames for the cluster IP: the members' own traffic (ARP, to their own addresses)
     // is no sign of clients.
     // T/2: a master doubts its silent followers after T/2 without clients (cluster::Member
-    // in_doubt()); a cut shorter than T that made it doubt is a silence to resume from.
+    // in_doubt()); a cut shorter than T that made it doubt is a silence to resume from, and
+    // no connection opens for 2T after it. The traffic it reports drops to none only after a
+    // silence of T: sparse clients (a gap of T/2) are no cut, and a member that reported none
+    // of them lost the tie-break to the side cut off (partition_heal seed 3190).
     if (now - lan_last_ > config_.cluster->failure_interval / 2) {
       lan_resumed_ = now;
+    }
+    if (now - lan_last_ > config_.cluster->failure_interval) {
+      lan_returned_ = now;
     }
     lan_last_ = std::max(lan_last_, now);
   }
@@ -378,12 +384,12 @@ bool ClusterNode::may_reset(Time now, wire::Ipv4Addr remote, std::uint16_t port)
 // would reset the client. So for 2T (the tie-break needs one keepalive period, at most T/2) it
 // opens none and reports no traffic of its own. A survivor of crashed members keeps hearing its
 // clients and is not held; after a quiet period one SYN retransmission is the cost.
-bool ClusterNode::deaf_hold(Time now) const {
-  return now - lan_resumed_ < 2 * config_.cluster->failure_interval && !member_->in_majority(now);
+bool ClusterNode::deaf_hold(Time now, Time resumed) const {
+  return now - resumed < 2 * config_.cluster->failure_interval && !member_->in_majority(now);
 }
 
 bool ClusterNode::may_open(Time now, wire::Ipv4Addr /*remote*/, std::uint16_t /*port*/) {
-  if (!deaf_hold(now)) {
+  if (!deaf_hold(now, lan_resumed_)) {
     return true;
   }
   ++counters_.minority_no_open;
@@ -395,7 +401,7 @@ std::optional<cluster::SessionView::ClientTraffic> ClusterNode::client_traffic()
 }
 
 std::size_t ClusterNode::active_worksets(Time since) const {
-  if (deaf_hold(latest_)) {
+  if (deaf_hold(latest_, lan_returned_)) {
     return 0;
   }
   const filter::WorksetTable& table = member_->table();

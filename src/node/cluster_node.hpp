@@ -251,7 +251,8 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   // after a silence longer than half the failure interval (may_open(), client_traffic()).
   Time lan_last_ = Time::min() / 2;
   Time lan_resumed_ = Time::min() / 2;
-  bool deaf_hold(Time now) const;
+  Time lan_returned_ = Time::min() / 2;  // ... after a silence longer than T (active_worksets())
+  bool deaf_hold(Time now, Time resumed) const;
   bool member_touched_ = false;  // the filter called the member: take its output afterwards
   std::vector<cluster::Outgoing> control_out_;
   std::deque<std::vector<std::byte>> tx_;  // frames we send ourselves (forwarded, ARP)
