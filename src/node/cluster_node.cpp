@@ -365,6 +365,10 @@ bool ClusterNode::may_reset(Time now, wire::Ipv4Addr remote, std::uint16_t port)
     ++counters_.minority_no_reset;
     return false;
   }
+  if (now < quiet_until_) {
+    ++counters_.stall_no_reset;
+    return false;
+  }
   if (!relaying_ && !replaying_) {
     return true;
   }
@@ -389,6 +393,10 @@ bool ClusterNode::deaf_hold(Time now, Time resumed) const {
 }
 
 bool ClusterNode::may_open(Time now, wire::Ipv4Addr /*remote*/, std::uint16_t /*port*/) {
+  if (now < quiet_until_) {
+    ++counters_.stall_no_open;  // the SYN queued while we were away: the others may have it
+    return false;
+  }
   if (!deaf_hold(now, lan_resumed_)) {
     return true;
   }
@@ -708,6 +716,16 @@ void ClusterNode::on_stall(Time now, Time gap) {
   latest_ = now;
   member_->on_resume(now, gap);
   take_member_output(now);
+  // Away for longer than T/2, our followers may have followed a newer term (cluster::Member:
+  // a follower does once its master is silent for T/2), whose members opened connections on
+  // worksets our table still calls ours; the queue we read next carries their segments. Until
+  // the tie-break has had time to settle that (T), a segment for no connection gets no RST and
+  // a SYN opens nothing (whole partition_heal seeds 1154, 3159: the master paused as the cut
+  // healed, read a SYN another member had answered, and reset the client). A client nobody
+  // answered retransmits its SYN.
+  if (gap > config_.cluster->failure_interval / 2) {
+    quiet_until_ = now + config_.cluster->failure_interval;
+  }
   ++counters_.stalls;
   const auto ms = static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::milliseconds>(gap).count());
@@ -738,6 +756,8 @@ CounterList ClusterNode::counter_list() const {
       {"drop.tx_rst_not_owned", c.drop_tx_rst_not_owned},
       {"replay_no_reset", c.replay_no_reset},
       {"minority_no_reset", c.minority_no_reset},
+      {"stall_no_reset", c.stall_no_reset},
+      {"stall_no_open", c.stall_no_open},
       {"minority_no_open", c.minority_no_open},
       {"drop.learn.member_mac_not_listed", c.member_mac_not_listed},
       {"drop.learn.neighbour_slot_busy", c.neighbour_slot_busy},

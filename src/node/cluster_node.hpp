@@ -120,6 +120,10 @@ struct ClusterNodeCounters {
   // unanswered; a SYN left unanswered just after the clients were heard again (may_open()).
   std::uint64_t minority_no_reset = 0;
   std::uint64_t minority_no_open = 0;
+  // Back from a stall longer than T/2: for T, a segment for no connection left unanswered, a
+  // SYN refused.
+  std::uint64_t stall_no_reset = 0;
+  std::uint64_t stall_no_open = 0;
   // Learning refused (the frame itself goes on).
   std::uint64_t member_mac_not_listed = 0;  // a control datagram from an address not listed
   std::uint64_t neighbour_slot_busy = 0;    // the client's slot holds another active client
@@ -252,6 +256,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   Time lan_last_ = Time::min() / 2;
   Time lan_resumed_ = Time::min() / 2;
   Time lan_returned_ = Time::min() / 2;  // ... after a silence longer than T (active_worksets())
+  Time quiet_until_ = Time::min() / 2;   // no RST for an unknown connection before (on_stall())
   bool deaf_hold(Time now, Time resumed) const;
   bool member_touched_ = false;  // the filter called the member: take its output afterwards
   std::vector<cluster::Outgoing> control_out_;

@@ -76,7 +76,9 @@ TEST(WholeScenarios, EveryScenarioIsListed) {
 // worksets: it keeps them and claims them back); a minority opened connections after a silence
 // shorter than T (792: members' own frames counted as clients); a member with sparse clients
 // reported no traffic and lost the tie-break to the side cut off (3190). Every connection of a
-// member that was not cut off completes.
+// member that was not cut off completes. 1154 (the master paused as the cut healed, then read a
+// SYN another member had answered) is not whole yet: it loses one connection to a reset after
+// the quiet T instead of two at once, so it is not listed.
 TEST(WholeScenarios, PartitionHealRegressionSeeds) {
   const WholeScenario* s = find_whole_scenario("partition_heal");
   ASSERT_NE(s, nullptr);

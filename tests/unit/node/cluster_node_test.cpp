@@ -502,6 +502,58 @@ TEST_F(ClusterNodeTest, AStallBeyondTheFailureIntervalIsCounted) {
   EXPECT_EQ(counter("stall_max_ms"), 1000u);
 }
 
+// Back from a stall longer than T/2, a member reads a queue of segments the others may have
+// answered meanwhile (its followers follow a newer term after T/2 of silence): for T it opens
+// nothing and resets nothing it does not know (whole partition_heal seed 1154: it answered a SYN
+// another member had answered, and reset the client). A shorter stall changes nothing.
+TEST_F(ClusterNodeTest, AfterAStallOfMoreThanHalfTNothingUnknownIsAnsweredForT) {
+  constexpr std::uint16_t kPort = 40001;
+  const std::uint16_t ws = filter::workset_of(filter::FlowKey{kClient.value(), kPort, 0},
+                                              filter::HashKind::xor_fold, filter::kDefaultMixSeed)
+                               .value();
+  follow({ws});
+  keepalive({{ws, 1}});
+  const auto answers = [this] {
+    return count_out([](const Frame& f) {
+      return is_tcp(f) &&
+             (stack::test::parse_tcp(f).flags & (wire::tcpflag::kRst | wire::tcpflag::kSyn)) != 0;
+    });
+  };
+  wire::TcpRepr syn;
+  syn.seq = 9000;
+  syn.flags = wire::tcpflag::kSyn;
+  syn.window = 65535;
+  syn.options.mss = 1460;
+  wire::TcpRepr ack;
+  ack.seq = 5000;
+  ack.ack = 7000;
+  ack.flags = wire::tcpflag::kAck;
+  ack.window = 65535;
+  constexpr std::uint16_t kSameWorkset = kPort ^ 0x401;  // xor-fold: the same workset
+
+  node->on_stall(now, milliseconds(90));  // under T/2: nothing changes
+  out.clear();
+  frame(tcp_frame(kClient, kSameWorkset, ack, kClientMac));
+  EXPECT_EQ(answers(), 1u);  // the RST
+
+  now += milliseconds(150);
+  node->on_stall(now, milliseconds(150));
+  keepalive({{ws, 1}});
+  out.clear();
+  frame(tcp_frame(kClient, kPort, syn, kClientMac));
+  frame(tcp_frame(kClient, kSameWorkset, ack, kClientMac));
+  EXPECT_EQ(answers(), 0u);
+  EXPECT_EQ(counter("stall_no_open"), 1u);
+  EXPECT_EQ(counter("stall_no_reset"), 1u);
+  for (int i = 0; i < 5; ++i) {
+    advance(milliseconds(50));
+    keepalive({{ws, 1}});
+  }
+  out.clear();
+  frame(tcp_frame(kClient, kPort, syn, kClientMac));
+  EXPECT_EQ(answers(), 1u);  // the SYN-ACK
+}
+
 // A follower stopped for a second wakes to its timer: it must not judge its master on its own
 // absence (the watchdog would find a second of silence that was ours, not the master's).
 TEST_F(ClusterNodeTest, AFollowerWakingFromAStallDoesNotSucceedItsMaster) {
