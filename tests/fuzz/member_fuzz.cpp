@@ -51,11 +51,15 @@ class Script {
   std::size_t pos_ = 0;
 };
 
-// Live sessions in whichever worksets the script says (a SessionView op flips one).
+// Live sessions in whichever worksets the script says (a SessionView op flips one), and clients
+// heard or not (the same op, high bit: a master doubts its silent followers without clients).
 class Sessions : public SessionView {
  public:
   std::bitset<filter::kWorksetCount> busy_worksets() const override { return busy; }
+  std::optional<ClientTraffic> client_traffic() const override { return traffic; }
   std::bitset<filter::kWorksetCount> busy;
+  ClientTraffic traffic{};
+  bool clients = true;
 };
 
 class Fuzz {
@@ -69,11 +73,20 @@ class Fuzz {
     after("start");
     for (std::size_t step = 0; step < kMaxSteps && !s_.done(); ++step) {
       advance(std::chrono::microseconds(250) * s_.u8());
+      if (sessions_.clients) {
+        sessions_.traffic.last = now_;
+      }
       const std::uint8_t op = s_.u8();
       switch (op % 18) {
-        case 16:
-          sessions_.busy.flip(s_.u16() % filter::kWorksetCount);
+        case 16: {
+          const std::uint16_t v = s_.u16();
+          sessions_.busy.flip(v % filter::kWorksetCount);
+          if ((v & 0x8000) != 0) {
+            sessions_.clients = !sessions_.clients;
+            sessions_.traffic.resumed = sessions_.clients ? now_ : sessions_.traffic.resumed;
+          }
           break;
+        }
         case 17: {
           // The node answers a release or an assignment it may or may not have been asked for.
           const filter::WorksetId ws{static_cast<std::uint16_t>(s_.u16() % filter::kWorksetCount)};
@@ -261,6 +274,7 @@ class Fuzz {
         break;
       }
     }
+    ka.unheard = static_cast<std::uint16_t>(s_.u8() % ka.members.size());
     return ka;
   }
 
