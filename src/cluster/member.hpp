@@ -146,9 +146,10 @@ class SessionView {
  public:
   virtual ~SessionView() = default;
   virtual std::bitset<filter::kWorksetCount> busy_worksets() const = 0;
-  // How many of this member's worksets delivered a frame from a client since `since`: the
-  // traffic it serves now (a member cut off from the clients serves none). Two masters of equal
-  // standing keep the one whose view serves more (MasterKeepalive::active).
+  // How many of this member's worksets delivered a frame from a client since `since` and carry a
+  // live connection: the traffic it serves now (a member cut off from the clients serves none,
+  // nor one that hears the clients of worksets it took over while cut off). Two masters of
+  // equal standing keep the one whose view serves more (MasterKeepalive::active).
   virtual std::size_t active_worksets(Time /*since*/) const { return 0; }
   // When frames from clients (for the cluster IP, any workset) reached this member: the latest,
   // and the first after the latest silence longer than T. nullopt: not known (no data path).

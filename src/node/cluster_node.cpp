@@ -412,11 +412,16 @@ std::size_t ClusterNode::active_worksets(Time since) const {
   if (deaf_hold(latest_, lan_returned_)) {
     return 0;
   }
+  // With live connections too: a side that took over a workset while cut off hears the clients
+  // of the side that served it as soon as the cut heals, but serves none of their connections
+  // (whole partition_heal seed 1862: both sides counted 15, and the newer term won).
+  const std::bitset<filter::kWorksetCount> busy = busy_worksets();
   const filter::WorksetTable& table = member_->table();
   std::size_t n = 0;
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
     const filter::WorksetId ws{i};
-    n += last_frame_[i] >= since && table.state(ws) != filter::WorksetState::unassigned &&
+    n += last_frame_[i] >= since && busy.test(i) &&
+                 table.state(ws) != filter::WorksetState::unassigned &&
                  table.owner(ws) == table.config().self
              ? 1
              : 0;

@@ -502,6 +502,60 @@ TEST_F(ClusterNodeTest, AStallBeyondTheFailureIntervalIsCounted) {
   EXPECT_EQ(counter("stall_max_ms"), 1000u);
 }
 
+// The traffic a member reports for the tie-break (FollowerKeepalive::active) counts worksets
+// whose clients it serves: frames in the last T on a workset with a live connection. Frames alone
+// are what a side that took over a workset while cut off hears of the other side's clients as
+// soon as the cut heals (whole partition_heal seed 1862: both sides counted them, and the side
+// cut off won on its newer term).
+TEST_F(ClusterNodeTest, TheTrafficReportedIsOfWorksetsWithLiveConnections) {
+  constexpr std::uint16_t kPort = 40001;
+  const std::uint16_t ws = filter::workset_of(filter::FlowKey{kClient.value(), kPort, 0},
+                                              filter::HashKind::xor_fold, filter::kDefaultMixSeed)
+                               .value();
+  follow({ws});
+  keepalive({{ws, 1}});
+  const auto reported = [this] {
+    std::optional<std::uint16_t> active;
+    for (const auto& c : control_out) {
+      auto r = cluster::decode(wire::Bytes(c.second.data(), c.second.size()),
+                               cluster::NullAuthenticator{});
+      if (const auto* m = std::get_if<cluster::Message>(&r)) {
+        if (const auto* fk = std::get_if<cluster::FollowerKeepalive>(&m->body)) {
+          active = fk->active;
+        }
+      }
+    }
+    control_out.clear();
+    return active;
+  };
+  wire::TcpRepr ack;
+  ack.seq = 5000;
+  ack.ack = 7000;
+  ack.flags = wire::tcpflag::kAck;
+  ack.window = 65535;
+  constexpr std::uint16_t kSameWorkset = kPort ^ 0x401;  // xor-fold: the same workset
+  control_out.clear();
+  for (int i = 0; i < 4; ++i) {
+    frame(tcp_frame(kClient, kSameWorkset, ack, kClientMac));  // no connection of ours
+    advance(milliseconds(50));
+    keepalive({{ws, 1}});
+  }
+  EXPECT_EQ(reported(), std::optional<std::uint16_t>(0));
+  wire::TcpRepr syn;
+  syn.seq = 9000;
+  syn.flags = wire::tcpflag::kSyn;
+  syn.window = 65535;
+  syn.options.mss = 1460;
+  frame(tcp_frame(kClient, kPort, syn, kClientMac));  // a live (half-open) connection on ws
+  control_out.clear();
+  for (int i = 0; i < 4; ++i) {
+    frame(tcp_frame(kClient, kSameWorkset, ack, kClientMac));
+    advance(milliseconds(50));
+    keepalive({{ws, 1}});
+  }
+  EXPECT_EQ(reported(), std::optional<std::uint16_t>(1));
+}
+
 // Back from a stall longer than T/2, a member reads a queue of segments the others may have
 // answered meanwhile (its followers follow a newer term after T/2 of silence): for T it opens
 // nothing and resets nothing it does not know (whole partition_heal seed 1154: it answered a SYN
