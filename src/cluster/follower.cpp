@@ -142,9 +142,12 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   // --seed 646); its new owner has had it for a round trip at most, with no session on it yet.
   // We keep serving it (answering nothing we do not know: our table is unconfirmed) and claim it
   // as busy when we rejoin; the master gives it back unless its new owner has sessions on it
-  // too, and its keepalive then tells us which (mirror_owners).
+  // too, and its keepalive then tells us which (mirror_owners). Not after an absence longer than
+  // our watchdog: the new owners have had time to open connections of their own on it, which
+  // the master cannot know of yet (whole loss_5 seed 856: back from 848 ms, a follower claimed a
+  // workset back and reset the connection its new owner had opened 5 ms before).
   if (std::find(ka.members.begin(), ka.members.end(), config.address) == ka.members.end()) {
-    release_own_worksets(new_term ? &ka : nullptr, true);
+    release_own_worksets(new_term ? &ka : nullptr, !declared_dead(now));
     enter_joining(now, "not in the master's member list");
     return;
   }

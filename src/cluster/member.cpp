@@ -421,7 +421,7 @@ void Member::Impl::on_message(Time now, const Message& m) {
         // Our master says we are not a member: whatever we own is no longer ours in its table
         // (it released it, or never gave it), so we serve none of it while we rejoin, but what
         // carries live sessions (see follower_on_master_keepalive).
-        release_own_worksets(nullptr, true);
+        release_own_worksets(nullptr, !declared_dead(now));
       }
       enter_joining(now, ex->member == from ? "master left" : "told to exit: " + ex->text);
       return;

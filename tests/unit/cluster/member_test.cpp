@@ -1976,6 +1976,32 @@ TEST(MemberDoubt, AFollowerRemovedWhileAliveKeepsItsLiveWorksets) {
   EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
 }
 
+// Not after a pause longer than its watchdog: the new owners have had time to open connections
+// of their own on its old worksets, which the master cannot know of yet; a claim would take one
+// back and reset them (whole loss_5 seed 856, rebalance_after_join seed 614).
+TEST(MemberDoubt, AFollowerBackFromALongPauseKeepsNothing) {
+  Harness h;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 30; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(100ms);
+  const auto of3 = owned_list(h, 1, 3);
+  ASSERT_FALSE(of3.empty());
+  Clients s3(&h.now);
+  s3.busy.set(of3[0]);
+  h.m(3).set_sessions(&s3);
+  h.freeze(3);
+  h.run_for(h.timings.failure_interval * 3);
+  ASSERT_EQ(h.m(1).members().size(), 2u);
+  h.resume(3, h.timings.failure_interval * 3);
+  EXPECT_EQ(own_count(h.m(3)), 0u);
+  h.run_for(100ms);
+  EXPECT_EQ(h.m(3).role(), Role::follower);
+  EXPECT_NE(h.owner_addr(1, WorksetId{of3[0]}), addr(3));
+  EXPECT_EQ(doubly_owned(h, {1, 2, 3}), 0u);
+}
+
 // A master that resumes sends its keepalive and its WorkDeassign at once, and they may cross: the
 // keepalive, older than the order, still names the follower the owner. Taking the workset back
 // from it made two owners until the next keepalive (whole flapping_member seed 5392). A later
