@@ -529,19 +529,25 @@ void Member::Impl::master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDea
 // (phalanx-sim --whole --scenario partition_heal --seed 407). The side cut off is the one
 // without clients. So a master that has heard no client within T/2 when a follower falls silent
 // (the cut may have come a keepalive period, up to T/2, after the follower's last message)
-// keeps it in doubt: listed, owning what it owned, given nothing, counted out of the view (a
-// follower learns that from MasterKeepalive::unheard), looked at again with every keepalive.
-// Heard again, it is a follower as before. It is removed when, T/2 later (time for the others
-// cut at the same instant to fall silent too: their keepalives are at most T/2 apart), more
-// than half the largest view (view_base) is still heard: a crash, not a cut. Otherwise this side
-// is a minority (no resets, no new connections when clients come back: ClusterNode) and waits
-// until clients have been back for T, or the minority is accepted (Timings::quorum_forget). A
-// crash in an idle cluster costs T/2 more, and in a minority a client's SYN retransmission. A
-// master without a data path (SessionView::client_traffic() nullopt) never doubts.
-bool Member::Impl::in_doubt(Time now, std::size_t newly_silent) {
+// keeps it in doubt if no more than half the largest view (view_base) is heard: listed, owning
+// what it owned, given nothing, counted out of the view (a follower learns that from
+// MasterKeepalive::unheard), looked at again with every keepalive. "Heard" is strict: within
+// T/2, so that the others cut at the same instant, whose watchdogs fire up to a keepalive
+// period (T/2) later, already count as silent. A crash with more than half the view heard is
+// no doubt: removed at T, as ever (e2e.cluster_failover_test). Heard again, a follower in doubt
+// is a follower as before. Once more than half the view is heard, or clients have been back for
+// T, or the minority is accepted (Timings::quorum_forget), the doubt is over and the silent
+// ones are removed. Meanwhile this side is a minority (no resets, no new connections when
+// clients come back: ClusterNode); a crash of half the view in an idle cluster costs a client
+// a SYN retransmission. A master without a data path (SessionView::client_traffic() nullopt)
+// never doubts.
+bool Member::Impl::in_doubt(Time now, std::size_t quiet) {
   const auto traffic = sessions != nullptr ? sessions->client_traffic()
                                            : std::optional<SessionView::ClientTraffic>{};
-  if (!traffic || (doubt_since == kNever && now - traffic->last <= interval() / 2)) {
+  const std::size_t size = view_size();
+  const bool majority_heard = (size - std::min(size, quiet)) * 2 > view_base;
+  if (!traffic || majority_heard ||
+      (doubt_since == kNever && now - traffic->last <= interval() / 2)) {
     doubt_since = kNever;
     return false;
   }
@@ -549,10 +555,8 @@ bool Member::Impl::in_doubt(Time now, std::size_t newly_silent) {
     doubt_since = now;
     return true;
   }
-  const std::size_t size = view_size();
-  const bool majority_heard = (size - std::min(size, newly_silent)) * 2 > view_base;
   const bool clients_back = traffic->resumed > doubt_since && now - traffic->resumed >= interval();
-  if (clients_back || (majority_heard && now - doubt_since >= interval() / 2)) {
+  if (clients_back) {
     doubt_since = kNever;
     return false;
   }
@@ -562,14 +566,14 @@ bool Member::Impl::in_doubt(Time now, std::size_t newly_silent) {
 void Member::Impl::master_timers(Time now) {
   // FIG. 8E: follower watchdogs. Silent for longer than T -> dead, unless in doubt.
   std::vector<Ipv4Addr> dead;
-  std::size_t newly_silent = 0;
+  std::size_t quiet = 0;  // silent for over T/2, not in doubt yet (in_doubt())
   for (const auto& [a, f] : followers) {
     if (now - f.last_heard > watchdog(interval())) {
       dead.push_back(a);
-      newly_silent += unheard.contains(a) ? 0 : 1;
     }
+    quiet += !unheard.contains(a) && now - f.last_heard > interval() / 2 ? 1 : 0;
   }
-  if (!dead.empty() && in_doubt(now, newly_silent)) {
+  if (!dead.empty() && in_doubt(now, quiet)) {
     for (Ipv4Addr a : dead) {
       if (unheard.insert(a).second) {
         ++counters.removals_deferred;

@@ -229,7 +229,7 @@ struct Member::Impl {
   // Followers silent for longer than their watchdog, kept (not removed) while in_doubt().
   std::set<Ipv4Addr> unheard;
   Time doubt_since = kNever;
-  bool in_doubt(Time now, std::size_t newly_silent);
+  bool in_doubt(Time now, std::size_t quiet);
   bool settling = false;  // unowned worksets wait for probation's claims
   // ... or, for a master that never learned a table (settle()), until then.
   Time settle_until = kNever;
