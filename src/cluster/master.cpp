@@ -150,11 +150,8 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
   // FIG. 8B 837: any message from a follower resets its watchdog.
   if (auto it = followers.find(from); it != followers.end()) {
     it->second.last_heard = now;
-    if (unheard.erase(from) != 0) {
+    if (forget_unheard(from)) {
       log(from.to_string() + " heard again");
-      if (unheard.empty()) {
-        doubt_since = kNever;
-      }
     }
   }
   if (const auto* jr = std::get_if<JoinRequest>(&m.body)) {
@@ -541,6 +538,14 @@ void Member::Impl::master_on_deassign_ack(Time now, Ipv4Addr from, const WorkDea
 // clients come back: ClusterNode); a crash of half the view in an idle cluster costs a client
 // a SYN retransmission. A master without a data path (SessionView::client_traffic() nullopt)
 // never doubts.
+bool Member::Impl::forget_unheard(Ipv4Addr a) {
+  const bool was = unheard.erase(a) != 0;
+  if (unheard.empty()) {
+    doubt_since = kNever;
+  }
+  return was;
+}
+
 bool Member::Impl::in_doubt(Time now, std::size_t quiet) {
   const auto traffic = sessions != nullptr ? sessions->client_traffic()
                                            : std::optional<SessionView::ClientTraffic>{};
@@ -683,9 +688,7 @@ void Member::Impl::remove_member(Time now, Ipv4Addr addr, std::string_view why) 
   members.erase(std::remove(members.begin(), members.end(), addr), members.end());
   followers.erase(addr);
   probation.erase(addr);
-  if (unheard.erase(addr) != 0 && unheard.empty()) {
-    doubt_since = kNever;
-  }
+  forget_unheard(addr);
   pending_assign.erase(addr);
   pending_deassign.erase(addr);
   const MemberId id = id_of(addr);

@@ -230,7 +230,8 @@ struct Member::Impl {
   std::set<Ipv4Addr> unheard;
   Time doubt_since = kNever;
   bool in_doubt(Time now, std::size_t quiet);
-  bool settling = false;  // unowned worksets wait for probation's claims
+  bool forget_unheard(Ipv4Addr a);  // heard again or removed; false if it was not in doubt
+  bool settling = false;            // unowned worksets wait for probation's claims
   // ... or, for a master that never learned a table (settle()), until then.
   Time settle_until = kNever;
   // This member has been master, or applied a master's table, since it started; was admitted.

@@ -298,26 +298,26 @@ stack::FilterVerdict ClusterNode::on_datagram(Time now, wire::Bytes datagram) {
 
 stack::FilterVerdict ClusterNode::dispatch(Time now, filter::Verdict v, wire::Bytes frame) {
   filter::WorksetTable& table = member_->table();
-  if (!relaying_ && !replaying_ && has_workset(v.kind)) {
-    // Only frames for the cluster IP: the members' own traffic (ARP, to their own addresses)
-    // is no sign of clients.
-    // T/2: a master doubts its silent followers after T/2 without clients (cluster::Member
-    // in_doubt()); a cut shorter than T that made it doubt is a silence to resume from, and
-    // no connection opens for 2T after it. The traffic it reports drops to none only after a
-    // silence of T: sparse clients (a gap of T/2) are no cut, and a member that reported none
-    // of them lost the tie-break to the side cut off (partition_heal seed 3190).
-    if (now - lan_last_ > config_.cluster->failure_interval / 2) {
-      lan_resumed_ = now;
-    }
-    if (now - lan_last_ > config_.cluster->failure_interval) {
-      lan_returned_ = now;
-    }
-    lan_last_ = std::max(lan_last_, now);
-  }
   if (has_workset(v.kind) && !relaying_) {
     // Every member counts every packet it classifies: the master's table then knows which
     // worksets carry traffic (and reassigns those at once when their owner dies).
     table.add_load(v.workset, 1, frame.size());
+    // Client traffic: only frames for the cluster IP (the members' own traffic, ARP or to their
+    // own addresses, is no sign of clients). T/2: a master doubts its silent followers after
+    // T/2 without clients (cluster::Member in_doubt()); a cut shorter than T that made it doubt
+    // is a silence to resume from, and no connection opens for 2T after it. The traffic it
+    // reports drops to none only after a silence of T: sparse clients (a gap of T/2) are no
+    // cut, and a member that reported none of them lost the tie-break to the side cut off
+    // (partition_heal seed 3190).
+    if (!replaying_) {
+      if (now - lan_last_ > config_.cluster->failure_interval / 2) {
+        lan_resumed_ = now;
+      }
+      if (now - lan_last_ > config_.cluster->failure_interval) {
+        lan_returned_ = now;
+      }
+      lan_last_ = std::max(lan_last_, now);
+    }
   }
   switch (v.kind) {
     case filter::VerdictKind::mine:
