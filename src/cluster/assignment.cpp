@@ -9,6 +9,7 @@
 
 #include <set>
 
+#include "cluster/backup.hpp"
 #include "cluster/member_impl.hpp"
 
 namespace phalanx::cluster {
@@ -66,7 +67,25 @@ Ipv4Addr Member::Impl::least_loaded(const std::map<Ipv4Addr, std::uint64_t>& loa
   return best->first;
 }
 
+Ipv4Addr Member::Impl::new_owner(WorksetId ws,
+                                 const std::map<Ipv4Addr, std::uint64_t>& loads) const {
+  if (auto it = heirs.find(ws.value()); it != heirs.end() && loads.contains(it->second)) {
+    return it->second;
+  }
+  return least_loaded(loads);
+}
+
+void Member::Impl::bequeath(Ipv4Addr owner, const std::vector<WorksetId>& freed,
+                            const std::vector<Ipv4Addr>& view) {
+  for (WorksetId ws : freed) {
+    if (auto heir = backup_of(ws, owner, view)) {
+      heirs[ws.value()] = *heir;
+    }
+  }
+}
+
 void Member::Impl::assign_to(Time now, WorksetId ws, Ipv4Addr target) {
+  heirs.erase(ws.value());
   table.assign(ws, id_of(target));
   if (target == config.address) {
     // Assigning to itself needs no message: acknowledged at once.
@@ -88,7 +107,7 @@ void Member::Impl::reassign_loaded(Time now, const std::vector<WorksetId>& freed
     if (!loaded(ws)) {
       continue;  // reassigned lazily, on its next packet
     }
-    const Ipv4Addr target = least_loaded(loads);
+    const Ipv4Addr target = new_owner(ws, loads);
     assign_to(now, ws, target);
     loads[target] += metric->workset_weight(table, ws);
   }
@@ -148,8 +167,9 @@ void Member::Impl::on_unassigned_packet(Time now, WorksetId ws, wire::Bytes fram
         hold(ws, frame);  // a member of the old view may serve it: see settle()
         return;
       }
-      // FIG. 9 937: the least loaded member (the master counts as one).
-      const Ipv4Addr target = least_loaded(member_loads());
+      // FIG. 9 937: the least loaded member (the master counts as one), or the heir of a dead
+      // owner's workset.
+      const Ipv4Addr target = new_owner(ws, member_loads());
       assign_to(now, ws, target);
       if (target == config.address) {
         out.frames.push_back(ForwardedFrame{target, ws, {frame.begin(), frame.end()}});

@@ -34,6 +34,7 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
   transition(Role::master, now, std::string(why) + "; epoch " + std::to_string(epoch));
   master = config.address;
   const std::vector<Ipv4Addr> old_view = std::exchange(members, {config.address});
+  heirs.clear();
   followers.clear();
   probation.clear();
   unheard.clear();
@@ -56,6 +57,7 @@ void Member::Impl::enter_master(Time now, std::string_view why) {
     const Ipv4Addr owner = addr_of(table.owner(ws));
     if (last_master && owner == *last_master) {
       table.release(ws);
+      bequeath(owner, {ws}, old_view);
     } else {
       probation.emplace(owner, now + interval());
     }
@@ -131,6 +133,7 @@ void Member::Impl::step_down(Time now, std::string_view why, bool superseded) {
   pending_assign.clear();
   pending_deassign.clear();
   move_target.clear();
+  heirs.clear();
   followers.clear();
   probation.clear();
   unheard.clear();
@@ -685,6 +688,7 @@ void Member::Impl::send_master_keepalive(Time now) {
 // back to the pool; those that carried traffic are reassigned at once (DESIGN §4, §6).
 void Member::Impl::remove_member(Time now, Ipv4Addr addr, std::string_view why) {
   log("removing " + addr.to_string() + ": " + std::string(why));
+  const std::vector<Ipv4Addr> before = members;
   members.erase(std::remove(members.begin(), members.end(), addr), members.end());
   followers.erase(addr);
   probation.erase(addr);
@@ -701,6 +705,7 @@ void Member::Impl::remove_member(Time now, Ipv4Addr addr, std::string_view why) 
       freed.push_back(ws);
     }
   }
+  bequeath(addr, freed, before);
   reassign_loaded(now, freed);
   settle(now);
   std::set<Ipv4Addr> view(members.begin(), members.end());

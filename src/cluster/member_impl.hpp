@@ -139,6 +139,12 @@ struct Member::Impl {
   bool loaded(filter::WorksetId ws) const;
   std::map<Ipv4Addr, std::uint64_t> member_loads() const;
   Ipv4Addr least_loaded(const std::map<Ipv4Addr, std::uint64_t>& loads) const;
+  // Who gets a free workset: its heir when it has one among `loads`, else the least loaded.
+  Ipv4Addr new_owner(filter::WorksetId ws, const std::map<Ipv4Addr, std::uint64_t>& loads) const;
+  // A member's worksets were freed (it died, left, or was the master before this one): each
+  // goes to its backup, which holds the state of its sessions (cluster/backup.hpp).
+  void bequeath(Ipv4Addr owner, const std::vector<filter::WorksetId>& freed,
+                const std::vector<Ipv4Addr>& view);
   void assign_to(Time now, filter::WorksetId ws, Ipv4Addr target);
   void reassign_loaded(Time now, const std::vector<filter::WorksetId>& freed);
   void complete_move(Time now, filter::WorksetId ws);
@@ -247,6 +253,9 @@ struct Member::Impl {
   std::map<Ipv4Addr, PendingWork> pending_assign;    // by target
   std::map<Ipv4Addr, PendingWork> pending_deassign;  // by current owner
   std::map<std::uint16_t, Ipv4Addr> move_target;     // moving worksets -> their next owner
+  // Free worksets whose owner died or left -> the backup that holds their sessions' state
+  // (DESIGN §6): assigned to it, not to the least loaded member, while it is a member.
+  std::map<std::uint16_t, Ipv4Addr> heirs;
   std::deque<HeldFrame> held;
   std::size_t held_bytes = 0;
 

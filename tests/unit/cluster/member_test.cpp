@@ -4,6 +4,7 @@
 // delivers it (or drops it); time passes only through advance(). run_for() delivers everything
 // after a 1 ms latency, through an optional drop filter, for the longer scenarios. Every member's
 // check_invariants() runs after every step.
+#include "cluster/backup.hpp"
 #include "cluster/member.hpp"
 
 #include "cluster/keepalive.hpp"
@@ -645,6 +646,63 @@ TEST(Member, MasterCrashSurvivorBecomesMasterWithNextEpochAndKeepsFollowersWorks
   EXPECT_LE(h.now - crash, h.timings.failure_interval + 150ms);
   EXPECT_EQ(h.node(2).arp, 1);
   EXPECT_EQ(h.node(3).app->left, std::vector<Ipv4Addr>{addr(1)});
+}
+
+// DESIGN §6: the backup of a workset holds its sessions' state, so when the owner dies the
+// master gives the workset to that backup, not to the least loaded member; the backups of one
+// owner's worksets are spread over the others, so the load stays spread too.
+TEST(Member, ADeadFollowersWorksetsGoToTheirBackups) {
+  Harness h;
+  h.form({1, 2, 3, 4});
+  for (std::uint16_t ws = 0; ws < 120; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  const std::vector<Ipv4Addr> view = h.m(1).members();
+  std::map<std::uint16_t, Ipv4Addr> heir;
+  std::map<Ipv4Addr, int> heirs_per_member;
+  for (std::uint16_t ws = 0; ws < 120; ++ws) {
+    if (h.owner_addr(1, WorksetId{ws}) == addr(4)) {
+      heir[ws] = *cluster::backup_of(WorksetId{ws}, addr(4), view);
+      ++heirs_per_member[heir[ws]];
+    }
+  }
+  ASSERT_EQ(heir.size(), 30u);
+  ASSERT_EQ(heirs_per_member.size(), 3u) << "the backups of one owner spread over the others";
+  h.crash(4);
+  h.run_for(h.timings.failure_interval + h.timings.watchdog_slack + 20ms);
+  ASSERT_EQ(h.m(1).members().size(), 3u);
+  for (const auto& [ws, a] : heir) {
+    EXPECT_EQ(h.owner_addr(1, WorksetId{ws}), a) << ws;
+    EXPECT_EQ(h.m(1).table().state(WorksetId{ws}), WorksetState::assigned) << ws;
+  }
+}
+
+TEST(Member, ADeadMastersWorksetsGoToTheirBackups) {
+  Harness h;
+  h.form({1, 2, 3, 4});
+  for (std::uint16_t ws = 0; ws < 120; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(50ms);
+  const std::vector<Ipv4Addr> view = h.m(1).members();
+  std::map<std::uint16_t, Ipv4Addr> heir;
+  for (std::uint16_t ws = 0; ws < 120; ++ws) {
+    if (h.owner_addr(1, WorksetId{ws}) == addr(1)) {
+      heir[ws] = *cluster::backup_of(WorksetId{ws}, addr(1), view);
+    }
+  }
+  ASSERT_EQ(heir.size(), 30u);
+  h.crash(1);
+  h.run_for(2 * h.timings.failure_interval + 100ms);
+  ASSERT_EQ(h.masters(), std::vector<int>{2});
+  for (std::uint16_t ws = 0; ws < 120; ++ws) {
+    h.traffic(ws);  // a free workset is assigned on its next packet at the latest
+  }
+  h.run_for(20ms);
+  for (const auto& [ws, a] : heir) {
+    EXPECT_EQ(h.owner_addr(2, WorksetId{ws}), a) << ws;
+  }
 }
 
 // The survivors know the member list, so the next master is known: the lowest surviving
