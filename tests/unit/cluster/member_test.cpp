@@ -4,8 +4,8 @@
 // delivers it (or drops it); time passes only through advance(). run_for() delivers everything
 // after a 1 ms latency, through an optional drop filter, for the longer scenarios. Every member's
 // check_invariants() runs after every step.
-#include "cluster/backup.hpp"
 #include "cluster/member.hpp"
+#include "cluster/backup.hpp"
 
 #include "cluster/keepalive.hpp"
 
