@@ -81,6 +81,7 @@ Connection::Connection(const Config& config, const FourTuple& tuple, Time now, S
       rtt_(config.rto_initial, config.rto_min, config.rto_max),
       cc_(make_congestion(config.congestion, config.mss, config.initial_cwnd_segments)) {
   tcb_.iss = iss;
+  stream_iss_ = iss;
   tcb_.snd_una = iss;
   tcb_.snd_nxt = iss;
   tcb_.snd_max = iss;
@@ -270,6 +271,7 @@ Connection Connection::restore(const Config& config, const InitialState& initial
   // FIG. 7 "calculable state": snd_una = snd_max = snd_nxt, ISS 0 (we use base - 1 so the
   // send buffer starts at base), timers idle, cwnd and RTT at initial values.
   Connection c(config, initial.tuple, now, base - 1);
+  c.stream_iss_ = initial.iss;  // the stream's origin stays the first owner's
   Tcb& t = c.tcb_;
   t.snd_una = base;
   t.snd_nxt = base;
@@ -322,7 +324,8 @@ Connection Connection::restore(const Config& config, const InitialState& initial
 }
 
 InitialState Connection::export_initial() const {
-  return InitialState{tuple_, tcb_.snd_mss, static_cast<std::uint16_t>(ts_on() ? 12 : 0)};
+  return InitialState{tuple_, tcb_.snd_mss, static_cast<std::uint16_t>(ts_on() ? 12 : 0),
+                      stream_iss_};
 }
 
 EssentialState Connection::export_essential() const {

@@ -113,6 +113,11 @@ struct InitialState {
   FourTuple tuple;
   std::uint16_t mss = 0;           // the MSS we send with (peer's, capped by ours)
   std::uint16_t options_size = 0;  // bytes of options on each data segment (timestamps: 12)
+  // Our initial sequence number: where the output stream begins (stream offset of sequence s =
+  // s - (iss + 1)), so that a new owner's application resumes at the right offset. restore()
+  // does not need it.
+  SeqNum iss;
+  bool operator==(const InitialState&) const = default;
 };
 
 // FIG. 7's essential state, sent on each change, plus what the guarantee needs beyond FIG. 7
@@ -286,6 +291,13 @@ class Connection {
   // window (RFC 9293 §3.8.6.2.2 discourages it): set it from the first ACK on.
   void set_ack_limit(std::optional<AckLimit> limit);
   std::optional<AckLimit> ack_limit() const { return ack_limit_; }
+  // The send side's half (DESIGN §6): with a limit set, no new byte (nor our FIN) at or beyond
+  // `limit` leaves; retransmissions below snd_max still do. A new owner accepts ACKs up to the
+  // limit its backup holds (restore()'s ack_slack), so the owner must never run past it. It is
+  // no zero window: no probe is sent against it, and the data waits for the limit to move.
+  // nullopt (the default) lifts it.
+  void set_send_limit(std::optional<SeqNum> limit);
+  std::optional<SeqNum> send_limit() const { return send_limit_; }
   // What our next ACK would announce without a limit: rcv_nxt and the right edge of the window.
   // The layer above replicates state covering these, then raises the limit to them.
   AckLimit ack_wanted() const;
@@ -410,6 +422,9 @@ class Connection {
   std::optional<SeqNum> ack_slack_end_;
   // Output commit: the limit, and whether an ACK was kept back by it.
   std::optional<AckLimit> ack_limit_;
+  std::optional<SeqNum> send_limit_;  // set_send_limit()
+  SeqNum stream_iss_;                 // InitialState::iss: the ISS, or the first owner's
+  bool fin_allowed(SeqNum fin) const;
   bool ack_held_ = false;
 };
 

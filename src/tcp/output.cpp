@@ -192,14 +192,15 @@ std::optional<wire::TcpRepr> Connection::poll_transmit(Time now) {
     if (tcb_.snd_wnd == 0 || !(tcb_.snd_nxt < wnd_end)) {
       // RFC 9293 §3.8.6.1: a zero-window probe carries one byte of new data. It is not timed
       // by the retransmission timer: the persist timer repeats it.
-      if (buf_seq() == tcb_.snd_una && !send_buf_.empty()) {
+      if (buf_seq() == tcb_.snd_una && !send_buf_.empty() &&
+          (!send_limit_ || tcb_.snd_una < *send_limit_)) {
         auto s = make_segment(now, tcb_.snd_una, kAck, 1);
         tcb_.snd_nxt = seq_max(tcb_.snd_nxt, tcb_.snd_una + 1);
         return s;
       }
     } else {
       // The sender SWS override: send what the small window allows.
-      const SeqNum end = data_end();
+      const SeqNum end = seq_min(data_end(), send_limit_.value_or(data_end()));
       if (tcb_.snd_nxt < end) {
         const std::uint32_t len =
             std::min({seq_len(tcb_.snd_nxt, end), seq_len(tcb_.snd_nxt, wnd_end),
@@ -269,6 +270,14 @@ void Connection::set_ack_limit(std::optional<AckLimit> limit) {
   }
 }
 
+void Connection::set_send_limit(std::optional<SeqNum> limit) {
+  send_limit_ = limit;
+}
+
+bool Connection::fin_allowed(SeqNum fin) const {
+  return !send_limit_ || fin < *send_limit_;
+}
+
 AckLimit Connection::ack_wanted() const {
   return AckLimit{tcb_.rcv_nxt, tcb_.rcv_nxt + window_to_advertise()};
 }
@@ -292,7 +301,12 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
   const SeqNum end = data_end();
   const bool fin_pending = tcb_.fin_queued && seq <= fin_seq_;
   const std::uint32_t avail = seq < end ? seq_len(seq, end) : 0;
-  const SeqNum wnd_end = tcb_.snd_una + tcb_.snd_wnd;
+  SeqNum wnd_end = tcb_.snd_una + tcb_.snd_wnd;
+  // The send limit (set_send_limit) narrows the peer's window; it is no zero window to probe.
+  const bool commit_limited = send_limit_ && *send_limit_ < wnd_end;
+  if (commit_limited) {
+    wnd_end = *send_limit_;
+  }
   const std::uint32_t usable = seq < wnd_end ? seq_len(seq, wnd_end) : 0;
   const std::uint32_t flight = pipe();
   const std::uint32_t cwnd_room = cc_->cwnd() > flight ? cc_->cwnd() - flight : 0;
@@ -309,7 +323,7 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
     }
   };
   if (len == 0) {
-    if (fin_pending && avail == 0 && seq == fin_seq_) {
+    if (fin_pending && avail == 0 && seq == fin_seq_ && fin_allowed(seq)) {
       auto s = make_segment(now, seq, kAck | kFin, 0);
       tcb_.snd_nxt = seq + 1;
       if (!is_new) {
@@ -318,14 +332,15 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
       arm_retransmit(now);
       return s;
     }
-    if (avail > 0 && usable == 0) {
+    if (avail > 0 && usable == 0 && !commit_limited) {
       arm_persist();  // zero window: probe later
     }
     return std::nullopt;
   }
   if (len < mss && len < avail) {
     // Sender SWS avoidance: a runt only when it is at least half the peer's largest window.
-    const bool window_limited = usable == len;
+    // Held by the send limit instead, it waits for the limit to move.
+    const bool window_limited = usable == len && !commit_limited;
     if (!(window_limited && len >= tcb_.max_sndwnd / 2)) {
       if (window_limited) {
         arm_persist();
@@ -349,7 +364,7 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
   std::uint8_t flags = kAck;
   if (seq + len == end) {
     flags |= kPsh;
-    if (fin_pending) {
+    if (fin_pending && fin_allowed(end)) {
       flags |= kFin;
     }
   }

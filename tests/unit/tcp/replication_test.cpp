@@ -43,6 +43,9 @@ TEST(Replication, RestoreContinuesTheConversation) {
   EXPECT_EQ(r.conn.next_deadline(), kNever);
   EXPECT_EQ(r.conn.cwnd(), 10u * 988);  // initial: 10 segments of MSS less timestamps
   EXPECT_EQ(r.conn.export_essential().snd_nxt, e.snd_nxt);
+  // The stream's origin stays the first owner's ISS, for every later owner's application.
+  EXPECT_EQ(init.iss, SeqNum{1000});
+  EXPECT_EQ(r.conn.export_initial(), init);
   // Its TSval goes on from the old one's, so the peer's PAWS accepts it.
   EXPECT_GT(r.tsval(), e.ts_val_last);
   r.app_send("more");
