@@ -1,5 +1,7 @@
 #include "apps/http_server.hpp"
 
+#include <cstring>
+
 namespace phalanx::apps::http {
 
 namespace {
@@ -57,6 +59,65 @@ void HttpServer::on_peer_closed(ConnectionId id) {
 
 void HttpServer::on_closed(ConnectionId id, stack::CloseReason /*reason*/) {
   forget(id);
+}
+
+namespace {
+
+// The 64-bit stream offset whose low 32 bits are `low`, nearest to `near` (TCP sequence space
+// gives offsets modulo 2^32; a session's offsets never differ by 2 GB within one snapshot).
+std::uint64_t unwrap(std::uint32_t low, std::uint64_t near) {
+  const auto delta = static_cast<std::int32_t>(low - static_cast<std::uint32_t>(near));
+  return near + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+}
+
+constexpr std::size_t kSnapshotHead = 9;  // stream offset u64 | peer closed u8
+
+}  // namespace
+
+std::optional<std::vector<std::byte>> HttpServer::snapshot(ConnectionId id, std::uint64_t acked) {
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end() || !limits_.retain_until_acked) {
+    return std::nullopt;
+  }
+  HttpSession& session = it->second.session;
+  const std::uint64_t produced = session.stream_offset();
+  const std::uint64_t peer_acked = unwrap(static_cast<std::uint32_t>(acked), produced);
+  if (peer_acked <= produced) {
+    session.acknowledge(peer_acked);
+  }
+  const SessionSnapshot snap = session.snapshot();
+  std::vector<std::byte> out(kSnapshotHead + snap.input.size());
+  for (int i = 0; i < 8; ++i) {
+    out[static_cast<std::size_t>(i)] = static_cast<std::byte>(snap.stream_offset >> (56 - 8 * i));
+  }
+  out[8] = static_cast<std::byte>(snap.peer_closed ? 1 : 0);
+  std::memcpy(out.data() + kSnapshotHead, snap.input.data(), snap.input.size());
+  return out;
+}
+
+bool HttpServer::on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t resume_at) {
+  if (state.size() < kSnapshotHead || std::to_integer<std::uint8_t>(state[8]) > 1) {
+    ++counters_.adopt_refused;
+    return false;
+  }
+  SessionSnapshot snap;
+  for (std::size_t i = 0; i < 8; ++i) {
+    snap.stream_offset = (snap.stream_offset << 8) | std::to_integer<std::uint8_t>(state[i]);
+  }
+  snap.peer_closed = std::to_integer<std::uint8_t>(state[8]) == 1;
+  snap.input.assign(reinterpret_cast<const char*>(state.data()) + kSnapshotHead,
+                    state.size() - kSnapshotHead);
+  auto [it, fresh] = sessions_.try_emplace(id, Connection{HttpSession(files_, limits_)});
+  if (!fresh || !it->second.session.restore(
+                    snap, unwrap(static_cast<std::uint32_t>(resume_at), snap.stream_offset))) {
+    ++counters_.adopt_refused;
+    sessions_.erase(id);
+    return false;
+  }
+  ++counters_.connections;
+  ++counters_.adopted;
+  pump(id, it->second);
+  return true;
 }
 
 HttpSession* HttpServer::session(ConnectionId id) {

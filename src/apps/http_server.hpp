@@ -10,7 +10,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <unordered_map>
+#include <vector>
 
 #include "apps/file_source.hpp"
 #include "apps/http_session.hpp"
@@ -25,6 +27,8 @@ struct ServerCounters {
   std::uint64_t connections = 0;
   std::uint64_t aborted = 0;       // sessions that failed (short file read)
   std::uint64_t input_paused = 0;  // on_data() left bytes in the window (pipelined backlog full)
+  std::uint64_t adopted = 0;       // sessions resumed from a snapshot after a takeover
+  std::uint64_t adopt_refused = 0;  // a snapshot that did not decode or did not restore
   SessionCounters sessions;        // summed over closed sessions
 };
 
@@ -37,6 +41,10 @@ class HttpServer final : public stack::TcpHandler {
   void on_writable(ConnectionId id) override;
   void on_peer_closed(ConnectionId id) override;
   void on_closed(ConnectionId id, stack::CloseReason reason) override;
+  // Session replication (DESIGN §6), with SessionLimits::retain_until_acked: the snapshot is
+  // stream offset u64 | peer closed u8 (0/1) | the retained input (HttpSession::snapshot()).
+  std::optional<std::vector<std::byte>> snapshot(ConnectionId id, std::uint64_t acked) override;
+  bool on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t resume_at) override;
 
   // Counters of closed sessions plus the open ones.
   ServerCounters counters() const;

@@ -113,6 +113,20 @@ std::optional<ConnectionId> Stack::tcp_adopt(tcp::Connection conn, TcpHandler* h
   return impl_->tcp_adopt(std::move(conn), handler);
 }
 
+std::optional<ConnectionId> Stack::tcp_adopt(tcp::Connection conn, TcpHandler* handler,
+                                             wire::Bytes app_state) {
+  return impl_->tcp_adopt(std::move(conn), handler, &app_state);
+}
+
+void Stack::tcp_for_each_open(
+    const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const {
+  impl_->tcp_for_each_open(fn);
+}
+
+bool Stack::tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit) {
+  return impl_->tcp_set_send_limit(id, limit);
+}
+
 const tcp::Connection* Stack::tcp_connection(ConnectionId id) const {
   return impl_->tcp_connection(id);
 }

@@ -199,8 +199,26 @@ class TcpHandler {
   // again). An application that replicates its state overrides it to attach that state (find
   // the session by tcp_info(id)); the default treats the connection as a new one.
   virtual void on_adopted(ConnectionId id) { on_open(id); }
-  // Session replication (DESIGN §6) will add snapshot/resume hooks here, with default
-  // implementations, so handlers written now keep compiling.
+
+  // Session replication (DESIGN §6): the one interface an application implements to have its
+  // connections survive their member. snapshot() gives what a new owner's application needs to
+  // resume the connection: everything that determines the output stream from offset `acked`
+  // on (the peer has acknowledged every output byte before it: the application may forget
+  // them) and what it made of the input it took. It is called whenever the connection's state
+  // changed, so keep it small (http: the requests not yet answered in full, and where their
+  // answer begins; no file data). nullopt (the default): the application cannot resume, and
+  // its connections are served unprotected.
+  virtual std::optional<std::vector<std::byte>> snapshot(ConnectionId /*id*/,
+                                                         std::uint64_t /*acked*/) {
+    return std::nullopt;
+  }
+  // A connection restored on a new owner (Stack::tcp_adopt() with a snapshot), in place of
+  // on_open(): the application rebuilds its state from `state` and resumes its output stream
+  // at offset `resume_at` (the next byte it gives tcp_send() is the byte at that offset). False
+  // when it cannot (the stack then aborts the connection: an RST beats a corrupt stream).
+  virtual bool on_adopted(ConnectionId /*id*/, wire::Bytes /*state*/, std::uint64_t /*resume_at*/) {
+    return false;
+  }
 };
 
 class UdpHandler {
@@ -315,6 +333,20 @@ class Stack {
   // handler is null (Drop::tcp_adopt_invalid). The id is dead on return if the handler aborted
   // it from on_adopted().
   std::optional<ConnectionId> tcp_adopt(tcp::Connection conn, TcpHandler* handler);
+  // The same with the application's snapshot (TcpHandler::snapshot()): handler->on_adopted(id,
+  // app_state, resume_at) instead, with resume_at the output stream offset of conn.send_end()
+  // (stream origin: InitialState::iss); a handler that refuses has the connection aborted (and
+  // nullopt returned, counted as Drop::tcp_adopt_invalid).
+  std::optional<ConnectionId> tcp_adopt(tcp::Connection conn, TcpHandler* handler,
+                                        wire::Bytes app_state);
+  // Calls fn(id, connection, handler) for every connection an application holds (on_open() or
+  // on_adopted() delivered, on_closed() not yet), in slot order. fn must not call into the
+  // stack.
+  void tcp_for_each_open(
+      const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
+  // tcp::Connection::set_send_limit() on an open connection, and sends what the new limit
+  // releases. False for a stale id.
+  bool tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit);
   // The connection behind an open id, for export_initial()/export_essential(); nullptr for a
   // stale id. Valid until the next call into the stack.
   const tcp::Connection* tcp_connection(ConnectionId id) const;

@@ -70,7 +70,11 @@ class StackImpl {
   bool tcp_resume_receive(ConnectionId id);
   bool set_nodelay(ConnectionId id, bool on);
   std::optional<TcpInfo> tcp_info(ConnectionId id) const;
-  std::optional<ConnectionId> tcp_adopt(tcp::Connection conn, TcpHandler* handler);
+  std::optional<ConnectionId> tcp_adopt(tcp::Connection conn, TcpHandler* handler,
+                                        const wire::Bytes* app_state = nullptr);
+  void tcp_for_each_open(
+      const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
+  bool tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit);
   const tcp::Connection* tcp_connection(ConnectionId id) const;
   bool tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit);
   std::size_t tcp_connection_count() const { return tuples_.size(); }

@@ -602,7 +602,8 @@ std::optional<TcpInfo> StackImpl::tcp_info(ConnectionId id) const {
 
 // ---- session replication --------------------------------------------------------------------
 
-std::optional<ConnectionId> StackImpl::tcp_adopt(tcp::Connection conn, TcpHandler* handler) {
+std::optional<ConnectionId> StackImpl::tcp_adopt(tcp::Connection conn, TcpHandler* handler,
+                                                 const wire::Bytes* app_state) {
   const tcp::FourTuple t = conn.tuple();
   // A restored connection for the served address, open, with an application to give it to.
   if (handler == nullptr || conn.state() == tcp::State::closed || t.local_addr != config_.address) {
@@ -629,7 +630,17 @@ std::optional<ConnectionId> StackImpl::tcp_adopt(tcp::Connection conn, TcpHandle
   tuples_.emplace(key, index);
   counters_.add(Counter::tcp_adopted);
   const ConnectionId id{index, s.generation};
-  handler->on_adopted(id);
+  if (app_state != nullptr) {
+    const tcp::Connection& c = *s.conn;
+    const std::uint64_t resume_at = tcp::seq_len(c.export_initial().iss + 1, c.send_end());
+    if (!handler->on_adopted(id, *app_state, resume_at)) {
+      counters_.add(Drop::tcp_adopt_invalid);
+      tcp_abort(id);
+      return std::nullopt;
+    }
+  } else {
+    handler->on_adopted(id);
+  }
   // The handler may have aborted it (freed at once) or sent already (serviced): go on only with
   // the same incarnation.
   if (slots_[index].conn && slots_[index].generation == id.generation) {
@@ -641,6 +652,26 @@ std::optional<ConnectionId> StackImpl::tcp_adopt(tcp::Connection conn, TcpHandle
 const tcp::Connection* StackImpl::tcp_connection(ConnectionId id) const {
   const Slot* s = lookup(id);
   return s == nullptr ? nullptr : &*s->conn;
+}
+
+void StackImpl::tcp_for_each_open(
+    const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const {
+  for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.conn && s.handler != nullptr && s.opened && !s.app_done) {
+      fn(ConnectionId{i, s.generation}, *s.conn, *s.handler);
+    }
+  }
+}
+
+bool StackImpl::tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return false;
+  }
+  s->conn->set_send_limit(limit);
+  service(now_, id.index);
+  return true;
 }
 
 bool StackImpl::tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit) {

@@ -114,3 +114,50 @@ TEST_F(HttpServerTest, BadRequestIsAnsweredThenShutDown) {
 
 }  // namespace
 }  // namespace phalanx::apps::http
+
+namespace phalanx::apps::http {
+namespace {
+
+// DESIGN §6: a download resumes on another member from the snapshot, at the offset the new
+// owner's TCP asks for, byte for byte.
+TEST_F(HttpServerTest, ASnapshotResumesTheDownloadOnAnotherServer) {
+  SessionLimits limits;
+  limits.chunk_size = 1024;
+  limits.retain_until_acked = true;
+  HttpServer old_owner(t_, files_, limits);
+  old_owner.on_open(kConn);
+  t_.conns[kConn].space = 5000;
+  old_owner.on_data(kConn, bytes("GET /big.txt HTTP/1.1\r\nHost: a\r\n\r\n"));
+  const std::string first = t_.conns[kConn].sent;
+  ASSERT_EQ(first.size(), 5000u);
+  // The peer acknowledged 3000 bytes; the old owner dies with 2000 sent and unacknowledged.
+  const auto snap = old_owner.snapshot(kConn, 3000);
+  ASSERT_TRUE(snap);
+
+  FakeTransport t2;
+  HttpServer new_owner(t2, files_, limits);
+  constexpr ConnectionId kAdopted{7, 1};
+  t2.conns[kAdopted].space = 1 << 20;
+  ASSERT_TRUE(new_owner.on_adopted(kAdopted, wire::Bytes(*snap), 3000));
+  const std::string& rest = t2.conns[kAdopted].sent;
+  const std::string whole = first.substr(0, 3000) + rest;
+  const auto body_at = whole.find("\r\n\r\n") + 4;
+  EXPECT_EQ(whole.substr(body_at), big_);
+  EXPECT_EQ(new_owner.counters().adopted, 1u);
+}
+
+TEST_F(HttpServerTest, WithoutRetentionThereIsNoSnapshotAndGarbageIsRefused) {
+  HttpServer server(t_, files_);
+  server.on_open(kConn);
+  EXPECT_FALSE(server.snapshot(kConn, 0));
+  SessionLimits limits;
+  limits.retain_until_acked = true;
+  HttpServer other(t_, files_, limits);
+  const std::byte junk[3]{};
+  EXPECT_FALSE(other.on_adopted(ConnectionId{9, 1}, wire::Bytes(junk, 3), 0));
+  EXPECT_EQ(other.counters().adopt_refused, 1u);
+  EXPECT_EQ(other.connections(), 0u);
+}
+
+}  // namespace
+}  // namespace phalanx::apps::http
