@@ -74,7 +74,7 @@ constexpr std::size_t kSnapshotHead = 9;  // stream offset u64 | peer closed u8
 
 }  // namespace
 
-std::optional<std::vector<std::byte>> HttpServer::snapshot(ConnectionId id, std::uint64_t acked) {
+std::optional<stack::AppSnapshot> HttpServer::snapshot(ConnectionId id, std::uint64_t acked) {
   const auto it = sessions_.find(id);
   if (it == sessions_.end() || !limits_.retain_until_acked) {
     return std::nullopt;
@@ -86,12 +86,15 @@ std::optional<std::vector<std::byte>> HttpServer::snapshot(ConnectionId id, std:
     session.acknowledge(peer_acked);
   }
   const SessionSnapshot snap = session.snapshot();
-  std::vector<std::byte> out(kSnapshotHead + snap.input.size());
+  stack::AppSnapshot out;
+  out.determined = session.output_determined();
+  out.state.resize(kSnapshotHead + snap.input.size());
   for (int i = 0; i < 8; ++i) {
-    out[static_cast<std::size_t>(i)] = static_cast<std::byte>(snap.stream_offset >> (56 - 8 * i));
+    out.state[static_cast<std::size_t>(i)] =
+        static_cast<std::byte>(snap.stream_offset >> (56 - 8 * i));
   }
-  out[8] = static_cast<std::byte>(snap.peer_closed ? 1 : 0);
-  std::memcpy(out.data() + kSnapshotHead, snap.input.data(), snap.input.size());
+  out.state[8] = static_cast<std::byte>(snap.peer_closed ? 1 : 0);
+  std::memcpy(out.state.data() + kSnapshotHead, snap.input.data(), snap.input.size());
   return out;
 }
 

@@ -25,11 +25,11 @@ inline constexpr std::uint16_t kHttpPort = 80;
 
 struct ServerCounters {
   std::uint64_t connections = 0;
-  std::uint64_t aborted = 0;       // sessions that failed (short file read)
-  std::uint64_t input_paused = 0;  // on_data() left bytes in the window (pipelined backlog full)
-  std::uint64_t adopted = 0;       // sessions resumed from a snapshot after a takeover
+  std::uint64_t aborted = 0;        // sessions that failed (short file read)
+  std::uint64_t input_paused = 0;   // on_data() left bytes in the window (pipelined backlog full)
+  std::uint64_t adopted = 0;        // sessions resumed from a snapshot after a takeover
   std::uint64_t adopt_refused = 0;  // a snapshot that did not decode or did not restore
-  SessionCounters sessions;        // summed over closed sessions
+  SessionCounters sessions;         // summed over closed sessions
 };
 
 class HttpServer final : public stack::TcpHandler {
@@ -43,7 +43,7 @@ class HttpServer final : public stack::TcpHandler {
   void on_closed(ConnectionId id, stack::CloseReason reason) override;
   // Session replication (DESIGN §6), with SessionLimits::retain_until_acked: the snapshot is
   // stream offset u64 | peer closed u8 (0/1) | the retained input (HttpSession::snapshot()).
-  std::optional<std::vector<std::byte>> snapshot(ConnectionId id, std::uint64_t acked) override;
+  std::optional<stack::AppSnapshot> snapshot(ConnectionId id, std::uint64_t acked) override;
   bool on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t resume_at) override;
 
   // Counters of closed sessions plus the open ones.

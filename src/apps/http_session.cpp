@@ -217,6 +217,7 @@ bool HttpSession::start_next() {
   retained_.push_back(Retained{.wire_size = parsed.wire_size});
   current_ = build(parsed);
   chunk_len_ = 0;
+  determined_ = produced_ + current_->head.size() + (current_->body_end - current_->body_next);
   return true;
 }
 

@@ -36,6 +36,7 @@
 // bytes, bounded by the parser's limits times the requests awaiting retirement.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -116,6 +117,10 @@ class HttpSession {
   // Output bytes consumed since the connection began: the stream offset of the next byte.
   std::uint64_t stream_offset() const { return produced_; }
 
+  // Output is a function of the input taken so far up to this stream offset: the end of the
+  // response being sent (later requests' responses are not built yet), or stream_offset().
+  // Session replication lets the output run no further than the replicated input determines.
+  std::uint64_t output_determined() const { return std::max(determined_, produced_); }
   // The peer acknowledged the output stream up to `acked` (only with retain_until_acked).
   void acknowledge(std::uint64_t acked);
   SessionSnapshot snapshot() const;
@@ -167,6 +172,7 @@ class HttpSession {
   std::size_t chunk_len_ = 0;
   std::size_t last_peek_ = 0;
   std::uint64_t produced_ = 0;
+  std::uint64_t determined_ = 0;  // output_determined()
   bool peer_closed_ = false;
   bool closing_ = false;  // a response with Connection: close was fully sent
   bool failed_ = false;

@@ -123,6 +123,10 @@ void Stack::tcp_for_each_open(
   impl_->tcp_for_each_open(fn);
 }
 
+TcpHandler* Stack::tcp_listener(std::uint16_t port) const {
+  return impl_->tcp_listener(port);
+}
+
 bool Stack::tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit) {
   return impl_->tcp_set_send_limit(id, limit);
 }

@@ -171,6 +171,14 @@ class FrameFilter {
 // acknowledged data frees space. Receiving: on_data() returns how many bytes it took; the rest
 // stays in the connection's receive buffer, where it narrows the window the peer may fill (down
 // to zero: the peer then probes), and on_data() pauses until tcp_resume_receive().
+// What TcpHandler::snapshot() gives: the state, and how far the output stream is a function of
+// it (the owner sends nothing beyond that until a newer snapshot is replicated: output derived
+// from input a new owner would not know could not be regenerated).
+struct AppSnapshot {
+  std::vector<std::byte> state;
+  std::uint64_t determined = 0;  // output stream offset
+};
+
 class TcpHandler {
  public:
   virtual ~TcpHandler() = default;
@@ -208,8 +216,7 @@ class TcpHandler {
   // changed, so keep it small (http: the requests not yet answered in full, and where their
   // answer begins; no file data). nullopt (the default): the application cannot resume, and
   // its connections are served unprotected.
-  virtual std::optional<std::vector<std::byte>> snapshot(ConnectionId /*id*/,
-                                                         std::uint64_t /*acked*/) {
+  virtual std::optional<AppSnapshot> snapshot(ConnectionId /*id*/, std::uint64_t /*acked*/) {
     return std::nullopt;
   }
   // A connection restored on a new owner (Stack::tcp_adopt() with a snapshot), in place of
@@ -344,6 +351,8 @@ class Stack {
   // stack.
   void tcp_for_each_open(
       const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
+  // The application listening on `port`, or nullptr: who a restored connection is given to.
+  TcpHandler* tcp_listener(std::uint16_t port) const;
   // tcp::Connection::set_send_limit() on an open connection, and sends what the new limit
   // releases. False for a stale id.
   bool tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit);

@@ -75,6 +75,10 @@ class StackImpl {
   void tcp_for_each_open(
       const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
   bool tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit);
+  TcpHandler* tcp_listener(std::uint16_t port) const {
+    const auto it = listeners_.find(port);
+    return it == listeners_.end() ? nullptr : it->second.handler;
+  }
   const tcp::Connection* tcp_connection(ConnectionId id) const;
   bool tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit);
   std::size_t tcp_connection_count() const { return tuples_.size(); }

@@ -138,7 +138,8 @@ TEST_F(HttpServerTest, ASnapshotResumesTheDownloadOnAnotherServer) {
   HttpServer new_owner(t2, files_, limits);
   constexpr ConnectionId kAdopted{7, 1};
   t2.conns[kAdopted].space = 1 << 20;
-  ASSERT_TRUE(new_owner.on_adopted(kAdopted, wire::Bytes(*snap), 3000));
+  EXPECT_EQ(snap->determined, first.find("\r\n\r\n") + 4 + big_.size());
+  ASSERT_TRUE(new_owner.on_adopted(kAdopted, wire::Bytes(snap->state), 3000));
   const std::string& rest = t2.conns[kAdopted].sent;
   const std::string whole = first.substr(0, 3000) + rest;
   const auto body_at = whole.find("\r\n\r\n") + 4;
