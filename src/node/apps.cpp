@@ -24,7 +24,11 @@ Result<std::unique_ptr<Apps>> Apps::create(stack::Stack& stack, const NodeConfig
       return Error{fmt::format("http: no files to serve (root {})", config.http.root)};
     }
     a->files_ = std::move(files);
-    a->http_ = std::make_unique<apps::http::HttpServer>(a->transport_, *a->files_);
+    apps::http::SessionLimits limits;
+    // Session replication (DESIGN §6): a request is kept until the peer acknowledged its whole
+    // answer, so that a new owner regenerates every byte the peer may still need.
+    limits.retain_until_acked = config.cluster && config.cluster->replicas > 0;
+    a->http_ = std::make_unique<apps::http::HttpServer>(a->transport_, *a->files_, limits);
     if (!a->stack_.tcp_listen(config.http.port, a->http_.get())) {
       return Error{fmt::format("http: port {} is already in use", config.http.port)};
     }

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cluster/backup.hpp"
 #include "node/checksum_fixup.hpp"
 #include "node/standalone.hpp"
 #include "wire/arp.hpp"
@@ -101,7 +102,30 @@ Result<std::unique_ptr<ClusterNode>> ClusterNode::create(const NodeConfig& confi
     return apps.error();
   }
   n->apps_ = std::move(*apps);
+  if (config.cluster->replicas > 0) {
+    n->start_replication();
+  }
   return n;
+}
+
+void ClusterNode::start_replication() {
+  sync::ReplicatorConfig rc;
+  rc.cluster_id = cluster::cluster_id_of(config_.cluster->name);
+  rc.self = config_.member.address;
+  sync::ClusterView view;
+  view.owns = [this](filter::WorksetId ws) {
+    const filter::WorksetTable& t = member_->table();
+    return t.state(ws) != filter::WorksetState::unassigned && t.owner(ws) == t.config().self;
+  };
+  view.owner = [this](filter::WorksetId ws) { return member_->owner_address(ws); };
+  view.backup = [this](filter::WorksetId ws) {
+    return cluster::backup_of(ws, config_.member.address, member_->members());
+  };
+  view.epoch = [this] { return member_->epoch(); };
+  view.workset_of = [this](wire::Ipv4Addr remote, std::uint16_t port) {
+    return member_->table().workset_for(filter::FlowKey{remote.value(), port, 0});
+  };
+  replicator_ = std::make_unique<sync::Replicator>(*stack_, rc, std::move(view), sync_auth_);
 }
 
 void ClusterNode::log(LogLevel level, std::string_view line) const {
@@ -124,6 +148,12 @@ void ClusterNode::on_control(Time now, wire::Bytes datagram) {
   now = std::max(now, latest_);
   latest_ = now;
   stack_->on_timer(now);  // the stack's notion of now, for what the output may inject
+  if (sync::Replicator::is_sync(datagram)) {
+    if (replicator_) {
+      replicator_->on_datagram(now, datagram);
+    }
+    return;
+  }
   member_->on_control(now, datagram);
   take_member_output(now);
 }
@@ -153,6 +183,9 @@ void ClusterNode::take_member_output(Time now) {
   for (const cluster::OwnershipEvent& e : out.ownership) {
     if (e.kind == cluster::OwnershipEvent::Kind::gained) {
       gained_at_[e.workset.value()] = now;
+      if (replicator_) {
+        replicator_->take_over(now, e.workset);
+      }
     }
   }
   const cluster::Role role = member_->role();
@@ -635,6 +668,9 @@ void ClusterNode::on_timer(Time now) {
   }
   expire_pending(now);
   stack_->on_timer(now);
+  if (replicator_ && replicator_->next_deadline() <= now) {
+    replicator_->poll(now);
+  }
 }
 
 Time ClusterNode::next_deadline() const {
@@ -644,6 +680,9 @@ Time ClusterNode::next_deadline() const {
   }
   if (defence_owed_) {
     t = std::min(t, defend_after_);
+  }
+  if (replicator_) {
+    t = std::min(t, replicator_->next_deadline());
   }
   if (!control_out_.empty() || !tx_.empty()) {
     t = Time::zero();  // something to drain: wake at once
@@ -657,6 +696,14 @@ void ClusterNode::drain(const FrameSink& sink) {
     control_(m.to, m.bytes);
   }
   control_out_.clear();
+  if (replicator_) {
+    // Before the stack's output: what output commit holds back must be held before it leaves.
+    replicator_->poll(latest_);
+    for (const sync::SyncOut& m : replicator_->take_output()) {
+      ++counters_.sync_out;
+      control_(m.to, m.bytes);
+    }
+  }
   stack_->drain([&](wire::Bytes frame, stack::TxMeta meta) {
     constexpr std::size_t kArp = EthernetView::kHeaderSize;
     if (frame.size() >= kArp + wire::ArpView::kSize &&
@@ -778,6 +825,7 @@ CounterList ClusterNode::counter_list() const {
       {"arp_requests_rewritten", c.arp_requests_rewritten},
       {"neighbour_requests", c.neighbour_requests},
       {"control_out", c.control_out},
+      {"sync_out", c.sync_out},
       {"neighbour_replaced", c.neighbour_replaced},
       {"neighbours", neighbours_.size()},
       {"member_macs", member_macs_.size()},

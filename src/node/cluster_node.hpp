@@ -55,6 +55,11 @@
 // Sessions (issue 10): the member asks which worksets carry live connections (SessionView) so
 // that rebalancing never moves one while its sessions cannot move with it.
 //
+// Session replication (issue 11, sync::Replicator): sync datagrams share the control channel
+// (told apart by their magic); the replicator runs before every drain of the stack's output, so
+// that what it holds back (output commit) is held before it leaves; a workset gained is taken
+// over with the sessions its backup copy holds.
+//
 // Pure like the other nodes: no clock, no socket, no file. Control messages to send are handed
 // to the ControlSink during drain(); log lines to the environment's LogHook.
 #pragma once
@@ -80,6 +85,7 @@
 #include "node/node_config.hpp"
 #include "node/result.hpp"
 #include "stack/stack.hpp"
+#include "sync/replicator.hpp"
 #include "wire/arp.hpp"
 
 namespace phalanx::node {
@@ -106,6 +112,7 @@ struct ClusterNodeCounters {
   std::uint64_t arp_requests_rewritten = 0;
   std::uint64_t neighbour_requests = 0;  // ARP we sent for a client of a relayed frame
   std::uint64_t control_out = 0;
+  std::uint64_t sync_out = 0;  // session replication datagrams
   // Drops, one reason each.
   std::uint64_t drop_not_mine = 0;           // another member serves the workset
   std::uint64_t drop_malformed = 0;          // the filter could not parse it
@@ -183,6 +190,8 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   void drain(const FrameSink& sink) override;
 
   const cluster::Member& member() const { return *member_; }
+  // Session replication (DESIGN §6); nullptr with cluster.replicas = 0.
+  const sync::Replicator* replicator() const { return replicator_.get(); }
   const stack::Stack& stack() const { return *stack_; }
   const ClusterNodeCounters& counters() const { return counters_; }
   const NodeConfig& config() const { return config_; }
@@ -228,6 +237,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   void ask_neighbour(Time now, wire::Ipv4Addr ip);
   void expire_pending(Time now);
   void log(LogLevel level, std::string_view line) const;
+  void start_replication();
 
   struct PendingFrame {
     wire::Ipv4Addr client;
@@ -240,6 +250,8 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   std::unique_ptr<cluster::Member> member_;
   std::unique_ptr<stack::Stack> stack_;
   std::unique_ptr<Apps> apps_;
+  cluster::NullAuthenticator sync_auth_;
+  std::unique_ptr<sync::Replicator> replicator_;
   ControlSink control_;
   LogHook log_;
 

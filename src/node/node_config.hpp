@@ -65,6 +65,10 @@ struct ClusterSection {
   std::chrono::milliseconds join_timeout{30};
   std::chrono::milliseconds master_offer_wait{100};
   std::chrono::milliseconds rebalance_period{2000};
+  // Members that hold a copy of each workset's session state besides its owner (DESIGN §6): 1,
+  // the default, lets TCP sessions of resumable applications (http) survive their member; 0
+  // turns session replication off.
+  unsigned replicas = 1;
 };
 
 // The cluster MAC a cluster IP a.b.c.d gets by default: 03:50:a:b:c:d in multicast mode (group

@@ -308,6 +308,9 @@ void read_cluster(TomlSection s, const MemberSection& member, ClusterSection& c)
   if (auto v = s.boolean("control_broadcast")) {
     c.control_broadcast = *v;
   }
+  if (auto v = s.integer("replicas", 0, 1)) {
+    c.replicas = static_cast<unsigned>(*v);
+  }
   if (auto v = s.string("status_socket")) {
     if (v->empty() || v->size() >= 108) {  // sockaddr_un::sun_path
       s.fail("status_socket", "must be 1 to 107 characters");

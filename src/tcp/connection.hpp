@@ -291,8 +291,8 @@ class Connection {
   // window (RFC 9293 §3.8.6.2.2 discourages it): set it from the first ACK on.
   void set_ack_limit(std::optional<AckLimit> limit);
   std::optional<AckLimit> ack_limit() const { return ack_limit_; }
-  // The send side's half (DESIGN §6): with a limit set, no new byte (nor our FIN) at or beyond
-  // `limit` leaves; retransmissions below snd_max still do. A new owner accepts ACKs up to the
+  // The send side's half (DESIGN §6): with a limit set, no new byte at or beyond `limit` (nor
+  // our FIN beyond it) leaves; retransmissions below snd_max still do. A new owner accepts ACKs up to the
   // limit its backup holds (restore()'s ack_slack), so the owner must never run past it. It is
   // no zero window: no probe is sent against it, and the data waits for the limit to move.
   // nullopt (the default) lifts it.

@@ -274,8 +274,11 @@ void Connection::set_send_limit(std::optional<SeqNum> limit) {
   send_limit_ = limit;
 }
 
+// The limit bounds the data; our FIN may sit on it. A new owner that took over knows where the
+// data ends from the application, which finishes the stream there too; the peer's ACK of a
+// FIN it never saw is one beyond its slack and is answered as an ACK of unsent data.
 bool Connection::fin_allowed(SeqNum fin) const {
-  return !send_limit_ || fin < *send_limit_;
+  return !send_limit_ || fin <= *send_limit_;
 }
 
 AckLimit Connection::ack_wanted() const {

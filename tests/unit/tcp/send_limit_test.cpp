@@ -33,14 +33,15 @@ TEST(SendLimit, RetransmissionsBelowTheLimitStillLeave) {
   h.recv(seg().seq(1001).ack(5001).win(10000).data(std::string(1000, 'x')));
 }
 
-TEST(SendLimit, TheFinWaitsForTheLimitToPassIt) {
+TEST(SendLimit, TheFinMaySitOnTheLimitNotBeyond) {
   Harness h = Harness::established(plain_config());
   h.conn.set_send_limit(SeqNum{1005});
   h.app_send("abcd");
+  h.recv(seg().psh().seq(1001).ack(5001).win(10000).data("abcd"));
+  h.conn.set_send_limit(SeqNum{1004});  // (a limit never goes back; here it shows the rule)
   h.conn.shutdown();
-  h.recv(seg().psh().seq(1001).ack(5001).win(10000).data("abcd"));  // no FIN: it would be 1005
-  h.recv_nothing();
-  h.conn.set_send_limit(SeqNum{1006});
+  h.recv_nothing();  // the FIN would be at 1005, beyond the limit
+  h.conn.set_send_limit(SeqNum{1005});
   h.recv(seg().fin().seq(1005).ack(5001).win(10000));
 }
 

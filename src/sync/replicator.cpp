@@ -1,0 +1,398 @@
+#include "sync/replicator.hpp"
+
+#include <algorithm>
+#include <utility>
+
+namespace phalanx::sync {
+
+namespace {
+
+using tcp::SeqNum;
+
+// The record's snd_nxt moves in steps of this fraction of the send window (see the header).
+constexpr std::uint32_t kUnaSteps = 4;
+
+// An update's share of a batch datagram: cut batches well below the datagram limit.
+constexpr std::size_t kBatchBudget = kMaxSyncDatagram - 1024;
+
+}  // namespace
+
+Replicator::Replicator(stack::Stack& stack, const ReplicatorConfig& config, ClusterView view,
+                       const cluster::Authenticator& auth)
+    : stack_(stack),
+      config_(config),
+      view_(std::move(view)),
+      auth_(auth),
+      store_(config.max_sessions) {}
+
+bool Replicator::is_sync(wire::Bytes datagram) {
+  return datagram.size() >= 4 && wire::read_u32(datagram, 0) == kSyncMagic;
+}
+
+SessionRecord Replicator::build(const tcp::Connection& c, const stack::AppSnapshot& snap,
+                                const Tracked* t, filter::WorksetId ws) const {
+  const tcp::Tcb& tcb = c.tcb();
+  SessionRecord r;
+  r.workset = ws.value();
+  r.owner_epoch = view_.epoch();
+  r.initial = c.export_initial();
+  r.essential = c.export_essential();
+  tcp::EssentialState& e = r.essential;
+  const SessionRecord* prev = t != nullptr ? &t->current : nullptr;
+  r.version = prev != nullptr ? prev->version : 0;
+
+  // Send side: the peer's acknowledged point, in steps; the window fields with it.
+  const SeqNum stream_origin = r.initial.iss + 1;
+  const std::uint32_t step = config_.send_window / kUnaSteps;
+  const bool idle = tcb.snd_una == tcb.snd_max;
+  if (prev != nullptr && !idle && tcb.snd_una < prev->essential.snd_nxt + step &&
+      prev->essential.snd_nxt <= tcb.snd_una) {
+    e.snd_nxt = prev->essential.snd_nxt;
+    e.snd_wl1 = prev->essential.snd_wl1;
+    e.snd_wl2 = prev->essential.snd_wl2;
+    e.snd_wnd = prev->essential.snd_wnd;
+  } else {
+    e.snd_nxt = tcb.snd_una;
+  }
+  // Our FIN, when it is below the replicated point, was acknowledged: restore() takes the
+  // state's word for it. When it is beyond, restore() leaves it to the application.
+  // Receive side: what the application took, and the window edge we want to announce.
+  e.rcv_nxt = tcb.rcv_nxt - static_cast<std::uint32_t>(c.recv_available());
+  e.rcv_adv = tcp::seq_max(e.rcv_adv, c.ack_wanted().right_edge);
+  // Our TSval, ahead; refreshed when the real one gets within half of it.
+  if (prev != nullptr && e.ts_val_last + config_.ts_ahead_ms / 2 <= prev->essential.ts_val_last &&
+      prev->essential.ts_val_last - e.ts_val_last <= config_.ts_ahead_ms) {
+    e.ts_val_last = prev->essential.ts_val_last;
+  } else {
+    e.ts_val_last += config_.ts_ahead_ms;
+  }
+  r.app = snap.state;
+  // The send limit: snd_una + the send window, and no further than the application's state
+  // determines (its offsets are stream offsets from the ISS).
+  const std::uint64_t acked_offset = tcp::seq_len(stream_origin, e.snd_nxt);
+  std::uint64_t room = config_.send_window;
+  if (snap.determined >= acked_offset) {
+    room = std::min<std::uint64_t>(room, snap.determined - acked_offset);
+  } else {
+    room = 0;
+  }
+  r.send_limit = e.snd_nxt + static_cast<std::uint32_t>(room);
+  if (prev != nullptr && r.send_limit < prev->send_limit && prev->essential.snd_nxt == e.snd_nxt &&
+      snap.determined >= acked_offset) {
+    r.send_limit = prev->send_limit;  // never back: the owner may have sent up to it
+  }
+  if (prev != nullptr) {
+    // ts_recent rides along with any other change (an older one is harmless).
+    const std::uint32_t recent = e.ts_recent;
+    e.ts_recent = prev->essential.ts_recent;
+    if (diff(r, *prev) != 0) {
+      e.ts_recent = recent;
+    }
+  }
+  return r;
+}
+
+void Replicator::poll(Time now) {
+  for (auto& [id, t] : tracked_) {
+    t.seen = false;
+  }
+  stack_.tcp_for_each_open([&](stack::ConnectionId id, const tcp::Connection& c,
+                               stack::TcpHandler& app) {
+    switch (c.state()) {
+      case tcp::State::established:
+      case tcp::State::fin_wait_1:
+      case tcp::State::fin_wait_2:
+      case tcp::State::close_wait:
+      case tcp::State::closing:
+      case tcp::State::last_ack:
+        break;
+      default:
+        return;  // TIME-WAIT and the rest: nothing to carry over
+    }
+    const tcp::FourTuple& tuple = c.tuple();
+    const filter::WorksetId ws = view_.workset_of(tuple.remote_addr, tuple.remote_port);
+    if (!view_.owns(ws)) {
+      // Moved away, or given away while we were taken for dead: the new owner streams it from
+      // now on. Forgotten here without a word to the backup, which may be that new owner.
+      tracked_.erase(id);
+      return;
+    }
+    const std::optional<wire::Ipv4Addr> backup = view_.backup(ws);
+    if (!backup) {
+      ++counters_.unprotected;
+      return;
+    }
+    auto it = tracked_.find(id);
+    Tracked* t = it == tracked_.end() ? nullptr : &it->second;
+    const std::uint64_t acked_offset =
+        t != nullptr ? tcp::seq_len(c.export_initial().iss + 1, t->current.essential.snd_nxt) : 0;
+    // The application trims what the peer acknowledged only up to the replicated point.
+    const std::uint64_t trim =
+        t != nullptr ? acked_offset : tcp::seq_len(c.export_initial().iss + 1, c.tcb().snd_una);
+    std::optional<stack::AppSnapshot> snap = app.snapshot(id, trim);
+    if (!snap) {
+      ++counters_.not_resumable;
+      return;
+    }
+    SessionRecord r = build(c, *snap, t, ws);
+    if (t == nullptr) {
+      Tracked fresh;
+      fresh.backup = *backup;
+      it = tracked_.emplace(id, std::move(fresh)).first;
+      t = &it->second;
+    }
+    t->seen = true;
+    if (t->backup != *backup) {
+      // A new backup holds nothing of ours: start over with full records.
+      t->backup = *backup;
+      t->acked = 0;
+      t->full = true;
+      t->versions.clear();
+    }
+    if (t->current.version == 0 || diff(r, t->current) != 0) {
+      t->dirty |= t->current.version == 0 ? kAllFields : diff(r, t->current);
+      r.version = t->current.version + 1;
+      t->current = std::move(r);
+      t->versions.push_back(
+          Limits{t->current.version,
+                 tcp::AckLimit{t->current.essential.rcv_nxt, t->current.essential.rcv_adv},
+                 t->current.send_limit});
+    }
+    apply_limits(id, *t);
+  });
+  // Sessions that ended: their backups forget them.
+  for (auto it = tracked_.begin(); it != tracked_.end();) {
+    if (!it->second.seen) {
+      if (it->second.sent > 0) {
+        closed_[it->second.backup].push_back(it->second.current.initial.tuple);
+      }
+      it = tracked_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  send_batches(now);
+}
+
+void Replicator::apply_limits(stack::ConnectionId id, const Tracked& t) {
+  if (t.versions.empty()) {
+    return;
+  }
+  const Limits& in_force = t.versions.front();
+  const tcp::Connection* c = stack_.tcp_connection(id);
+  if (c == nullptr) {
+    return;
+  }
+  if (c->ack_limit() != in_force.ack) {
+    stack_.tcp_set_ack_limit(id, in_force.ack);
+  }
+  if (c->send_limit() != in_force.send_limit) {
+    stack_.tcp_set_send_limit(id, in_force.send_limit);
+  }
+}
+
+void Replicator::send_batches(Time now) {
+  std::map<wire::Ipv4Addr, SyncBatch> batches;
+  std::map<wire::Ipv4Addr, Batch> flights;
+  std::map<wire::Ipv4Addr, std::size_t> sizes;
+  auto flush = [&](wire::Ipv4Addr to) {
+    SyncBatch& b = batches[to];
+    if (b.updates.empty() && b.closed.empty()) {
+      return;
+    }
+    std::uint32_t& seq = next_sequence_[to];
+    b.sequence = ++seq;
+    in_flight_[{to, b.sequence}] = std::move(flights[to]);
+    ++counters_.batches_sent;
+    SyncMessage m;
+    m.cluster_id = config_.cluster_id;
+    m.sender = config_.self;
+    m.epoch = view_.epoch();
+    m.body = std::move(b);
+    emit(to, std::move(m));
+    batches.erase(to);
+    flights.erase(to);
+    sizes[to] = 0;
+  };
+  for (auto& [to, keys] : closed_) {
+    for (const SessionKey& k : keys) {
+      if (sizes[to] + 16 > kBatchBudget || batches[to].closed.size() >= 0xffff) {
+        flush(to);
+      }
+      batches[to].closed.push_back(k);
+      sizes[to] += 12;
+    }
+  }
+  closed_.clear();
+  next_resend_ = kNever;
+  for (auto& [id, t] : tracked_) {
+    if (t.current.version == 0) {
+      continue;
+    }
+    const bool fresh = t.sent < t.current.version;
+    const bool overdue = t.acked < t.sent && now >= t.sent_at + config_.retransmit;
+    if (!fresh && !overdue) {
+      if (t.acked < t.sent) {
+        next_resend_ = std::min(next_resend_, t.sent_at + config_.retransmit);
+      }
+      continue;
+    }
+    if (overdue && !fresh) {
+      ++counters_.resent;
+    }
+    const bool full = t.full || t.acked == 0;
+    Update u = make_update(t.current, full ? 0 : t.acked, full ? kAllFields : t.dirty);
+    const std::size_t size = encoded_size(u);
+    if (sizes[t.backup] + size > kBatchBudget || batches[t.backup].updates.size() >= 0xffff) {
+      flush(t.backup);
+    }
+    sizes[t.backup] += size;
+    counters_.update_bytes += size;
+    ++counters_.updates_sent;
+    if (full) {
+      ++counters_.full_updates_sent;
+    }
+    batches[t.backup].updates.push_back(std::move(u));
+    flights[t.backup].versions.emplace_back(id, t.current.version);
+    t.sent = t.current.version;
+    t.sent_at = now;
+    next_resend_ = std::min(next_resend_, now + config_.retransmit);
+  }
+  std::vector<wire::Ipv4Addr> targets;
+  for (const auto& [to, b] : batches) {
+    targets.push_back(to);
+  }
+  for (wire::Ipv4Addr to : targets) {
+    flush(to);
+  }
+}
+
+void Replicator::emit(wire::Ipv4Addr to, SyncMessage m) {
+  std::vector<std::byte> bytes = encode(m, auth_);
+  counters_.batch_bytes += bytes.size();
+  out_.push_back(SyncOut{to, std::move(bytes)});
+}
+
+void Replicator::on_datagram(Time now, wire::Bytes datagram) {
+  auto decoded = sync::decode(datagram, auth_);
+  const auto* m = std::get_if<SyncMessage>(&decoded);
+  if (m == nullptr || m->cluster_id != config_.cluster_id || m->sender == config_.self) {
+    ++counters_.decode_errors;
+    return;
+  }
+  if (const auto* b = std::get_if<SyncBatch>(&m->body)) {
+    on_batch(now, m->sender, *b);
+  } else {
+    on_ack(m->sender, std::get<SyncAck>(m->body));
+  }
+}
+
+// Backup side. An update is taken only from the member our table names as the workset's owner:
+// a stale owner (paused, removed, its worksets given away) is fenced off here as well as by the
+// store's epochs. Not acknowledged then: the owner sends it again, and a new owner's first
+// updates wait for our table to learn of it.
+void Replicator::on_batch(Time /*now*/, wire::Ipv4Addr from, const SyncBatch& b) {
+  ++counters_.batches_in;
+  SyncAck ack;
+  ack.sequence = b.sequence;
+  bool any_refused = false;
+  for (const Update& u : b.updates) {
+    const filter::WorksetId ws{u.record.workset};
+    if (view_.owner(ws) != from || view_.owns(ws)) {
+      ++counters_.refused_not_owner;
+      any_refused = true;
+      continue;
+    }
+    if (store_.apply(u) == StoreResult::need_full) {
+      ack.need_full.push_back(u.record.initial.tuple);
+    }
+  }
+  for (const SessionKey& k : b.closed) {
+    const SessionRecord* held = store_.find(k);
+    if (held != nullptr && view_.owner(filter::WorksetId{held->workset}) == from) {
+      store_.close(k);
+    }
+  }
+  if (any_refused && ack.need_full.empty()) {
+    return;  // the owner resends the whole batch's sessions
+  }
+  SyncMessage m;
+  m.cluster_id = config_.cluster_id;
+  m.sender = config_.self;
+  m.epoch = view_.epoch();
+  m.body = std::move(ack);
+  emit(from, std::move(m));
+}
+
+void Replicator::on_ack(wire::Ipv4Addr from, const SyncAck& a) {
+  auto it = in_flight_.find({from, a.sequence});
+  if (it == in_flight_.end()) {
+    return;  // a duplicate, or for a batch we no longer track
+  }
+  ++counters_.acks_in;
+  Batch batch = std::move(it->second);
+  in_flight_.erase(it);
+  std::map<stack::ConnectionId, bool> need_full;
+  for (const auto& [id, t] : tracked_) {
+    for (const SessionKey& k : a.need_full) {
+      if (t.current.initial.tuple == k) {
+        need_full[id] = true;
+      }
+    }
+  }
+  counters_.need_full_in += a.need_full.size();
+  for (const auto& [id, version] : batch.versions) {
+    auto t = tracked_.find(id);
+    if (t == tracked_.end() || t->second.backup != from) {
+      continue;
+    }
+    Tracked& tr = t->second;
+    if (need_full.contains(id)) {
+      tr.full = true;
+      tr.sent = 0;  // send again now, whole
+      continue;
+    }
+    if (version <= tr.acked) {
+      continue;
+    }
+    tr.acked = version;
+    tr.full = false;
+    if (version == tr.current.version) {
+      tr.dirty = 0;
+    }
+    while (tr.versions.size() > 1 && tr.versions[1].version <= version) {
+      tr.versions.pop_front();
+    }
+    apply_limits(id, tr);
+  }
+}
+
+void Replicator::take_over(Time now, filter::WorksetId ws) {
+  std::vector<SessionRecord> records = store_.take_workset(ws.value());
+  const tcp::Config& tcp_config = stack_.config().tcp;
+  for (SessionRecord& r : records) {
+    stack::TcpHandler* app = stack_.tcp_listener(r.initial.tuple.local_port);
+    if (app == nullptr) {
+      ++counters_.adopt_failed;
+      continue;
+    }
+    const std::uint32_t slack =
+        r.essential.snd_nxt <= r.send_limit ? tcp::seq_len(r.essential.snd_nxt, r.send_limit) : 0;
+    tcp::Connection c = tcp::Connection::restore(tcp_config, r.initial, r.essential, now, slack);
+    if (stack_.tcp_adopt(std::move(c), app, wire::Bytes(r.app))) {
+      ++counters_.sessions_adopted;
+    } else {
+      ++counters_.adopt_failed;
+    }
+  }
+}
+
+std::vector<SyncOut> Replicator::take_output() {
+  return std::exchange(out_, {});
+}
+
+Time Replicator::next_deadline() const {
+  return out_.empty() ? next_resend_ : Time::zero();
+}
+
+}  // namespace phalanx::sync
