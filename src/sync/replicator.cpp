@@ -96,8 +96,18 @@ void Replicator::poll(Time now) {
   for (auto& [id, t] : tracked_) {
     t.seen = false;
   }
+  // The stack may not be called from within tcp_for_each_open(): limits are applied after.
+  std::vector<stack::ConnectionId> to_limit;
+  std::vector<stack::ConnectionId> to_release;
   stack_.tcp_for_each_open([&](stack::ConnectionId id, const tcp::Connection& c,
                                stack::TcpHandler& app) {
+    // A connection we stop replicating must not stay held by a version's limits (TIME-WAIT's
+    // last ACK of the peer's FIN, a workset given away, a backup gone).
+    const auto release = [&] {
+      if (c.ack_limit() || c.send_limit()) {
+        to_release.push_back(id);
+      }
+    };
     switch (c.state()) {
       case tcp::State::established:
       case tcp::State::fin_wait_1:
@@ -107,6 +117,7 @@ void Replicator::poll(Time now) {
       case tcp::State::last_ack:
         break;
       default:
+        release();
         return;  // TIME-WAIT and the rest: nothing to carry over
     }
     const tcp::FourTuple& tuple = c.tuple();
@@ -115,11 +126,14 @@ void Replicator::poll(Time now) {
       // Moved away, or given away while we were taken for dead: the new owner streams it from
       // now on. Forgotten here without a word to the backup, which may be that new owner.
       tracked_.erase(id);
+      release();
       return;
     }
     const std::optional<wire::Ipv4Addr> backup = view_.backup(ws);
     if (!backup) {
       ++counters_.unprotected;
+      tracked_.erase(id);
+      release();
       return;
     }
     auto it = tracked_.find(id);
@@ -132,6 +146,7 @@ void Replicator::poll(Time now) {
     std::optional<stack::AppSnapshot> snap = app.snapshot(id, trim);
     if (!snap) {
       ++counters_.not_resumable;
+      release();
       return;
     }
     SessionRecord r = build(c, *snap, t, ws);
@@ -158,9 +173,19 @@ void Replicator::poll(Time now) {
                  tcp::AckLimit{t->current.essential.rcv_nxt, t->current.essential.rcv_adv},
                  t->current.send_limit});
     }
-    apply_limits(id, *t);
+    to_limit.push_back(id);
   });
-  // Sessions that ended: their backups forget them.
+  for (stack::ConnectionId id : to_release) {
+    stack_.tcp_set_ack_limit(id, std::nullopt);
+    stack_.tcp_set_send_limit(id, std::nullopt);
+  }
+  for (stack::ConnectionId id : to_limit) {
+    if (auto it = tracked_.find(id); it != tracked_.end()) {
+      apply_limits(id, it->second);
+    }
+  }
+  // Sessions that ended: their backups forget them. (A connection the stack still holds in
+  // TIME-WAIT holds nothing back: tcp::Connection lifts its limits there.)
   for (auto it = tracked_.begin(); it != tracked_.end();) {
     if (!it->second.seen) {
       if (it->second.sent > 0) {
@@ -287,10 +312,11 @@ void Replicator::on_datagram(Time now, wire::Bytes datagram) {
   }
 }
 
-// Backup side. An update is taken only from the member our table names as the workset's owner:
-// a stale owner (paused, removed, its worksets given away) is fenced off here as well as by the
-// store's epochs. Not acknowledged then: the owner sends it again, and a new owner's first
-// updates wait for our table to learn of it.
+// Backup side. An update is refused when our table names another member as the workset's owner
+// (or us): a stale owner (paused, removed, its worksets given away) is fenced off here as well as
+// by the store's epochs. Not acknowledged then: the owner sends it again. A workset our table
+// shows unassigned is taken: a follower learns of an assignment to another member only from
+// the next keepalive, and the new owner's sessions would go unprotected until then.
 void Replicator::on_batch(Time /*now*/, wire::Ipv4Addr from, const SyncBatch& b) {
   ++counters_.batches_in;
   SyncAck ack;
@@ -298,7 +324,8 @@ void Replicator::on_batch(Time /*now*/, wire::Ipv4Addr from, const SyncBatch& b)
   bool any_refused = false;
   for (const Update& u : b.updates) {
     const filter::WorksetId ws{u.record.workset};
-    if (view_.owner(ws) != from || view_.owns(ws)) {
+    const std::optional<wire::Ipv4Addr> owner = view_.owner(ws);
+    if ((owner && *owner != from) || view_.owns(ws)) {
       ++counters_.refused_not_owner;
       any_refused = true;
       continue;

@@ -406,6 +406,14 @@ void Connection::set_state(State next) {
   }
   if (next == State::time_wait) {
     timers_ = Timers{};
+    // Output commit ends here: both streams are over and nothing is replicated any more, and
+    // the ACK of the peer's FIN must not wait for a replica that will never answer.
+    ack_limit_.reset();
+    send_limit_.reset();
+    if (ack_held_) {
+      ack_held_ = false;
+      ack_now_ = true;
+    }
     if (!close_reason_) {
       close_reason_ = CloseReason::normal;
       events_.add(Event::closed);

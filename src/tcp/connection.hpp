@@ -281,7 +281,8 @@ class Connection {
   // still leave, with the held ACK; a pure ACK that would say nothing new while something is
   // held waits (counted in acks_held), and goes out at the next poll_transmit() once a new limit
   // lets it say more. nullopt (the default) lifts it: output is then exactly as without one.
-  // SYN-ACKs and RSTs are not limited (replication starts at the first ACK).
+  // SYN-ACKs and RSTs are not limited (replication starts at the first ACK). TIME-WAIT lifts
+  // the limit (and the send limit): nothing is replicated from there on.
   //
   // Why a per-connection limit and not a hook called per segment: the data path pays one
   // predictable branch when no limit is set (no virtual call, no allocation), and the layer
@@ -292,9 +293,9 @@ class Connection {
   void set_ack_limit(std::optional<AckLimit> limit);
   std::optional<AckLimit> ack_limit() const { return ack_limit_; }
   // The send side's half (DESIGN §6): with a limit set, no new byte at or beyond `limit` (nor
-  // our FIN beyond it) leaves; retransmissions below snd_max still do. A new owner accepts ACKs up to the
-  // limit its backup holds (restore()'s ack_slack), so the owner must never run past it. It is
-  // no zero window: no probe is sent against it, and the data waits for the limit to move.
+  // our FIN beyond it) leaves; retransmissions below snd_max still do. A new owner accepts ACKs up
+  // to the limit its backup holds (restore()'s ack_slack), so the owner must never run past it. It
+  // is no zero window: no probe is sent against it, and the data waits for the limit to move.
   // nullopt (the default) lifts it.
   void set_send_limit(std::optional<SeqNum> limit);
   std::optional<SeqNum> send_limit() const { return send_limit_; }

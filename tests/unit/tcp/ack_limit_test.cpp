@@ -79,5 +79,20 @@ TEST(AckLimit, LiftingTheLimitReleasesTheAck) {
   h.recv(seg().seq(1001).ack(5002).win(9999));
 }
 
+// Nothing is replicated once both streams are over: entering TIME-WAIT lifts the limits, and
+// the ACK of the peer's FIN leaves (else the peer would sit in LAST-ACK, resending its FIN).
+TEST(AckLimit, TimeWaitLiftsTheLimits) {
+  Harness h = Harness::established(plain_config());
+  h.conn.set_ack_limit(h.conn.ack_wanted());
+  h.conn.set_send_limit(SeqNum{1001});
+  h.conn.shutdown();
+  h.recv(seg().fin().seq(1001).ack(5001).win(10000));  // the FIN sits on the send limit
+  h.send(seg().fin().seq(5001).ack(1002).win(10000));
+  EXPECT_EQ(h.conn.state(), State::time_wait);
+  h.recv(seg().seq(1002).ack(5002).win(9999));
+  EXPECT_FALSE(h.conn.ack_limit());
+  EXPECT_FALSE(h.conn.send_limit());
+}
+
 }  // namespace
 }  // namespace phalanx::tcp::test
