@@ -104,7 +104,7 @@ void Member::Impl::reassign_loaded(Time now, const std::vector<WorksetId>& freed
   }
   auto loads = member_loads();
   for (WorksetId ws : freed) {
-    if (!loaded(ws)) {
+    if (!loaded(ws) && !heirs.contains(ws.value())) {
       continue;  // reassigned lazily, on its next packet
     }
     const Ipv4Addr target = new_owner(ws, loads);

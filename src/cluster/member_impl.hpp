@@ -254,7 +254,8 @@ struct Member::Impl {
   std::map<Ipv4Addr, PendingWork> pending_deassign;  // by current owner
   std::map<std::uint16_t, Ipv4Addr> move_target;     // moving worksets -> their next owner
   // Free worksets whose owner died or left -> the backup that holds their sessions' state
-  // (DESIGN §6): assigned to it, not to the least loaded member, while it is a member.
+  // (DESIGN §6): assigned to it, not to the least loaded member, while it is a member; and at
+  // once, not on their next packet: a peer waiting for data sends nothing.
   std::map<std::uint16_t, Ipv4Addr> heirs;
   std::deque<HeldFrame> held;
   std::size_t held_bytes = 0;
