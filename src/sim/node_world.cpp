@@ -148,6 +148,7 @@ void NodeWorld::start(std::size_t slot) {
   cs.join_timeout = config_.join_timeout;
   cs.master_offer_wait = config_.master_offer_wait;
   cs.rebalance_period = config_.rebalance_period;
+  cs.replicas = config_.replicas;
   c.cluster = cs;
   node::ClusterEnvironment env;
   env.interface_mac = member_mac(slot);

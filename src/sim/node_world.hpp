@@ -90,6 +90,7 @@ struct NodeWorldConfig {
   // Every peer's ephemeral port range (ip_local_port_range), when not Linux's default: a narrow
   // one makes peers take ports again while the servers still hold them in TIME-WAIT.
   std::optional<std::pair<std::uint16_t, std::uint16_t>> peer_port_range;
+  unsigned replicas = 1;   // ClusterSection::replicas (0: session replication off)
   tcp::Config member_tcp;  // tcp/config.hpp defaults
   tcp::Config peer_tcp;    // Linux-like: RTO min 200 ms, delayed ACK 40 ms (the defaults)
 };

@@ -161,17 +161,19 @@ void Replicator::poll(Time now) {
       // A new backup holds nothing of ours: start over with full records.
       t->backup = *backup;
       t->acked = 0;
+      t->sent = 0;
       t->full = true;
       t->versions.clear();
+      if (t->current.version > 0) {
+        // What the new backup will hold first: the current version, sent to it now.
+        t->versions.push_back(limits_of(t->current));
+      }
     }
     if (t->current.version == 0 || diff(r, t->current) != 0) {
       t->dirty |= t->current.version == 0 ? kAllFields : diff(r, t->current);
       r.version = t->current.version + 1;
       t->current = std::move(r);
-      t->versions.push_back(
-          Limits{t->current.version,
-                 tcp::AckLimit{t->current.essential.rcv_nxt, t->current.essential.rcv_adv},
-                 t->current.send_limit});
+      t->versions.push_back(limits_of(t->current));
     }
     to_limit.push_back(id);
   });
@@ -197,6 +199,10 @@ void Replicator::poll(Time now) {
     }
   }
   send_batches(now);
+}
+
+Replicator::Limits Replicator::limits_of(const SessionRecord& r) {
+  return Limits{r.version, tcp::AckLimit{r.essential.rcv_nxt, r.essential.rcv_adv}, r.send_limit};
 }
 
 void Replicator::apply_limits(stack::ConnectionId id, const Tracked& t) {

@@ -135,6 +135,7 @@ class Replicator {
 
   SessionRecord build(const tcp::Connection& c, const stack::AppSnapshot& snap, const Tracked* t,
                       filter::WorksetId ws) const;
+  static Limits limits_of(const SessionRecord& r);
   void apply_limits(stack::ConnectionId id, const Tracked& t);
   void send_batches(Time now);
   void on_batch(Time now, wire::Ipv4Addr from, const SyncBatch& b);

@@ -129,6 +129,17 @@ int main(int argc, char** argv) {
   app.add_option("--peer-ports", peer_ports,
                  "--whole: the peers' ephemeral port range LO-HI (default Linux's 32768-60999; a "
                  "narrow one makes peers take ports the servers still hold in TIME-WAIT)");
+  unsigned replicas = 1;
+  app.add_option("--replicas", replicas,
+                 "--whole: members holding a copy of each workset's sessions besides its owner "
+                 "(0: session replication off, to compare)")
+      ->check(CLI::Range(0, 1))
+      ->capture_default_str();
+  std::vector<std::uint64_t> file_sizes;
+  app.add_option("--file-sizes", file_sizes,
+                 "--whole: the sizes in bytes of the files http serves (default 1000 20000 "
+                 "100000 400000; larger ones keep downloads running across a crash)")
+      ->delimiter(',');
   CLI11_PARSE(app, argc, argv);
   if (demo) {
     return phalanx::sim::run_demo();
@@ -142,6 +153,8 @@ int main(int argc, char** argv) {
     w.fault = fault;
     w.workload = workload;
     w.peer_ports = peer_ports;
+    w.replicas = replicas;
+    w.file_sizes = file_sizes;
     if (app.count("--scenario") > 0) {
       w.scenario = scenario;
     }

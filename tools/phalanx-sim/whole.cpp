@@ -76,6 +76,12 @@ int run_whole(const WholeCli& cli) {
       o.loss = cli.loss;
       o.workload = *workload;
       o.peer_port_range = ports;
+      o.tweak = [&cli](NodeWorldConfig& c) {
+        c.replicas = cli.replicas;
+        if (!cli.file_sizes.empty()) {
+          c.file_sizes = cli.file_sizes;
+        }
+      };
       if (cli.trace) {
         o.trace = [](Time t, std::size_t slot, std::string_view line) {
           fmt::print("{:>12.3f} ms  member {}  {}\n",

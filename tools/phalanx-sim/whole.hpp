@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace phalanx::sim {
 
@@ -14,9 +15,11 @@ struct WholeCli {
   double loss = 0.0;
   std::string peer_ports;  // "LO-HI": the peers' ephemeral port range; empty: Linux's default
   bool trace = false;      // print every member's log
-  std::string fault = "follower";    // follower, master, join or none
-  std::string scenario;              // a whole scenario's name, or all; empty: by --fault
-  std::string workload = "default";  // a name of sim::workload_from_string()
+  std::string fault = "follower";         // follower, master, join or none
+  std::string scenario;                   // a whole scenario's name, or all; empty: by --fault
+  std::string workload = "default";       // a name of sim::workload_from_string()
+  unsigned replicas = 1;                  // NodeWorldConfig::replicas
+  std::vector<std::uint64_t> file_sizes;  // NodeWorldConfig::file_sizes; empty: its default
 };
 
 // Runs the scenario (--scenario, or the one of --fault) for each seed and prints a line per
