@@ -128,6 +128,24 @@ void ClusterNode::start_replication() {
   replicator_ = std::make_unique<sync::Replicator>(*stack_, rc, std::move(view), sync_auth_);
 }
 
+// A workset gained is taken over with the sessions our copy holds, but only by a member whose
+// view holds a majority: a member cut off takes every workset it lost, while their owners, on
+// the other side, still serve them; adopting its copies would answer those connections from
+// stale state once the cut heals. It waits (the copies stay in the store) until it is in a
+// majority with the workset still its own, or the workset goes to another member.
+void ClusterNode::take_over_due(Time now) {
+  if (takeovers_due_.empty() || !member_->in_majority(now)) {
+    return;
+  }
+  const filter::WorksetTable& t = member_->table();
+  for (std::uint16_t ws : std::exchange(takeovers_due_, {})) {
+    const filter::WorksetId id{ws};
+    if (t.state(id) != filter::WorksetState::unassigned && t.owner(id) == t.config().self) {
+      replicator_->take_over(now, id);
+    }
+  }
+}
+
 void ClusterNode::log(LogLevel level, std::string_view line) const {
   if (log_) {
     log_(level, line);
@@ -184,7 +202,7 @@ void ClusterNode::take_member_output(Time now) {
     if (e.kind == cluster::OwnershipEvent::Kind::gained) {
       gained_at_[e.workset.value()] = now;
       if (replicator_) {
-        replicator_->take_over(now, e.workset);
+        takeovers_due_.insert(e.workset.value());
       }
     }
   }
@@ -194,6 +212,7 @@ void ClusterNode::take_member_output(Time now) {
     role_ = role;
     defence_owed_ = false;
   }
+  take_over_due(now);
   sync_member_list();
   if (out.announce_arp) {
     stack_->announce();
@@ -668,8 +687,11 @@ void ClusterNode::on_timer(Time now) {
   }
   expire_pending(now);
   stack_->on_timer(now);
-  if (replicator_ && replicator_->next_deadline() <= now) {
-    replicator_->poll(now);
+  if (replicator_) {
+    take_over_due(now);
+    if (replicator_->next_deadline() <= now) {
+      replicator_->poll(now);
+    }
   }
 }
 

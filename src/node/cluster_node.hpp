@@ -71,6 +71,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -238,6 +239,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   void expire_pending(Time now);
   void log(LogLevel level, std::string_view line) const;
   void start_replication();
+  void take_over_due(Time now);
 
   struct PendingFrame {
     wire::Ipv4Addr client;
@@ -252,6 +254,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   std::unique_ptr<Apps> apps_;
   cluster::NullAuthenticator sync_auth_;
   std::unique_ptr<sync::Replicator> replicator_;
+  std::set<std::uint16_t> takeovers_due_;  // worksets gained, their sessions not adopted yet
   ControlSink control_;
   LogHook log_;
 

@@ -162,6 +162,7 @@ void Replicator::poll(Time now) {
       t->backup = *backup;
       t->acked = 0;
       t->sent = 0;
+      t->unacked_since = kNever;
       t->full = true;
       t->versions.clear();
       if (t->current.version > 0) {
@@ -183,7 +184,7 @@ void Replicator::poll(Time now) {
   }
   for (stack::ConnectionId id : to_limit) {
     if (auto it = tracked_.find(id); it != tracked_.end()) {
-      apply_limits(id, it->second);
+      apply_limits(now, id, it->second);
     }
   }
   // Sessions that ended: their backups forget them. (A connection the stack still holds in
@@ -205,15 +206,26 @@ Replicator::Limits Replicator::limits_of(const SessionRecord& r) {
   return Limits{r.version, tcp::AckLimit{r.essential.rcv_nxt, r.essential.rcv_adv}, r.send_limit};
 }
 
-void Replicator::apply_limits(stack::ConnectionId id, const Tracked& t) {
+void Replicator::apply_limits(Time now, stack::ConnectionId id, Tracked& t) {
   if (t.versions.empty()) {
     return;
   }
-  const Limits& in_force = t.versions.front();
   const tcp::Connection* c = stack_.tcp_connection(id);
   if (c == nullptr) {
     return;
   }
+  const bool silent = t.unacked_since != kNever && now - t.unacked_since > config_.ack_timeout;
+  if (silent) {
+    if (!t.lifted) {
+      t.lifted = true;
+      ++counters_.backup_silent;
+      stack_.tcp_set_ack_limit(id, std::nullopt);
+      stack_.tcp_set_send_limit(id, std::nullopt);
+    }
+    return;
+  }
+  t.lifted = false;
+  const Limits& in_force = t.versions.front();
   if (c->ack_limit() != in_force.ack) {
     stack_.tcp_set_ack_limit(id, in_force.ack);
   }
@@ -285,6 +297,9 @@ void Replicator::send_batches(Time now) {
     }
     batches[t.backup].updates.push_back(std::move(u));
     flights[t.backup].versions.emplace_back(id, t.current.version);
+    if (t.unacked_since == kNever) {
+      t.unacked_since = now;
+    }
     t.sent = t.current.version;
     t.sent_at = now;
     next_resend_ = std::min(next_resend_, now + config_.retransmit);
@@ -314,7 +329,7 @@ void Replicator::on_datagram(Time now, wire::Bytes datagram) {
   if (const auto* b = std::get_if<SyncBatch>(&m->body)) {
     on_batch(now, m->sender, *b);
   } else {
-    on_ack(m->sender, std::get<SyncAck>(m->body));
+    on_ack(now, m->sender, std::get<SyncAck>(m->body));
   }
 }
 
@@ -357,7 +372,7 @@ void Replicator::on_batch(Time /*now*/, wire::Ipv4Addr from, const SyncBatch& b)
   emit(from, std::move(m));
 }
 
-void Replicator::on_ack(wire::Ipv4Addr from, const SyncAck& a) {
+void Replicator::on_ack(Time now, wire::Ipv4Addr from, const SyncAck& a) {
   auto it = in_flight_.find({from, a.sequence});
   if (it == in_flight_.end()) {
     return;  // a duplicate, or for a batch we no longer track
@@ -393,10 +408,12 @@ void Replicator::on_ack(wire::Ipv4Addr from, const SyncAck& a) {
     if (version == tr.current.version) {
       tr.dirty = 0;
     }
+    // The backup answers: the clock of what it has not acknowledged yet starts again.
+    tr.unacked_since = tr.acked >= tr.sent ? kNever : now;
     while (tr.versions.size() > 1 && tr.versions[1].version <= version) {
       tr.versions.pop_front();
     }
-    apply_limits(id, tr);
+    apply_limits(now, id, tr);
   }
 }
 

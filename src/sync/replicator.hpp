@@ -53,6 +53,10 @@ struct ReplicatorConfig {
   wire::Ipv4Addr self;
   std::size_t max_sessions = 65536;  // records a backup holds; beyond, sessions go unprotected
   Duration retransmit = std::chrono::milliseconds(20);
+  // A backup that acknowledges nothing for this long (cut off, paused, dead and not yet
+  // declared so) leaves its sessions unprotected rather than stalled: the limits are lifted
+  // until it answers again. Never break a live connection for its copy.
+  Duration ack_timeout = std::chrono::milliseconds(50);
   std::uint32_t send_window = 512 * 1024;  // how far the owner may send beyond snd_una
   std::uint32_t ts_ahead_ms = 60'000;
 };
@@ -77,6 +81,7 @@ struct ReplicatorCounters {
   std::uint64_t acks_in = 0;
   std::uint64_t need_full_in = 0;
   std::uint64_t unprotected = 0;    // polls that found a session with no backup to go to
+  std::uint64_t backup_silent = 0;  // sessions left unprotected: their backup did not answer
   std::uint64_t not_resumable = 0;  // sessions whose application keeps no snapshot
   // Backup side.
   std::uint64_t batches_in = 0;
@@ -124,7 +129,9 @@ class Replicator {
     std::uint64_t acked = 0;  // newest version the backup acknowledged (0: none)
     std::uint64_t sent = 0;   // newest version sent
     Time sent_at{};
-    bool full = true;  // the next update is a full record
+    Time unacked_since = kNever;  // when the oldest version not acknowledged was first sent
+    bool lifted = false;          // unprotected: the backup is silent (ack_timeout)
+    bool full = true;             // the next update is a full record
     wire::Ipv4Addr backup;
     std::deque<Limits> versions;  // front: the version in force; then those in flight
     bool seen = false;            // found open by this poll
@@ -136,10 +143,10 @@ class Replicator {
   SessionRecord build(const tcp::Connection& c, const stack::AppSnapshot& snap, const Tracked* t,
                       filter::WorksetId ws) const;
   static Limits limits_of(const SessionRecord& r);
-  void apply_limits(stack::ConnectionId id, const Tracked& t);
+  void apply_limits(Time now, stack::ConnectionId id, Tracked& t);
   void send_batches(Time now);
   void on_batch(Time now, wire::Ipv4Addr from, const SyncBatch& b);
-  void on_ack(wire::Ipv4Addr from, const SyncAck& a);
+  void on_ack(Time now, wire::Ipv4Addr from, const SyncAck& a);
   void emit(wire::Ipv4Addr to, SyncMessage m);
 
   stack::Stack& stack_;
