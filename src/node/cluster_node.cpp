@@ -858,6 +858,37 @@ CounterList ClusterNode::counter_list() const {
       {"stalls_beyond_failure_interval", c.stalls_beyond_failure_interval},
       {"stall_max_ms", c.stall_max_ms},
   };
+  if (replicator_) {
+    const sync::ReplicatorCounters& r = replicator_->counters();
+    const sync::StoreCounters& st = replicator_->store().counters();
+    for (const auto& [name, value] : std::initializer_list<std::pair<const char*, std::uint64_t>>{
+             {"sync.drop.decode_errors", r.decode_errors},
+             {"sync.drop.refused_not_owner", r.refused_not_owner},
+             {"sync.drop.store_stale", st.stale},
+             {"sync.drop.store_fenced", st.fenced},
+             {"sync.drop.store_full", st.refused_full},
+             {"sync.sessions_replicated", replicator_->tracked()},
+             {"sync.sessions_held", replicator_->store().size()},
+             {"sync.batches_sent", r.batches_sent},
+             {"sync.batch_bytes", r.batch_bytes},
+             {"sync.updates_sent", r.updates_sent},
+             {"sync.full_updates_sent", r.full_updates_sent},
+             {"sync.update_bytes", r.update_bytes},
+             {"sync.resent", r.resent},
+             {"sync.acks_in", r.acks_in},
+             {"sync.need_full_in", r.need_full_in},
+             {"sync.batches_in", r.batches_in},
+             {"sync.store_applied", st.applied},
+             {"sync.store_need_full", st.need_full},
+             {"sync.unprotected_no_backup", r.unprotected},
+             {"sync.unprotected_backup_silent", r.backup_silent},
+             {"sync.not_resumable", r.not_resumable},
+             {"sync.sessions_adopted", r.sessions_adopted},
+             {"sync.adopt_failed", r.adopt_failed},
+         }) {
+      out.push_back({name, value});
+    }
+  }
   return out;
 }
 
