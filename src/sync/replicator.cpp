@@ -172,7 +172,14 @@ void Replicator::poll(Time now) {
     }
     if (t->current.version == 0 || diff(r, t->current) != 0) {
       t->dirty |= t->current.version == 0 ? kAllFields : diff(r, t->current);
-      r.version = t->current.version + 1;
+      // One clock for every version this member makes: a session's versions only grow, also
+      // across a re-tracking (a workset that went and came back) and a takeover (the clock
+      // starts above every adopted record's), and an acknowledgement of a version made for an
+      // earlier tracking of the same connection is told apart (below `first`).
+      r.version = ++version_clock_;
+      if (t->current.version == 0) {
+        t->first = r.version;
+      }
       t->current = std::move(r);
       t->versions.push_back(limits_of(t->current));
     }
@@ -400,7 +407,7 @@ void Replicator::on_ack(Time now, wire::Ipv4Addr from, const SyncAck& a) {
       tr.sent = 0;  // send again now, whole
       continue;
     }
-    if (version <= tr.acked) {
+    if (version <= tr.acked || version < tr.first || version > tr.sent) {
       continue;
     }
     tr.acked = version;
@@ -429,6 +436,7 @@ void Replicator::take_over(Time now, filter::WorksetId ws) {
     const std::uint32_t slack =
         r.essential.snd_nxt <= r.send_limit ? tcp::seq_len(r.essential.snd_nxt, r.send_limit) : 0;
     tcp::Connection c = tcp::Connection::restore(tcp_config, r.initial, r.essential, now, slack);
+    version_clock_ = std::max(version_clock_, r.version);
     if (stack_.tcp_adopt(std::move(c), app, wire::Bytes(r.app))) {
       ++counters_.sessions_adopted;
     } else {

@@ -128,6 +128,7 @@ class Replicator {
     std::uint16_t dirty = 0;  // field groups changed since `acked`
     std::uint64_t acked = 0;  // newest version the backup acknowledged (0: none)
     std::uint64_t sent = 0;   // newest version sent
+    std::uint64_t first = 0;  // the first version of this tracking
     Time sent_at{};
     Time unacked_since = kNever;  // when the oldest version not acknowledged was first sent
     bool lifted = false;          // unprotected: the backup is silent (ack_timeout)
@@ -161,6 +162,7 @@ class Replicator {
   std::map<std::pair<wire::Ipv4Addr, std::uint32_t>, Batch> in_flight_;
   std::vector<SyncOut> out_;
   Time next_resend_ = kNever;
+  std::uint64_t version_clock_ = 0;  // every version made here (see poll())
   ReplicatorCounters counters_;
 };
 

@@ -96,11 +96,15 @@ TEST(WholeScenarios, PartitionHealRegressionSeeds) {
 // loss_20 718); a keepalive older than a WorkDeassign gave the workset back (5392); a master that
 // never learned a table gave a follower's live workset away (2361); a follower back from a pause
 // longer than its watchdog claimed its old worksets back from owners with new connections
-// (loss_5 856, rebalance_after_join 614).
+// (loss_5 856, rebalance_after_join 614). Session replication (issue 11): a connection tracked
+// again after its workset came back restarted its versions, and a late acknowledgement of the
+// earlier tracking made the owner encode a delta against a newer base than its version: the
+// member aborted (loss_20 11).
 TEST(WholeScenarios, RegressionSeeds) {
   const std::pair<std::string_view, std::uint64_t> runs[] = {
       {"flapping_member", 641}, {"flapping_member", 2361}, {"flapping_member", 5392},
-      {"loss_20", 718},         {"loss_5", 856},           {"rebalance_after_join", 614}};
+      {"loss_20", 718},         {"loss_5", 856},           {"rebalance_after_join", 614},
+      {"loss_20", 11}};
   for (const auto& [name, seed] : runs) {
     const WholeScenario* s = find_whole_scenario(name);
     ASSERT_NE(s, nullptr) << name;
