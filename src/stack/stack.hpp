@@ -351,6 +351,8 @@ class Stack {
   // stack.
   void tcp_for_each_open(
       const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
+  // tcp::Connection::solicit_ack() on an open connection, sent at once. False for a stale id.
+  bool tcp_solicit_ack(ConnectionId id);
   // The application listening on `port`, or nullptr: who a restored connection is given to.
   TcpHandler* tcp_listener(std::uint16_t port) const;
   // tcp::Connection::set_send_limit() on an open connection, and sends what the new limit

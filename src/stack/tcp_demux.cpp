@@ -664,6 +664,16 @@ void StackImpl::tcp_for_each_open(
   }
 }
 
+bool StackImpl::tcp_solicit_ack(ConnectionId id) {
+  Slot* s = lookup(id);
+  if (s == nullptr) {
+    return false;
+  }
+  s->conn->solicit_ack();
+  service(now_, id.index);
+  return true;
+}
+
 bool StackImpl::tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit) {
   Slot* s = lookup(id);
   if (s == nullptr) {

@@ -437,8 +437,9 @@ void Replicator::take_over(Time now, filter::WorksetId ws) {
         r.essential.snd_nxt <= r.send_limit ? tcp::seq_len(r.essential.snd_nxt, r.send_limit) : 0;
     tcp::Connection c = tcp::Connection::restore(tcp_config, r.initial, r.essential, now, slack);
     version_clock_ = std::max(version_clock_, r.version);
-    if (stack_.tcp_adopt(std::move(c), app, wire::Bytes(r.app))) {
+    if (auto id = stack_.tcp_adopt(std::move(c), app, wire::Bytes(r.app))) {
       ++counters_.sessions_adopted;
+      stack_.tcp_solicit_ack(*id);  // the peer's window now, not as replicated
     } else {
       ++counters_.adopt_failed;
     }

@@ -299,6 +299,13 @@ class Connection {
   // nullopt (the default) lifts it.
   void set_send_limit(std::optional<SeqNum> limit);
   std::optional<SeqNum> send_limit() const { return send_limit_; }
+  // A new owner after a takeover (DESIGN §6) knows the peer's window and acknowledgement only
+  // as they were replicated: the window may have been closed then (a slow reader), and the
+  // restored connection would wait out a persist timeout (1 s on a fresh RTT estimate). This
+  // sends at once a segment the peer must answer (SEG.SEQ = SND.NXT - 1, no data, as a
+  // keepalive probe: RFC 9293 §3.10.7.4 answers an unacceptable segment with an ACK), whose
+  // answer carries its current window and ACK.
+  void solicit_ack() { keepalive_probe_due_ = true; }
   // What our next ACK would announce without a limit: rcv_nxt and the right edge of the window.
   // The layer above replicates state covering these, then raises the limit to them.
   AckLimit ack_wanted() const;

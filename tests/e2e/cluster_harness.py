@@ -271,8 +271,11 @@ def one(port):
         s.connect((ip, 80))
         s.sendall(f"GET /{path} HTTP/1.1\r\nHost: c\r\nConnection: close\r\n\r\n".encode())
         data, t0 = bytearray(), time.monotonic()
+        r["max_wait"] = 0.0  # the longest a recv() waited for data: the stall the client saw
         while True:
+            w0 = time.monotonic()
             b = s.recv(16384)
+            r["max_wait"] = max(r["max_wait"], time.monotonic() - w0)
             if not b:
                 break
             data += b

@@ -224,6 +224,26 @@ TEST(Replication, FinBeyondUnsentBytesIsLeftToTheApplication) {
 
 // ---- ACKs of bytes the old owner sent after its last export ----------------------------------
 
+// The replicated window was closed (a slow reader); a new owner that waited for it would sit out
+// a persist timeout. solicit_ack() sends at once a segment the peer must answer, and its answer
+// opens the window: the data goes without waiting for a timer.
+TEST(Replication, ANewOwnerAsksThePeerForItsWindowAtOnce) {
+  const Config c = plain_config();
+  Harness h = Harness::established(c);
+  h.send(seg().seq(5001).ack(1001).win(0));  // the peer's window closes
+  const InitialState init = h.conn.export_initial();
+  const EssentialState e = h.conn.export_essential();
+  ASSERT_EQ(e.snd_wnd, 0u);
+
+  Harness r(Connection::restore(c, init, e, h.now), h.now);
+  r.app_send("resumed");
+  r.recv_nothing();  // a zero window: only the persist timer would probe
+  r.conn.solicit_ack();
+  r.recv(seg().seq(1000).ack(5001).win(10000));  // SND.NXT - 1: the peer answers it
+  r.send(seg().seq(5001).ack(1001).win(10000));  // ... with its window, open by now
+  r.recv(seg().psh().seq(1001).ack(5001).win(10000).data("resumed"));
+}
+
 TEST(Replication, AckBeyondSndNxtWithinTheSlackIsTaken) {
   const Config c = plain_config();
   Harness h = Harness::established(c);
