@@ -254,12 +254,7 @@ void Replicator::send_batches(Time now) {
     b.sequence = ++seq;
     in_flight_[{to, b.sequence}] = std::move(flights[to]);
     ++counters_.batches_sent;
-    SyncMessage m;
-    m.cluster_id = config_.cluster_id;
-    m.sender = config_.self;
-    m.epoch = view_.epoch();
-    m.body = std::move(b);
-    emit(to, std::move(m));
+    emit(to, std::move(b));
     batches.erase(to);
     flights.erase(to);
     sizes[to] = 0;
@@ -320,7 +315,12 @@ void Replicator::send_batches(Time now) {
   }
 }
 
-void Replicator::emit(wire::Ipv4Addr to, SyncMessage m) {
+void Replicator::emit(wire::Ipv4Addr to, std::variant<SyncBatch, SyncAck> body) {
+  SyncMessage m;
+  m.cluster_id = config_.cluster_id;
+  m.sender = config_.self;
+  m.epoch = view_.epoch();
+  m.body = std::move(body);
   std::vector<std::byte> bytes = encode(m, auth_);
   counters_.batch_bytes += bytes.size();
   out_.push_back(SyncOut{to, std::move(bytes)});
@@ -371,12 +371,7 @@ void Replicator::on_batch(Time /*now*/, wire::Ipv4Addr from, const SyncBatch& b)
   if (any_refused && ack.need_full.empty()) {
     return;  // the owner resends the whole batch's sessions
   }
-  SyncMessage m;
-  m.cluster_id = config_.cluster_id;
-  m.sender = config_.self;
-  m.epoch = view_.epoch();
-  m.body = std::move(ack);
-  emit(from, std::move(m));
+  emit(from, std::move(ack));
 }
 
 void Replicator::on_ack(Time now, wire::Ipv4Addr from, const SyncAck& a) {

@@ -37,6 +37,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <variant>
 #include <vector>
 
 #include "cluster/messages.hpp"
@@ -148,7 +149,8 @@ class Replicator {
   void send_batches(Time now);
   void on_batch(Time now, wire::Ipv4Addr from, const SyncBatch& b);
   void on_ack(Time now, wire::Ipv4Addr from, const SyncAck& a);
-  void emit(wire::Ipv4Addr to, SyncMessage m);
+  // Encodes `body` with our header (cluster id, self, epoch) and queues it for `to`.
+  void emit(wire::Ipv4Addr to, std::variant<SyncBatch, SyncAck> body);
 
   stack::Stack& stack_;
   ReplicatorConfig config_;
