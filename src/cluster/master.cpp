@@ -351,7 +351,8 @@ bool Member::Impl::owner_busy(WorksetId ws) const {
 // FIG. 8A, refined: two masters. In order:
 //  1. A master back from an absence longer than its watchdog loses, and so does one whose
 //     followers are listed by a newer term: a member of that term took over its worksets. It
-//     steps down as superseded, keeping none of its worksets (issue 9 part 5).
+//     steps down as superseded, keeping none of its worksets (issue 9 part 5), unless the
+//     followers it shares had been silent to it for T/2 (a cut, not an absence of its own).
 //  2. A master of a newer term listed by the other as a follower wins: the other's view is
 //     older (its follower gave up on it and took over); what it counts is not there.
 //  3. The view that served more client traffic in the last T wins (active worksets), then more
@@ -387,9 +388,21 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
   const bool shares_followers = std::any_of(ka.members.begin(), ka.members.end(), [&](Ipv4Addr a) {
     return a != from && a != config.address && followers.contains(a);
   });
-  // Back from an absence longer than T, or our followers follow a newer term: a member of that
-  // term took over our worksets (whether or not our driver noticed that we were away).
-  const bool superseded = declared_dead(now) || (m.epoch > epoch && shares_followers);
+  // Our followers follow a newer term: we lose (decided the same way on both sides).
+  const bool newer_term_shares = m.epoch > epoch && shares_followers;
+  // Superseded: back from an absence longer than T, or followers we heard within T/2 follow a
+  // newer term: a member of that term took over our worksets (whether or not our driver noticed
+  // that we were away). Followers silent for longer are no such sign: a side cut off from us as
+  // large as ours elects a term of its own before we remove them, and owns none of the clients'
+  // sessions we serve (whole-member partition_heal seed 525). We lose then without being
+  // superseded: we keep what the winner gives to nobody else and claim it as we rejoin.
+  const bool shares_heard_followers =
+      newer_term_shares && std::any_of(ka.members.begin(), ka.members.end(), [&](Ipv4Addr a) {
+        const auto f = followers.find(a);
+        return a != from && a != config.address && f != followers.end() && !unheard.contains(a) &&
+               now - f->second.last_heard <= interval() / 2;
+      });
+  const bool superseded = declared_dead(now) || shares_heard_followers;
   // One lists the other as its follower: that one's view is older (its follower gave up on it
   // and took over, or it was away and speaks before it reads what happened meanwhile); what it
   // counts is not there. Decided the same way on both sides.
@@ -405,7 +418,7 @@ void Member::Impl::master_on_master_keepalive(Time now, const Message& m,
   const std::size_t theirs =
       ka.members.size() - std::min<std::size_t>(ka.unheard, ka.members.size());
   bool win = false;
-  if (superseded) {
+  if (superseded || newer_term_shares) {
     win = false;
   } else if (m.epoch < epoch && shares_followers) {
     win = true;  // the other side of the rule above
