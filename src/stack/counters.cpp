@@ -144,6 +144,8 @@ std::string_view to_string(Counter c) {
       return "tcp_time_wait_reused";
     case Counter::tcp_closed:
       return "tcp_closed";
+    case Counter::tcp_handed_over:
+      return "tcp_handed_over";
     case Counter::tcp_stale_id:
       return "tcp_stale_id";
     case Counter::timers_fired:
@@ -180,6 +182,8 @@ const char* to_string(CloseReason r) {
       return "reset by peer";
     case CloseReason::timed_out:
       return "timed out";
+    case CloseReason::handed_over:
+      return "handed over";
   }
   return "unknown";
 }

@@ -85,6 +85,7 @@ enum class Counter : std::uint8_t {
   syn_cookies_accepted,  // connections created from an ACK with a valid cookie
   tcp_time_wait_reused,  // a SYN to a 4-tuple in TIME-WAIT opened a new connection (RFC 6191)
   tcp_closed,            // connections whose slot was freed
+  tcp_handed_over,       // connections forgotten by tcp_hand_over(): another member serves them
   tcp_stale_id,          // API calls with a ConnectionId that is no longer open
   timers_fired,          // connection timers that came due
   tcp_receive_paused,    // on_data() took less than offered: the rest waits in the window

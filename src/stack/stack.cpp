@@ -123,6 +123,10 @@ void Stack::tcp_for_each_open(
   impl_->tcp_for_each_open(fn);
 }
 
+bool Stack::tcp_hand_over(ConnectionId id) {
+  return impl_->tcp_hand_over(id);
+}
+
 bool Stack::tcp_solicit_ack(ConnectionId id) {
   return impl_->tcp_solicit_ack(id);
 }

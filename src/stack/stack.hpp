@@ -351,6 +351,11 @@ class Stack {
   // stack.
   void tcp_for_each_open(
       const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
+  // Forgets an open connection at once without a segment: another member took it over with its
+  // replicated state (a live move). The handler's on_closed(id, CloseReason::handed_over)
+  // follows before this returns. False for a stale id, and when called from one of the
+  // connection's own callbacks.
+  bool tcp_hand_over(ConnectionId id);
   // tcp::Connection::solicit_ack() on an open connection, sent at once. False for a stale id.
   bool tcp_solicit_ack(ConnectionId id);
   // The application listening on `port`, or nullptr: who a restored connection is given to.

@@ -76,6 +76,7 @@ class StackImpl {
       const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
   bool tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit);
   bool tcp_solicit_ack(ConnectionId id);
+  bool tcp_hand_over(ConnectionId id);
   TcpHandler* tcp_listener(std::uint16_t port) const {
     const auto it = listeners_.find(port);
     return it == listeners_.end() ? nullptr : it->second.handler;

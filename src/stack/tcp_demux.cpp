@@ -664,6 +664,19 @@ void StackImpl::tcp_for_each_open(
   }
 }
 
+bool StackImpl::tcp_hand_over(ConnectionId id) {
+  Slot* s = lookup(id);
+  if (s == nullptr || s->in_service) {
+    return false;
+  }
+  TcpHandler* handler = s->handler;
+  s->app_done = true;
+  counters_.add(Counter::tcp_handed_over);
+  free_slot(id.index);
+  handler->on_closed(id, CloseReason::handed_over);
+  return true;
+}
+
 bool StackImpl::tcp_solicit_ack(ConnectionId id) {
   Slot* s = lookup(id);
   if (s == nullptr) {

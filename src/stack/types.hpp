@@ -42,6 +42,7 @@ enum class CloseReason : std::uint8_t {
   closed,         // both directions closed in order (FIN sent and acknowledged, FIN received)
   reset_by_peer,  // the peer sent an acceptable RST
   timed_out,      // retransmissions or keepalives ran out (RFC 9293 §3.8.3 R2)
+  handed_over,    // Stack::tcp_hand_over(): another member serves it now
 };
 
 const char* to_string(CloseReason r);

@@ -308,6 +308,28 @@ TEST(Tcp, PeerResetIsReported) {
   EXPECT_EQ(h.stack().tcp_connection_count(), 0u);
 }
 
+// A live move (issue 11): the connection is served by another member from now on. The stack
+// forgets it without a segment (no FIN, no RST, no retransmission of the unacknowledged data),
+// and the application hears why.
+TEST(Tcp, HandedOverConnectionIsForgottenWithoutASegment) {
+  Harness h;
+  EchoHandler app(h.stack());
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  c.connect();
+  c.send(kAck | kPsh, std::string("hello"));
+  h.clear();  // the echo, unacknowledged
+  ASSERT_EQ(app.opened, 1);
+  EXPECT_TRUE(h.stack().tcp_hand_over(app.last));
+  EXPECT_EQ(app.closed, 1);
+  EXPECT_EQ(app.reason, CloseReason::handed_over);
+  EXPECT_EQ(h.stack().tcp_connection_count(), 0u);
+  EXPECT_EQ(h.counters().count(Counter::tcp_handed_over), 1u);
+  h.advance(std::chrono::seconds(5));  // no retransmission, no keepalive
+  h.recv_nothing();
+  EXPECT_FALSE(h.stack().tcp_hand_over(app.last));  // stale
+}
+
 TEST(Tcp, ClosedConnectionsAddTheirRetransmissionsToTheStackCounters) {
   Harness h;
   EchoHandler app(h.stack());
