@@ -231,6 +231,8 @@ void Member::Impl::flush_pending(Time now) {
 // A workset with live sessions at its owner (SessionView: the master's own, the followers' from
 // their keepalives) stays where it is; when K has nothing else to give, the next most loaded
 // member gives instead. A joining member thus gets idle worksets, and new ones as they appear.
+// With live_moves, a follower's busy workset whose backup is J moves too, when K has nothing
+// idle to give: its sessions go with it (the follower hands them over before it lets go).
 void Member::Impl::rebalance(Time now) {
   if (members.size() < 2 || settling) {
     return;
@@ -262,6 +264,8 @@ void Member::Impl::rebalance(Time now) {
                                : (follower != followers.end() ? &follower->second.busy : nullptr);
     std::optional<WorksetId> pick;
     std::uint64_t pick_w = 0;
+    std::optional<WorksetId> pick_busy;  // live_moves: a busy one whose backup is `to`
+    std::uint64_t pick_busy_w = 0;
     for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
       const WorksetId ws{i};
       if (table.state(ws) != WorksetState::assigned || table.owner(ws) != from_id) {
@@ -272,7 +276,13 @@ void Member::Impl::rebalance(Time now) {
         continue;
       }
       if (busy != nullptr && busy->test(i)) {
-        kept.set(i);
+        if (config.live_moves && from != config.address && !pick_busy &&
+            backup_of(ws, from, members) == to) {
+          pick_busy = ws;
+          pick_busy_w = w;
+        } else {
+          kept.set(i);
+        }
         continue;
       }
       // Prefer a workset without traffic: nothing to hand over.
@@ -280,6 +290,11 @@ void Member::Impl::rebalance(Time now) {
         pick = ws;
         pick_w = w;
       }
+    }
+    if (!pick && pick_busy) {
+      pick = pick_busy;
+      pick_w = pick_busy_w;
+      ++counters.live_moves;
     }
     if (!pick) {
       // Balanced enough from K, or all it could give is busy: ask the next most loaded.

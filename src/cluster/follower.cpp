@@ -284,7 +284,8 @@ void Member::Impl::take_workset(WorksetId ws) {
   table.ack(ws);
 }
 
-// A workset that carries live sessions is kept (SessionView): the master cancels the move.
+// A workset that carries live sessions is kept (SessionView): the master cancels the move. With
+// deferred_release the layer above decides: it may hand the sessions over (a live move).
 void Member::Impl::follower_on_work_deassign(const WorkDeassign& wd) {
   WorkDeassignAck ack;
   std::bitset<filter::kWorksetCount> listed;
@@ -295,7 +296,7 @@ void Member::Impl::follower_on_work_deassign(const WorkDeassign& wd) {
       continue;
     }
     listed.set(v);
-    if (owns(*ws) && busy.test(v)) {
+    if (owns(*ws) && busy.test(v) && !config.deferred_release) {
       ++counters.deassign_refused;
       ack.refused.push_back(v);
       continue;

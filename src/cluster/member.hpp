@@ -114,11 +114,16 @@ struct MemberConfig {
   filter::HashKind hash = filter::HashKind::xor_fold;
   std::uint64_t mix_seed = filter::kDefaultMixSeed;
   std::size_t held_frames_max = 512;  // per member, all worksets together
+  std::size_t held_bytes_max = 512 * 1024;
   // A follower told to give up a workset (WorkDeassign) does not release it and acknowledge at
   // once: it reports OwnershipEvent::release_asked and waits for release_ready() (its sessions
-  // were handed over) or refuse_release(). Off: released at once unless busy (SessionView).
-  std::size_t held_bytes_max = 512 * 1024;
+  // were handed over) or refuse_release(); a busy workset too (the layer above decides whether
+  // its sessions can move). Off: released at once unless busy (SessionView), refused if busy.
   bool deferred_release = false;
+  // Master: rebalancing may move a follower's busy workset (SessionView), with its sessions, to
+  // the workset's backup (backup_of()), which holds their state: the follower hands them over
+  // (deferred_release). Off, and for the master's own: busy worksets stay where they are.
+  bool live_moves = false;
   // A follower given a workset (WorkAssign) does not take it and acknowledge at once: it reports
   // OwnershipEvent::assign_asked and waits for assign_ready() (the layer above has what it needs
   // to serve it: a promoted backup's sessions, issue 11). Meanwhile the master holds the
@@ -239,6 +244,7 @@ struct MemberCounters {
   std::uint64_t deassign_refused = 0;
   std::uint64_t moves_cancelled = 0;
   std::uint64_t rebalance_kept_busy = 0;
+  std::uint64_t live_moves = 0;  // busy worksets of followers asked to move to their backup
   // Master: a rejoining member's claim with live sessions, of a workset owned by a member with
   // none, given to the claimant.
   std::uint64_t claims_taken_live = 0;

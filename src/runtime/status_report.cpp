@@ -115,6 +115,7 @@ nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   counters["cluster.deassign_refused"] = mc.deassign_refused;
   counters["cluster.moves_cancelled"] = mc.moves_cancelled;
   counters["cluster.rebalance_kept_busy"] = mc.rebalance_kept_busy;
+  counters["cluster.live_moves"] = mc.live_moves;
   counters["cluster.superseded"] = mc.superseded;
   counters["cluster.minority_entered"] = mc.minority_entered;
   counters["cluster.minority_accepted"] = mc.minority_accepted;

@@ -65,7 +65,7 @@ class Sessions : public SessionView {
 class Fuzz {
  public:
   // The first byte picks immediate or deferred releases and assignments (bit 0:
-  // MemberConfig::deferred_release, bit 1: deferred_assign).
+  // MemberConfig::deferred_release, bit 1: deferred_assign, bit 2: live_moves).
   explicit Fuzz(Script& s) : s_(s), member_(config(s_.u8())) { member_.set_sessions(&sessions_); }
 
   void run() {
@@ -141,6 +141,7 @@ class Fuzz {
     MemberConfig c;
     c.deferred_release = (mode & 1) != 0;
     c.deferred_assign = (mode & 2) != 0;
+    c.live_moves = (mode & 4) != 0;
     c.cluster_name = std::string(kCluster);
     c.address = kSelf;
     c.incarnation = 1;

@@ -94,6 +94,7 @@ class Harness {
     c.held_bytes_max = held_bytes_max;
     c.deferred_release = deferred_release;
     c.deferred_assign = deferred_assign;
+    c.live_moves = live_moves;
     node.m = std::make_unique<Member>(c, std::vector<Application*>{node.app.get()});
     node.up = true;
     return node;
@@ -302,6 +303,7 @@ class Harness {
   Timings timings;
   bool deferred_release = false;
   bool deferred_assign = false;
+  bool live_moves = false;
   Time now{0};
   bool auto_deliver = false;
   Duration latency = 1ms;
@@ -1377,6 +1379,66 @@ TEST(MemberOwnership, ADeferredReleaseWaitsForTheLayerAbove) {
             (std::vector<std::uint16_t>{asked[0]}));
   const auto gained3 = events_of(h.node(3), OwnershipEvent::Kind::gained);
   EXPECT_NE(std::find(gained3.begin(), gained3.end(), asked[0]), gained3.end());
+}
+
+// Issue 11, live moves: with every workset busy, a joiner still gets the follower's worksets whose
+// backup it is (their sessions' state is there already), and no other busy one; the follower
+// is asked (release_asked, target the joiner) and the workset moves once it has handed them over.
+TEST(MemberSessions, WithLiveMovesABusyWorksetMovesOnlyToItsBackup) {
+  Harness h;
+  h.deferred_release = true;
+  h.live_moves = true;
+  h.form({1, 2});
+  for (std::uint16_t ws = 0; ws < 64; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(10ms);
+  const std::vector<std::uint16_t> of1 = owned_list(h, 1, 1);
+  const std::vector<std::uint16_t> of2 = owned_list(h, 1, 2);
+  Sessions s1;
+  Sessions s2;
+  for (std::uint16_t ws : of1) {
+    s1.busy.set(ws);
+  }
+  for (std::uint16_t ws : of2) {
+    s2.busy.set(ws);
+  }
+  h.m(1).set_sessions(&s1);
+  h.m(2).set_sessions(&s2);
+  h.run_for(300ms);
+  h.add(3);
+  h.start(3);
+  h.run_for(2s + 200ms);
+  const std::vector<Ipv4Addr> view{addr(1), addr(2), addr(3)};
+  std::vector<std::uint16_t> movable;
+  for (std::uint16_t ws : of2) {
+    if (backup_of(WorksetId{ws}, addr(2), view) == addr(3)) {
+      movable.push_back(ws);
+    }
+  }
+  ASSERT_FALSE(movable.empty());
+  std::vector<std::uint16_t> asked = events_of(h.node(2), OwnershipEvent::Kind::release_asked);
+  std::sort(asked.begin(), asked.end());
+  EXPECT_FALSE(asked.empty());
+  for (std::uint16_t ws : asked) {
+    EXPECT_TRUE(std::binary_search(movable.begin(), movable.end(), ws)) << ws;
+  }
+  for (const OwnershipEvent& e : h.node(2).ownership) {
+    if (e.kind == OwnershipEvent::Kind::release_asked) {
+      EXPECT_EQ(e.target, addr(3));
+    }
+  }
+  EXPECT_TRUE(owned_list(h, 1, 3).empty());  // nothing moves before the follower lets go
+  EXPECT_TRUE(events_of(h.node(1), OwnershipEvent::Kind::release_asked).empty());
+  for (std::uint16_t ws : asked) {
+    EXPECT_TRUE(h.answer(2, ws, true));
+  }
+  h.run_for(100ms);
+  EXPECT_EQ(owned_list(h, 1, 3), asked);
+  EXPECT_EQ(owned_list(h, 3, 3), asked);
+  EXPECT_EQ(h.m(1).counters().live_moves, asked.size());
+  // The master's own busy worksets stay.
+  EXPECT_EQ(owned_list(h, 1, 1), of1);
 }
 
 // WorkAssign waits for the layer above too: asked once (resent orders ask nothing new), not
