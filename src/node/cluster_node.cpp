@@ -58,6 +58,10 @@ cluster::MemberConfig member_config(const NodeConfig& config, const ClusterEnvir
   m.cluster_ip = c.ip;
   m.mode = c.mode;
   m.hash = c.hash;
+  // Session replication: a busy workset moves with its sessions to its backup (live moves), and
+  // every WorkDeassign waits for the replicator (ClusterNode::answer_moves()).
+  m.deferred_release = c.replicas > 0;
+  m.live_moves = c.replicas > 0;
   return m;
 }
 
@@ -146,6 +150,29 @@ void ClusterNode::take_over_due(Time now) {
   }
 }
 
+// Live moves: the member's answers to the master's WorkDeassigns, once the replicator has settled
+// them. A workset let go has its sessions handed over (forgotten here without a segment): the
+// target, their backup, adopts them when the master gives it the workset.
+void ClusterNode::answer_moves(Time now) {
+  bool answered = false;
+  for (filter::WorksetId ws : std::exchange(refusals_, {})) {
+    answered = member_->refuse_release(now, ws) || answered;
+  }
+  for (const sync::MoveResult& r : replicator_->take_moves()) {
+    if (!r.ready) {
+      answered = member_->refuse_release(now, r.workset) || answered;
+      continue;
+    }
+    if (member_->release_ready(now, r.workset)) {
+      replicator_->hand_over(r.workset);
+      answered = true;
+    }
+  }
+  if (answered) {
+    take_member_output(now);
+  }
+}
+
 void ClusterNode::log(LogLevel level, std::string_view line) const {
   if (log_) {
     log_(level, line);
@@ -187,6 +214,26 @@ void ClusterNode::take_member_output(Time now) {
   for (auto& m : out.messages) {
     control_out_.push_back(std::move(m));
   }
+  for (const cluster::OwnershipEvent& e : out.ownership) {
+    if (e.kind == cluster::OwnershipEvent::Kind::gained) {
+      gained_at_[e.workset.value()] = now;
+      if (replicator_) {
+        takeovers_due_.insert(e.workset.value());
+      }
+    } else if (e.kind == cluster::OwnershipEvent::Kind::release_asked) {
+      if (!replicator_ || !e.target || !replicator_->begin_move(now, e.workset, *e.target)) {
+        refusals_.push_back(e.workset);
+      }
+    }
+  }
+  const cluster::Role role = member_->role();
+  if (role != role_) {
+    stack_->set_arp_replies(role == cluster::Role::master);
+    role_ = role;
+    defence_owed_ = false;
+  }
+  // Sessions adopted before the held frames reach the stack: they may be for those sessions.
+  take_over_due(now);
   for (auto& f : out.frames) {
     if (f.owner == config_.member.address) {
       // Held until our own WorkAssignAck: ours now, past the filter.
@@ -198,21 +245,6 @@ void ClusterNode::take_member_output(Time now) {
       forward(f.owner, f.frame);
     }
   }
-  for (const cluster::OwnershipEvent& e : out.ownership) {
-    if (e.kind == cluster::OwnershipEvent::Kind::gained) {
-      gained_at_[e.workset.value()] = now;
-      if (replicator_) {
-        takeovers_due_.insert(e.workset.value());
-      }
-    }
-  }
-  const cluster::Role role = member_->role();
-  if (role != role_) {
-    stack_->set_arp_replies(role == cluster::Role::master);
-    role_ = role;
-    defence_owed_ = false;
-  }
-  take_over_due(now);
   sync_member_list();
   if (out.announce_arp) {
     stack_->announce();
@@ -706,21 +738,24 @@ Time ClusterNode::next_deadline() const {
   if (replicator_) {
     t = std::min(t, replicator_->next_deadline());
   }
-  if (!control_out_.empty() || !tx_.empty()) {
+  if (!control_out_.empty() || !tx_.empty() || !refusals_.empty()) {
     t = Time::zero();  // something to drain: wake at once
   }
   return t;
 }
 
 void ClusterNode::drain(const FrameSink& sink) {
+  if (replicator_) {
+    // Before the stack's output: what output commit holds back must be held before it leaves.
+    replicator_->poll(latest_);
+    answer_moves(latest_);  // before the control messages: the answers go with them
+  }
   for (const auto& m : control_out_) {
     ++counters_.control_out;
     control_(m.to, m.bytes);
   }
   control_out_.clear();
   if (replicator_) {
-    // Before the stack's output: what output commit holds back must be held before it leaves.
-    replicator_->poll(latest_);
     for (const sync::SyncOut& m : replicator_->take_output()) {
       ++counters_.sync_out;
       control_(m.to, m.bytes);
@@ -885,6 +920,10 @@ CounterList ClusterNode::counter_list() const {
              {"sync.not_resumable", r.not_resumable},
              {"sync.sessions_adopted", r.sessions_adopted},
              {"sync.adopt_failed", r.adopt_failed},
+             {"sync.moves_ready", r.moves_ready},
+             {"sync.moves_flushed", r.moves_flushed},
+             {"sync.moves_refused", r.moves_refused},
+             {"sync.sessions_handed_over", r.sessions_handed_over},
          }) {
       out.push_back({name, value});
     }

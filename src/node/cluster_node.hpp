@@ -240,6 +240,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   void log(LogLevel level, std::string_view line) const;
   void start_replication();
   void take_over_due(Time now);
+  void answer_moves(Time now);
 
   struct PendingFrame {
     wire::Ipv4Addr client;
@@ -254,7 +255,8 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   std::unique_ptr<Apps> apps_;
   cluster::NullAuthenticator sync_auth_;
   std::unique_ptr<sync::Replicator> replicator_;
-  std::set<std::uint16_t> takeovers_due_;  // worksets gained, their sessions not adopted yet
+  std::set<std::uint16_t> takeovers_due_;    // worksets gained, their sessions not adopted yet
+  std::vector<filter::WorksetId> refusals_;  // WorkDeassigns to refuse (no live move possible)
   ControlSink control_;
   LogHook log_;
 

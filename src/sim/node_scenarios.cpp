@@ -368,6 +368,9 @@ class WholeRun {
         r_.worksets_moved += w.node(s)->member().counters().worksets_moved;
         r_.moves_refused += w.node(s)->member().counters().rebalance_kept_busy +
                             w.node(s)->member().counters().deassign_refused;
+        if (const sync::Replicator* rep = w.node(s)->replicator()) {
+          r_.sessions_moved += rep->counters().sessions_handed_over;
+        }
       }
     }
     r_.bytes_checked = checkers_.bytes_checked();
@@ -745,11 +748,12 @@ std::string format_report(const WholeReport& r) {
   std::string s = fmt::format(
       "{} seed {}: connections lost {} / opened {} (expected: {}), served by member "
       "{}: completed {}, reset {} (by member: {}), timed out {}, failed {}; {} bytes and {} member "
-      "segments checked; worksets moved {} (refused: live connections {}); "
+      "segments checked; worksets moved {} (refused: live connections {}; sessions moved "
+      "with their workset {}); "
       "{:.1f} s simulated, {} events, digest {:016x}, violations {}\n",
       r.scenario, r.seed, r.lost, r.opened, r.lost_expected, fmt::join(r.served_by_member, "/"),
       r.completed, r.reset, fmt::join(r.resets_by_member, "/"), r.timed_out, r.failed,
-      r.bytes_checked, r.segments_checked, r.worksets_moved, r.moves_refused,
+      r.bytes_checked, r.segments_checked, r.worksets_moved, r.moves_refused, r.sessions_moved,
       std::chrono::duration<double>(r.simulated).count(), r.events, r.digest, r.violation_count);
   if (r.by_kind[static_cast<std::size_t>(LoadKind::idle)].opened +
           r.by_kind[static_cast<std::size_t>(LoadKind::short_download)].opened >

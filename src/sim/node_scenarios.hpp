@@ -86,6 +86,8 @@ struct WholeReport {
   // and moves refused because the workset carried live connections.
   std::uint64_t worksets_moved = 0;
   std::uint64_t moves_refused = 0;
+  // Live moves (issue 11): sessions a member handed over to the workset's new owner.
+  std::uint64_t sessions_moved = 0;
   std::uint64_t bytes_checked = 0;
   std::uint64_t segments_checked = 0;
   std::array<KindTally, kLoadKinds> by_kind{};  // by LoadKind (node_checkers.hpp)

@@ -207,6 +207,115 @@ void Replicator::poll(Time now) {
     }
   }
   send_batches(now);
+  settle_moves(now);
+}
+
+bool Replicator::movable(filter::WorksetId ws, wire::Ipv4Addr target, bool newest) const {
+  bool ok = true;
+  stack_.tcp_for_each_open(
+      [&](stack::ConnectionId id, const tcp::Connection& c, stack::TcpHandler& /*app*/) {
+        switch (c.state()) {
+          case tcp::State::established:
+          case tcp::State::fin_wait_1:
+          case tcp::State::fin_wait_2:
+          case tcp::State::close_wait:
+          case tcp::State::closing:
+          case tcp::State::last_ack:
+            break;
+          default:
+            return;  // TIME-WAIT: nothing to carry over (see poll())
+        }
+        if (!ok || view_.workset_of(c.tuple().remote_addr, c.tuple().remote_port) != ws) {
+          return;
+        }
+        const auto it = tracked_.find(id);
+        if (it == tracked_.end()) {
+          ok = false;  // not replicated: its application keeps no snapshot
+          return;
+        }
+        const Tracked& t = it->second;
+        ok = !t.lifted && t.backup == target && t.acked != 0 &&
+             (!newest || t.acked == t.current.version);
+      });
+  if (ok) {
+    // A handshake in progress is replicated from its first ACK on: not yet.
+    stack_.tcp_for_each([&](stack::Endpoint remote, tcp::State s) {
+      if ((s == tcp::State::syn_received || s == tcp::State::syn_sent) &&
+          view_.workset_of(remote.addr, remote.port) == ws) {
+        ok = false;
+      }
+    });
+  }
+  return ok;
+}
+
+bool Replicator::begin_move(Time now, filter::WorksetId ws, wire::Ipv4Addr target) {
+  if (!view_.owns(ws)) {
+    ++counters_.moves_refused;
+    return false;
+  }
+  if (view_.backup(ws) != target) {
+    // Only the backup holds the sessions' state: elsewhere, a workset goes only without any.
+    bool idle = true;
+    stack_.tcp_for_each([&](stack::Endpoint remote, tcp::State s) {
+      if (s != tcp::State::time_wait && s != tcp::State::closed &&
+          view_.workset_of(remote.addr, remote.port) == ws) {
+        idle = false;
+      }
+    });
+    if (!idle) {
+      ++counters_.moves_refused;
+      return false;
+    }
+    ++counters_.moves_ready;
+    settled_.push_back(MoveResult{ws, true});
+    return true;
+  }
+  moves_[ws.value()] = Move{target, now + config_.move_flush};
+  return true;
+}
+
+void Replicator::settle_moves(Time now) {
+  for (auto it = moves_.begin(); it != moves_.end();) {
+    const filter::WorksetId ws{it->first};
+    const Move& m = it->second;
+    std::optional<bool> ready;
+    if (!view_.owns(ws) || view_.backup(ws) != m.target) {
+      ready = false;
+    } else if (movable(ws, m.target, true)) {
+      ready = true;
+      ++counters_.moves_flushed;
+    } else if (now >= m.deadline) {
+      ready = movable(ws, m.target, false);
+    }
+    if (!ready) {
+      ++it;
+      continue;
+    }
+    ++(*ready ? counters_.moves_ready : counters_.moves_refused);
+    settled_.push_back(MoveResult{ws, *ready});
+    it = moves_.erase(it);
+  }
+}
+
+std::vector<MoveResult> Replicator::take_moves() {
+  return std::exchange(settled_, {});
+}
+
+void Replicator::hand_over(filter::WorksetId ws) {
+  std::vector<stack::ConnectionId> ids;
+  stack_.tcp_for_each_open(
+      [&](stack::ConnectionId id, const tcp::Connection& c, stack::TcpHandler& /*app*/) {
+        if (view_.workset_of(c.tuple().remote_addr, c.tuple().remote_port) == ws) {
+          ids.push_back(id);
+        }
+      });
+  for (stack::ConnectionId id : ids) {
+    tracked_.erase(id);
+    if (stack_.tcp_hand_over(id)) {
+      ++counters_.sessions_handed_over;
+    }
+  }
 }
 
 Replicator::Limits Replicator::limits_of(const SessionRecord& r) {
@@ -446,7 +555,14 @@ std::vector<SyncOut> Replicator::take_output() {
 }
 
 Time Replicator::next_deadline() const {
-  return out_.empty() ? next_resend_ : Time::zero();
+  if (!out_.empty() || !settled_.empty()) {
+    return Time::zero();
+  }
+  Time t = next_resend_;
+  for (const auto& [ws, m] : moves_) {
+    t = std::min(t, m.deadline);
+  }
+  return t;
 }
 
 }  // namespace phalanx::sync

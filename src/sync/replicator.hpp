@@ -60,6 +60,10 @@ struct ReplicatorConfig {
   Duration ack_timeout = std::chrono::milliseconds(50);
   std::uint32_t send_window = 512 * 1024;  // how far the owner may send beyond snd_una
   std::uint32_t ts_ahead_ms = 60'000;
+  // A live move waits this long for the target to acknowledge the newest version of every
+  // session; then it goes with the newest acknowledged one (output commit makes any of them a
+  // valid point to resume from; a newer one only spares the peer a retransmission).
+  Duration move_flush = std::chrono::milliseconds(100);
 };
 
 // What the replicator asks of the cluster; the node answers from cluster::Member.
@@ -91,6 +95,17 @@ struct ReplicatorCounters {
   // Takeover.
   std::uint64_t sessions_adopted = 0;
   std::uint64_t adopt_failed = 0;  // no listener, the stack or the application refused
+  // Live moves (owner side).
+  std::uint64_t moves_ready = 0;    // let go: the target holds every session
+  std::uint64_t moves_flushed = 0;  // ... with the newest version of each
+  std::uint64_t moves_refused = 0;  // kept: a session the target holds no copy of
+  std::uint64_t sessions_handed_over = 0;
+};
+
+// A live move's outcome (Replicator::take_moves()).
+struct MoveResult {
+  filter::WorksetId workset;
+  bool ready = false;  // false: refused, the workset stays here
 };
 
 struct SyncOut {
@@ -110,6 +125,19 @@ class Replicator {
   void on_datagram(Time now, wire::Bytes datagram);
   // This member now owns `ws`: adopt the sessions held for it.
   void take_over(Time now, filter::WorksetId ws);
+
+  // Live moves (issue 11). The master asks this owner to let `ws` go to `target`. A workset
+  // without connections goes at once (settled ready). With connections, the move is on when
+  // the target is the workset's backup and every session of `ws` is replicated there
+  // (resumable, its backup answering, a version acknowledged) with no handshake in progress;
+  // poll() then settles it: ready once the target acknowledged the newest version of every
+  // session, or after move_flush with the newest acknowledged ones; refused if a session loses
+  // its copy meanwhile. False: refused at once.
+  bool begin_move(Time now, filter::WorksetId ws, wire::Ipv4Addr target);
+  std::vector<MoveResult> take_moves();
+  // The member let `ws` go: its sessions are forgotten here without a segment (the target adopts
+  // them from its copy) and without a word to the backup, which holds that copy.
+  void hand_over(filter::WorksetId ws);
 
   std::vector<SyncOut> take_output();
   Time next_deadline() const;
@@ -151,6 +179,11 @@ class Replicator {
   void on_ack(Time now, wire::Ipv4Addr from, const SyncAck& a);
   // Encodes `body` with our header (cluster id, self, epoch) and queues it for `to`.
   void emit(wire::Ipv4Addr to, std::variant<SyncBatch, SyncAck> body);
+  // Whether every session of `ws` has a copy at `target` (newest: the newest version), and no
+  // connection of `ws` is outside what we replicate (a handshake, an application without
+  // snapshots).
+  bool movable(filter::WorksetId ws, wire::Ipv4Addr target, bool newest) const;
+  void settle_moves(Time now);
 
   stack::Stack& stack_;
   ReplicatorConfig config_;
@@ -163,6 +196,12 @@ class Replicator {
   std::map<wire::Ipv4Addr, std::uint32_t> next_sequence_;
   std::map<std::pair<wire::Ipv4Addr, std::uint32_t>, Batch> in_flight_;
   std::vector<SyncOut> out_;
+  struct Move {
+    wire::Ipv4Addr target;
+    Time deadline;
+  };
+  std::map<std::uint16_t, Move> moves_;
+  std::vector<MoveResult> settled_;
   Time next_resend_ = kNever;
   std::uint64_t version_clock_ = 0;  // every version made here (see poll())
   ReplicatorCounters counters_;

@@ -61,7 +61,8 @@ int run_whole(const WholeCli& cli) {
   }
   struct Sum {
     std::string_view name;
-    std::uint64_t opened = 0, lost = 0, lost_expected = 0, failing = 0, moved = 0, refused = 0;
+    std::uint64_t opened = 0, lost = 0, lost_expected = 0, failing = 0, moved = 0, refused = 0,
+                  sessions_moved = 0;
     std::array<KindTally, kLoadKinds> by_kind{};
   };
   std::vector<Sum> sums;
@@ -97,6 +98,7 @@ int run_whole(const WholeCli& cli) {
       sum.lost_expected += r.lost_expected;
       sum.moved += r.worksets_moved;
       sum.refused += r.moves_refused;
+      sum.sessions_moved += r.sessions_moved;
       simulated_s += std::chrono::duration<double>(r.simulated).count();
       sum.failing += r.ok() ? 0 : 1;
       for (std::size_t k = 0; k < kLoadKinds; ++k) {
@@ -121,6 +123,10 @@ int run_whole(const WholeCli& cli) {
                s.opened > 0 ? static_cast<double>(s.lost) / static_cast<double>(s.opened) : 0.0);
     fmt::print("figure: {}.worksets_moved = {} worksets ({} moves refused: live connections)\n",
                s.name, s.moved, s.refused);
+    fmt::print(
+        "figure: {}.sessions_moved = {} sessions (live moves: handed over with their "
+        "workset)\n",
+        s.name, s.sessions_moved);
     if (cli.workload != "default") {
       for (std::size_t k = 0; k < kLoadKinds; ++k) {
         fmt::print("figure: {}.{}_lost = {} of {} connections\n", s.name,
