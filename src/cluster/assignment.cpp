@@ -28,11 +28,17 @@ bool Member::Impl::loaded(WorksetId ws) const {
 }
 
 // Per member (the master included), the weight of the worksets it owns or is receiving.
+// Draining members are given nothing either, unless every member is.
 std::map<Ipv4Addr, std::uint64_t> Member::Impl::member_loads() const {
   std::map<Ipv4Addr, std::uint64_t> loads;
-  for (Ipv4Addr a : members) {
-    if (!unheard.contains(a)) {  // in doubt: given nothing (master_timers)
-      loads[a] = 0;
+  for (bool with_draining : {false, true}) {
+    for (Ipv4Addr a : members) {
+      if (!unheard.contains(a) && (with_draining || !is_draining(a))) {
+        loads[a] = 0;  // in doubt: given nothing (master_timers)
+      }
+    }
+    if (!loads.empty()) {
+      break;
     }
   }
   for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
@@ -237,6 +243,7 @@ void Member::Impl::rebalance(Time now) {
   if (members.size() < 2 || settling) {
     return;
   }
+  drain_pass(now);  // what a draining member kept last time (busy, no backup to take it)
   auto loads = member_loads();
   const std::bitset<filter::kWorksetCount> own_busy = busy_now();
   std::set<Ipv4Addr> exhausted;  // nothing movable left
@@ -276,8 +283,7 @@ void Member::Impl::rebalance(Time now) {
         continue;
       }
       if (busy != nullptr && busy->test(i)) {
-        if (config.live_moves && from != config.address && !pick_busy &&
-            backup_of(ws, from, members) == to) {
+        if (config.live_moves && !pick_busy && backup_of(ws, from, members) == to) {
           pick_busy = ws;
           pick_busy_w = w;
         } else {
@@ -301,23 +307,89 @@ void Member::Impl::rebalance(Time now) {
       exhausted.insert(from);
       continue;
     }
-    table.begin_move(*pick);
-    move_target[pick->value()] = to;
+    start_move(now, *pick, from, to);
     loads[from] -= pick_w;
     loads[to] += pick_w;
     ++moves;
-    if (from == config.address) {
-      complete_move(now, *pick);  // the master lets go of its own at once
-    } else {
-      PendingWork& p = pending_deassign[from];
-      p.worksets.insert(pick->value());
-      p.next_send = now;
-    }
   }
   counters.rebalance_kept_busy += kept.count();
   if (moves > 0 || kept.any()) {
     log("rebalance: " + std::to_string(moves) + " worksets to move" +
         (kept.any() ? ", " + std::to_string(kept.count()) + " kept (live sessions)" : ""));
+  }
+}
+
+void Member::Impl::start_move(Time now, WorksetId ws, Ipv4Addr from, Ipv4Addr to) {
+  table.begin_move(ws);
+  move_target[ws.value()] = to;
+  if (from == config.address) {
+    release_own(now, ws);
+  } else {
+    PendingWork& p = pending_deassign[from];
+    p.worksets.insert(ws.value());
+    p.next_send = now;
+  }
+}
+
+// The master lets go of its own at once, or, with deferred_release, once the layer above has
+// handed the sessions over (OwnershipEvent::release_asked, answered by release_ready()).
+void Member::Impl::release_own(Time now, WorksetId ws) {
+  if (!config.deferred_release) {
+    complete_move(now, ws);
+    return;
+  }
+  const Ipv4Addr target = move_target.at(ws.value());
+  if (release_pending.emplace(ws.value(), target).second) {
+    out.ownership.push_back({OwnershipEvent::Kind::release_asked, ws, target});
+  }
+}
+
+// Drain: every workset a draining member owns starts moving, a busy one to its backup (which
+// holds its sessions), an idle one to the least loaded; a busy one without live_moves or without
+// a backup able to take it stays, and is looked at again by the next rebalancing pass.
+void Member::Impl::drain_pass(Time now) {
+  if (role != Role::master || settling) {
+    return;
+  }
+  auto loads = member_loads();
+  const std::bitset<filter::kWorksetCount> own_busy = busy_now();
+  std::size_t moves = 0;
+  std::size_t kept = 0;
+  for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+    const WorksetId ws{i};
+    if (table.state(ws) != WorksetState::assigned) {
+      continue;
+    }
+    const Ipv4Addr from = addr_of(table.owner(ws));
+    if (!is_draining(from)) {
+      continue;
+    }
+    const auto f = followers.find(from);
+    const bool busy = from == config.address ? own_busy.test(i)
+                                             : (f == followers.end() || f->second.busy.test(i));
+    std::optional<Ipv4Addr> to;
+    if (busy) {
+      if (config.live_moves) {
+        const auto b = backup_of(ws, from, members);
+        if (b && loads.contains(*b)) {
+          to = b;
+        }
+      }
+    } else {
+      to = least_loaded(loads);
+    }
+    if (!to || *to == from) {
+      ++kept;
+      continue;
+    }
+    start_move(now, ws, from, *to);
+    loads[*to] += metric->workset_weight(table, ws);
+    ++moves;
+  }
+  if (moves > 0 || kept > 0) {
+    log("drain: " + std::to_string(moves) + " worksets to move" +
+        (kept > 0 ? ", " + std::to_string(kept) + " kept (live sessions, no backup to take them)"
+                  : ""));
   }
 }
 

@@ -59,6 +59,7 @@ void Member::Impl::send_follower_keepalive(Time now) {
     }
   }
   fk.active = static_cast<std::uint16_t>(active_now(now));
+  fk.draining = draining;
   send(master, fk);
   next_keepalive = now + follower_period();
 }

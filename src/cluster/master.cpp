@@ -125,6 +125,9 @@ void Member::Impl::step_down(Time now, std::string_view why, bool superseded) {
     if (table.state(ws) != WorksetState::unassigned &&
         (superseded || (!owns(ws) && table.state(ws) != WorksetState::assigned))) {
       table.release(ws);
+    } else if (table.state(ws) == WorksetState::moving && owns(ws)) {
+      table.assign(ws, self_id);  // our own, waiting for the layer above: the move is off
+      table.ack(ws);
     }
   }
   counters.held_dropped += held.size();
@@ -173,6 +176,11 @@ void Member::Impl::master_on_message(Time now, const Message& m) {
       it->second.busy.set(v);  // < kWorksetCount: the decoder checked
     }
     it->second.active = fk->active;
+    if (fk->draining && !it->second.draining) {
+      it->second.draining = true;
+      log("draining " + from.to_string() + ": its worksets move away, then it leaves");
+      drain_pass(now);
+    }
   } else if (const auto* ka = std::get_if<MasterKeepalive>(&m.body)) {
     master_on_master_keepalive(now, m, *ka);
   } else if (std::holds_alternative<MasterOffer>(m.body)) {
@@ -776,7 +784,9 @@ void Member::Impl::master_invariants() const {
     if (!member && !probation.contains(owner)) {
       die(name() + " owned by " + owner.to_string() + ", not a member");
     }
-    if (owner == config.address && s != WorksetState::assigned) {
+    // Our own moving ones wait for the layer above (release_own()).
+    if (owner == config.address && s != WorksetState::assigned &&
+        !(s == WorksetState::moving && release_pending.contains(i))) {
       die(name() + " of the master itself is not assigned");
     }
     if (s == WorksetState::moving && !move_target.contains(i)) {

@@ -518,10 +518,49 @@ Time Member::Impl::next_deadline() const {
 }
 
 void Member::Impl::after_call(Time now) {
+  check_drained(now);
   if (role == Role::master && !left) {
     flush_pending(now);
   }
   track_quorum(now);
+}
+
+bool Member::Impl::is_draining(Ipv4Addr a) const {
+  if (a == config.address) {
+    return draining;
+  }
+  const auto it = followers.find(a);
+  return it != followers.end() && it->second.draining;
+}
+
+// A draining member that owns nothing, has nothing to answer and (master) nothing in flight
+// leaves; one in no cluster leaves at once.
+void Member::Impl::check_drained(Time now) {
+  if (!draining || left || !started) {
+    return;
+  }
+  if (role == Role::follower || role == Role::master) {
+    for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+      if (owns(WorksetId{i})) {
+        return;
+      }
+    }
+    if (!release_pending.empty()) {
+      return;
+    }
+    if (role == Role::master) {
+      for (const auto* pending : {&pending_assign, &pending_deassign}) {
+        for (const auto& [a, p] : *pending) {
+          if (!p.worksets.empty()) {
+            return;
+          }
+        }
+      }
+    }
+  }
+  send(std::nullopt, ExitCluster{config.address, "drained"});
+  log("t=" + ms(now) + "ms drained: leaving");
+  left = true;
 }
 
 // --- quorum (Timings::quorum_forget) --------------------------------------------------------
@@ -742,12 +781,39 @@ void Member::Impl::report_ownership() {
   }
 }
 
-bool Member::release_ready(Time /*now*/, filter::WorksetId ws) {
-  return impl_->answer_release(ws, true);
+bool Member::release_ready(Time now, filter::WorksetId ws) {
+  const bool r = impl_->answer_release(now, ws, true);
+  impl_->after_call(now);
+  return r;
 }
 
-bool Member::refuse_release(Time /*now*/, filter::WorksetId ws) {
-  return impl_->answer_release(ws, false);
+bool Member::refuse_release(Time now, filter::WorksetId ws) {
+  const bool r = impl_->answer_release(now, ws, false);
+  impl_->after_call(now);
+  return r;
+}
+
+void Member::drain(Time now) {
+  Impl& m = *impl_;
+  if (!m.started || m.left || m.draining) {
+    return;
+  }
+  m.draining = true;
+  m.log("t=" + ms(now) + "ms draining: every workset moves away, then we leave");
+  if (m.role == Role::master) {
+    m.drain_pass(now);
+  } else if (m.role == Role::follower && m.master) {
+    m.send_follower_keepalive(now);  // tells the master
+  }
+  m.after_call(now);
+}
+
+bool Member::draining() const {
+  return impl_->draining;
+}
+
+bool Member::drained() const {
+  return impl_->draining && impl_->left;
 }
 
 bool Member::assign_ready(Time /*now*/, filter::WorksetId ws) {
@@ -761,12 +827,29 @@ bool Member::assign_ready(Time /*now*/, filter::WorksetId ws) {
   return true;
 }
 
-bool Member::Impl::answer_release(WorksetId ws, bool release) {
+bool Member::Impl::answer_release(Time now, WorksetId ws, bool release) {
   const auto it = release_pending.find(ws.value());
-  if (it == release_pending.end() || role != Role::follower || !master) {
+  if (it == release_pending.end() ||
+      (role != Role::master && (role != Role::follower || !master))) {
     return false;
   }
   release_pending.erase(it);
+  if (role == Role::master) {
+    // Our own (release_own()): the move completes, or is off.
+    if (table.state(ws) != WorksetState::moving || !is_self(table.owner(ws))) {
+      return true;  // moved on meanwhile
+    }
+    if (release) {
+      complete_move(now, ws);
+    } else {
+      move_target.erase(ws.value());
+      table.assign(ws, self_id);
+      table.ack(ws);
+      release_held(ws, config.address);
+      ++counters.moves_cancelled;
+    }
+    return true;
+  }
   WorkDeassignAck ack;
   if (release) {
     if (owns(ws)) {

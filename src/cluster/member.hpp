@@ -301,6 +301,15 @@ class Member {
   // Clean shutdown: broadcasts ExitCluster naming this member, so the master reassigns its
   // worksets at once instead of after T.
   void leave(Time now);
+  // Drain (issue 11): every workset of this member moves to another member, a busy one with its
+  // sessions to its backup (MemberConfig::live_moves; without, a busy workset stays until its
+  // sessions end), an idle one to the least loaded; no new workset comes to it; once it owns
+  // none, it leaves (ExitCluster). A follower asks by its keepalives (FollowerKeepalive::
+  // draining); a master moves its own worksets and leaves last (its followers elect a
+  // successor). drained() says when it has left that way. A member in no cluster leaves at once.
+  void drain(Time now);
+  bool draining() const;
+  bool drained() const;
 
   Time next_deadline() const;
   Output take_output();

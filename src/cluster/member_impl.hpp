@@ -30,6 +30,7 @@ struct FollowerState {
   LossEstimator loss;
   std::bitset<filter::kWorksetCount> busy;  // from its latest FollowerKeepalive
   std::uint16_t active = 0;                 // likewise
+  bool draining = false;                    // likewise: given nothing, everything moved away
 };
 
 // WorkAssign or WorkDeassign worksets waiting for their acknowledgement from one member.
@@ -175,7 +176,16 @@ struct Member::Impl {
   // What this member owned at the last take_output() (OwnershipEvent gained / lost).
   std::bitset<filter::kWorksetCount> owned_reported;
   void report_ownership();
-  bool answer_release(filter::WorksetId ws, bool release);
+  bool answer_release(Time now, filter::WorksetId ws, bool release);
+  // Drain (Member::drain()).
+  bool draining = false;
+  bool is_draining(Ipv4Addr a) const;
+  void drain_pass(Time now);     // master: starts moving every workset of draining members
+  void check_drained(Time now);  // owns nothing any more: leaves
+  // Master: a move of `ws` from `from` to `to` (WorkDeassign, or our own let go).
+  void start_move(Time now, filter::WorksetId ws, Ipv4Addr from, Ipv4Addr to);
+  // Master: our own moving workset goes, through the layer above when deferred_release.
+  void release_own(Time now, filter::WorksetId ws);
   void take_workset(filter::WorksetId ws);  // ours, assigned and acknowledged
   // This member's worksets with live sessions now (empty without a SessionView).
   std::bitset<filter::kWorksetCount> busy_now() const {

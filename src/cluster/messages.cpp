@@ -190,6 +190,7 @@ void put(Writer& w, const FollowerKeepalive& b) {
   w.u32(b.load);
   w.bitmap(b.busy);
   w.u16(b.active);
+  w.u8(b.draining ? 1 : 0);
 }
 void put(Writer& w, const WorkAssign& b) {
   w.addr(b.member);
@@ -370,6 +371,9 @@ void get(Reader& r, FollowerKeepalive& b) {
   b.busy = r.bitmap();
   b.active = r.u16();
   r.check(b.active <= filter::kWorksetCount);
+  const std::uint8_t flags = r.u8();
+  r.check(flags <= 1);
+  b.draining = flags == 1;
 }
 void get(Reader& r, WorkAssign& b) {
   b.member = r.addr();

@@ -143,6 +143,9 @@ struct FollowerKeepalive {
   // move them while the sessions cannot move with them (issue 10).
   std::vector<std::uint16_t> busy;
   std::uint16_t active = 0;  // its worksets that carried client traffic within the last T
+  // Member::drain(): move every workset of this follower away (with its sessions), then it
+  // leaves. One flags byte on the wire (bit 0; the others zero).
+  bool draining = false;
   bool operator==(const FollowerKeepalive&) const = default;
 };
 struct WorkAssign {

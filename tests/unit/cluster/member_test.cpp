@@ -291,6 +291,12 @@ class Harness {
     }
   }
 
+  // Member::drain(), as the node calls it.
+  void drain(int n) {
+    m(n).drain(now);
+    collect(n);
+    check();
+  }
   // The node answers a deferred release (MemberConfig::deferred_release).
   bool answer(int n, std::uint16_t ws, bool release) {
     const bool r =
@@ -1381,9 +1387,10 @@ TEST(MemberOwnership, ADeferredReleaseWaitsForTheLayerAbove) {
   EXPECT_NE(std::find(gained3.begin(), gained3.end(), asked[0]), gained3.end());
 }
 
-// Issue 11, live moves: with every workset busy, a joiner still gets the follower's worksets whose
-// backup it is (their sessions' state is there already), and no other busy one; the follower
-// is asked (release_asked, target the joiner) and the workset moves once it has handed them over.
+// Issue 11, live moves: with every workset busy, a joiner still gets the worksets whose backup it
+// is (their sessions' state is there already), and no other busy one; their owner, follower or
+// master, is asked (release_asked, target the joiner) and the workset moves once it has handed
+// the sessions over.
 TEST(MemberSessions, WithLiveMovesABusyWorksetMovesOnlyToItsBackup) {
   Harness h;
   h.deferred_release = true;
@@ -1416,29 +1423,92 @@ TEST(MemberSessions, WithLiveMovesABusyWorksetMovesOnlyToItsBackup) {
       movable.push_back(ws);
     }
   }
-  ASSERT_FALSE(movable.empty());
-  std::vector<std::uint16_t> asked = events_of(h.node(2), OwnershipEvent::Kind::release_asked);
+  for (std::uint16_t ws : of1) {
+    if (backup_of(WorksetId{ws}, addr(1), view) == addr(3)) {
+      movable.push_back(ws);
+    }
+  }
+  std::sort(movable.begin(), movable.end());
+  std::vector<std::uint16_t> asked;
+  for (int owner : {1, 2}) {
+    const std::vector<std::uint16_t> of =
+        events_of(h.node(owner), OwnershipEvent::Kind::release_asked);
+    EXPECT_FALSE(of.empty()) << owner;
+    asked.insert(asked.end(), of.begin(), of.end());
+    for (const OwnershipEvent& e : h.node(owner).ownership) {
+      if (e.kind == OwnershipEvent::Kind::release_asked) {
+        EXPECT_EQ(e.target, addr(3));
+      }
+    }
+  }
   std::sort(asked.begin(), asked.end());
-  EXPECT_FALSE(asked.empty());
   for (std::uint16_t ws : asked) {
     EXPECT_TRUE(std::binary_search(movable.begin(), movable.end(), ws)) << ws;
   }
-  for (const OwnershipEvent& e : h.node(2).ownership) {
-    if (e.kind == OwnershipEvent::Kind::release_asked) {
-      EXPECT_EQ(e.target, addr(3));
-    }
-  }
-  EXPECT_TRUE(owned_list(h, 1, 3).empty());  // nothing moves before the follower lets go
-  EXPECT_TRUE(events_of(h.node(1), OwnershipEvent::Kind::release_asked).empty());
+  EXPECT_TRUE(owned_list(h, 1, 3).empty());  // nothing moves before its owner lets go
   for (std::uint16_t ws : asked) {
-    EXPECT_TRUE(h.answer(2, ws, true));
+    const int owner = std::find(of1.begin(), of1.end(), ws) != of1.end() ? 1 : 2;
+    EXPECT_TRUE(h.answer(owner, ws, true)) << ws;
   }
   h.run_for(100ms);
   EXPECT_EQ(owned_list(h, 1, 3), asked);
   EXPECT_EQ(owned_list(h, 3, 3), asked);
   EXPECT_EQ(h.m(1).counters().live_moves, asked.size());
-  // The master's own busy worksets stay.
-  EXPECT_EQ(owned_list(h, 1, 1), of1);
+}
+
+// Drain: a follower asks to be drained; its idle worksets go to the least loaded member at
+// once, its busy ones to their backups once it has handed their sessions over; then it leaves.
+// The master then drains itself: the same, and it leaves last.
+TEST(MemberSessions, ADrainedMemberHandsEverythingOverThenLeaves) {
+  Harness h;
+  h.deferred_release = true;
+  h.live_moves = true;
+  h.form({1, 2, 3});
+  for (std::uint16_t ws = 0; ws < 48; ++ws) {
+    h.traffic(ws);
+  }
+  h.run_for(10ms);
+  const std::vector<std::uint16_t> of2 = owned_list(h, 1, 2);
+  ASSERT_FALSE(of2.empty());
+  Sessions s2;
+  s2.busy.set(of2[0]);
+  h.m(2).set_sessions(&s2);
+  h.run_for(300ms);
+  h.drain(2);
+  EXPECT_TRUE(h.m(2).draining());
+  h.run_for(50ms);
+  const std::vector<std::uint16_t> asked =
+      events_of(h.node(2), OwnershipEvent::Kind::release_asked);
+  EXPECT_EQ(asked.size(), of2.size());
+  for (const OwnershipEvent& e : h.node(2).ownership) {
+    if (e.kind == OwnershipEvent::Kind::release_asked && e.workset.value() == of2[0]) {
+      const std::vector<Ipv4Addr> view{addr(1), addr(2), addr(3)};
+      EXPECT_EQ(e.target, backup_of(WorksetId{of2[0]}, addr(2), view));
+    }
+  }
+  for (std::uint16_t ws : asked) {
+    EXPECT_TRUE(h.answer(2, ws, true));
+  }
+  h.run_for(100ms);
+  EXPECT_TRUE(owned_list(h, 1, 2).empty());
+  EXPECT_TRUE(h.m(2).drained());
+  EXPECT_EQ(h.m(1).members().size(), 2u);
+  // New worksets never went to the draining member meanwhile; now the master drains.
+  h.node(2).up = false;
+  const std::vector<std::uint16_t> of1 = owned_list(h, 1, 1);
+  ASSERT_FALSE(of1.empty());
+  h.drain(1);
+  h.run_for(10ms);
+  const std::vector<std::uint16_t> asked1 =
+      events_of(h.node(1), OwnershipEvent::Kind::release_asked);
+  EXPECT_EQ(asked1.size(), of1.size());
+  for (std::uint16_t ws : asked1) {
+    EXPECT_TRUE(h.answer(1, ws, true));
+  }
+  h.run_for(3s);
+  EXPECT_TRUE(h.m(1).drained());
+  EXPECT_EQ(h.m(3).role(), Role::master);
+  EXPECT_EQ(owned_list(h, 3, 3).size(), 48u);
 }
 
 // WorkAssign waits for the layer above too: asked once (resent orders ask nothing new), not

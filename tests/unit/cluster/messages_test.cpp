@@ -63,7 +63,7 @@ std::vector<Message> one_of_each() {
       message(OtherMasterExists{kC}),
       message(ExitCluster{kC, std::string(kMaxReasonText, 'x')}),
       message(MasterKeepalive{41, 7, 250, {kA, kB, kC}, owners_table(), 12, 2}),
-      message(FollowerKeepalive{0xfffffffe, 12345, {}}),
+      message(FollowerKeepalive{0xfffffffe, 12345, {3}, 1, true}),
       message(WorkAssign{kB, {0, 511, 1023}}),
       message(WorkAssignAck{{0, 511, 1023}}),
       message(WorkDeassign{kB, kC, {17, 18}}),
@@ -156,8 +156,9 @@ TEST(Messages, MasterKeepaliveLayout) {
 TEST(Messages, FollowerKeepaliveLayout) {
   const Message m{0xa1b2c3d4, kB, 0x100000002ull, FollowerKeepalive{5, 100, {}, 3}};
   const auto expected =
-      hex("50484c58 01 08 000c a1b2c3d4 0a000002 0000000100000002"
+      hex("50484c58 01 08 000d a1b2c3d4 0a000002 0000000100000002"
           "00000005 00000064 0000 0003"  // sequence, load, busy: none, active worksets
+          "00"                           // flags: not draining
           "00 0000");
   EXPECT_EQ(encode(m, kNull), expected);
   auto r = decode(test::span(expected), kNull);
@@ -165,11 +166,24 @@ TEST(Messages, FollowerKeepaliveLayout) {
   EXPECT_EQ(std::get<Message>(r), m);
 }
 
+// The draining flag: bit 0 of the byte after `active`; any other bit is refused.
+TEST(Messages, FollowerKeepaliveDrainingFlag) {
+  const Message m{0xa1b2c3d4, kB, 2, FollowerKeepalive{5, 100, {}, 3, true}};
+  auto bytes = encode(m, kNull);
+  ASSERT_EQ(bytes.size(), kHeaderSize + 13 + 3);
+  EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 12), 1u);
+  auto r = decode(test::span(bytes), kNull);
+  ASSERT_TRUE(std::holds_alternative<Message>(r));
+  EXPECT_EQ(std::get<Message>(r), m);
+  bytes[kHeaderSize + 12] = std::byte{2};
+  EXPECT_TRUE(std::holds_alternative<DecodeError>(decode(test::span(bytes), kNull)));
+}
+
 // The busy set is a 128-byte bitmap, most significant bit first; empty is count 0.
 TEST(Messages, FollowerKeepaliveBusyBitmap) {
   const Message m{0xa1b2c3d4, kB, 2, FollowerKeepalive{5, 100, {0, 9, 1023}}};
   const auto bytes = encode(m, kNull);
-  ASSERT_EQ(bytes.size(), kHeaderSize + 10 + 128 + 2 + 3);
+  ASSERT_EQ(bytes.size(), kHeaderSize + 10 + 128 + 2 + 1 + 3);
   EXPECT_EQ(wire::read_u16(test::span(bytes), kHeaderSize + 8), 128u);
   EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 10), 0x80u);
   EXPECT_EQ(wire::read_u8(test::span(bytes), kHeaderSize + 11), 0x40u);
@@ -186,10 +200,10 @@ TEST(Messages, FollowerKeepaliveBusyBitmap) {
   EXPECT_EQ(std::get<DecodeError>(e), DecodeError::bad_field);
   const Message small{0xa1b2c3d4, kB, 2, FollowerKeepalive{5, 100, {}}};
   auto wrong = encode(small, kNull);
-  // count 1 with one byte: body length 13 (with the active count)
+  // count 1 with one byte: body length 14 (with the active count and the flags)
   wrong.insert(wrong.begin() + kHeaderSize + 10, std::byte{0x80});
   wire::write_u16(wire::MutBytes(wrong), kHeaderSize + 8, 1);
-  wire::write_u16(wire::MutBytes(wrong), 6, 13);
+  wire::write_u16(wire::MutBytes(wrong), 6, 14);
   auto w = decode(test::span(wrong), kNull);
   ASSERT_TRUE(std::holds_alternative<DecodeError>(w));
   EXPECT_EQ(std::get<DecodeError>(w), DecodeError::bad_field);
@@ -390,8 +404,9 @@ TEST(Messages, RejectsActiveCountsAboveTheWorksetCount) {
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0401 0000")), "bad field");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "ffff 0000")), "bad field");
   const std::string follower = "00000005 00000064 0000 ";
-  EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0400")), "ok");
-  EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0401")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0400 00")), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0401 00")),
+            "bad field");
 }
 
 TEST(Messages, RejectsAnEnvelopeOfAnotherKind) {
