@@ -539,7 +539,8 @@ void Member::Impl::check_drained(Time now) {
   if (!draining || left || !started) {
     return;
   }
-  if (role == Role::follower || role == Role::master) {
+  // A master alone has nobody to give anything to: it leaves at once.
+  if (role == Role::follower || (role == Role::master && !followers.empty())) {
     for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
       if (owns(WorksetId{i})) {
         return;

@@ -208,6 +208,15 @@ void ClusterNode::leave(Time now) {
   take_member_output(now);
 }
 
+void ClusterNode::start_drain(Time now, Duration limit) {
+  if (member_->draining()) {
+    return;
+  }
+  drain_deadline_ = now + limit;
+  member_->drain(now);
+  take_member_output(now);
+}
+
 void ClusterNode::take_member_output(Time now) {
   member_touched_ = false;
   cluster::Output out = member_->take_output();
@@ -717,6 +726,13 @@ void ClusterNode::on_timer(Time now) {
     }
     defence_owed_ = false;
   }
+  if (now >= drain_deadline_ && !drain_finished()) {
+    drain_gave_up_ = true;
+    drain_deadline_ = kNever;
+    log(LogLevel::warn, fmt::format("drain: not done in time, leaving with {} connections",
+                                    stack_->tcp_connection_count()));
+    leave(now);
+  }
   expire_pending(now);
   stack_->on_timer(now);
   if (replicator_) {
@@ -734,6 +750,9 @@ Time ClusterNode::next_deadline() const {
   }
   if (defence_owed_) {
     t = std::min(t, defend_after_);
+  }
+  if (!drain_finished()) {
+    t = std::min(t, drain_deadline_);
   }
   if (replicator_) {
     t = std::min(t, replicator_->next_deadline());

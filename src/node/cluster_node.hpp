@@ -177,6 +177,11 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   void on_control(Time now, wire::Bytes datagram);
   // Clean shutdown: ExitCluster, so the master reassigns our worksets at once.
   void leave(Time now);
+  // Graceful shutdown (cluster::Member::drain()): every workset moves to another member, busy
+  // ones with their sessions, then the member leaves. After `limit` it leaves anyway (counted,
+  // logged with the sessions it still serves). drain_finished(): left, drained or not.
+  void start_drain(Time now, Duration limit);
+  bool drain_finished() const { return member_->drained() || drain_gave_up_; }
   // The driver noticed that it was away for `gap` beyond the deadline it asked for (the process
   // was stopped, the machine starved it) and reads what queued meanwhile next, before any timer.
   // The member's watchdogs move on by the gap (cluster::Member::on_resume), so that it judges
@@ -257,6 +262,8 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   std::unique_ptr<sync::Replicator> replicator_;
   std::set<std::uint16_t> takeovers_due_;    // worksets gained, their sessions not adopted yet
   std::vector<filter::WorksetId> refusals_;  // WorkDeassigns to refuse (no live move possible)
+  Time drain_deadline_ = kNever;             // start_drain(): leave anyway then
+  bool drain_gave_up_ = false;
   ControlSink control_;
   LogHook log_;
 

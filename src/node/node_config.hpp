@@ -65,6 +65,9 @@ struct ClusterSection {
   std::chrono::milliseconds join_timeout{30};
   std::chrono::milliseconds master_offer_wait{100};
   std::chrono::milliseconds rebalance_period{2000};
+  // SIGTERM/SIGINT drain the member (its worksets move away with their sessions) for at most
+  // this long, then it leaves anyway.
+  std::chrono::milliseconds drain_timeout{10'000};
   // Members that hold a copy of each workset's session state besides its owner (DESIGN §6): 1,
   // the default, lets TCP sessions of resumable applications (http) survive their member; 0
   // turns session replication off.

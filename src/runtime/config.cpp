@@ -324,7 +324,8 @@ void read_cluster(TomlSection s, const MemberSection& member, ClusterSection& c)
        {std::tuple{"failure_interval_ms", &c.failure_interval, 10, 60'000},
         {"join_timeout_ms", &c.join_timeout, 1, 10'000},
         {"master_offer_wait_ms", &c.master_offer_wait, 1, 10'000},
-        {"rebalance_period_ms", &c.rebalance_period, 100, 600'000}}) {
+        {"rebalance_period_ms", &c.rebalance_period, 100, 600'000},
+        {"drain_timeout_ms", &c.drain_timeout, 0, 600'000}}) {
     if (auto v = t.integer(key, min, max)) {
       *field = milliseconds(*v);
     }

@@ -61,6 +61,9 @@ void NodeDriver::pump() {
   });
   link_.flush();
   loop_.set_deadline(node_.next_deadline());
+  if (after_pump_) {
+    after_pump_();
+  }
 }
 
 }  // namespace phalanx::runtime

@@ -4,6 +4,8 @@
 // runs from the loop's, after every ready descriptor of the wakeup was served.
 #pragma once
 
+#include <functional>
+
 #include <cstddef>
 #include <cstdint>
 
@@ -40,6 +42,9 @@ class NodeDriver {
   // Sends what the node has queued and re-arms the timer; for callers that poked the node
   // outside the driver (e.g. on a control socket).
   void pump();
+  // Called at the end of every pump (after the node's output went out): e.g. to stop the loop
+  // once the node is done.
+  void set_after_pump(std::function<void()> hook) { after_pump_ = std::move(hook); }
 
   const NodeDriverCounters& counters() const { return counters_; }
 
@@ -52,6 +57,7 @@ class NodeDriver {
   Node& node_;
   std::size_t rx_batch_;
   bool started_ = false;
+  std::function<void()> after_pump_;
   NodeDriverCounters counters_;
 };
 

@@ -363,6 +363,7 @@ class WholeRun {
             faults.empty() ? std::string(" none") : faults));
       }
     }
+    r_.sessions_moved += w.sessions_handed_over_by_stopped();
     for (std::size_t s = 0; s < w.members(); ++s) {
       if (w.up(s)) {
         r_.worksets_moved += w.node(s)->member().counters().worksets_moved;
@@ -648,6 +649,29 @@ WholeReport rebalance_under_load(const WholeOptions& o) {
   });
 }
 
+// Three or four members under load; one of them (the master in half the runs) is drained
+// (SIGTERM: ClusterNode::start_drain) while connections are live: its worksets move to the
+// others, busy ones with their sessions, and it leaves. Nothing may be lost.
+WholeReport drain_under_load(const WholeOptions& o) {
+  const std::size_t n = members_between(o.seed, 3, 4);
+  WholeRun run("drain_under_load", o, n);
+  run.cold_start(n, milliseconds(100));
+  run.settle(milliseconds(300));
+  run.load();
+  run.w().run_until(run.w().now() + run.prng().duration(o.spread / 4, o.spread / 2));
+  const auto m = run.master();
+  std::size_t victim = run.prng().uniform(n);
+  if (m && run.prng().uniform(2) == 0) {
+    victim = *m;
+  }
+  run.w().drain(victim, std::chrono::seconds(10));
+  return run.finish([&run, victim] {
+    if (run.w().up(victim)) {
+      run.violation(fmt::format("member {} was drained and is still up", victim));
+    }
+  });
+}
+
 WholeReport under_load(WholeFault f, const WholeOptions& o) {
   WholeOptions with = o;
   with.fault = f;
@@ -686,6 +710,8 @@ const std::vector<WholeScenario>& whole_scenarios() {
       {"rebalance_under_load", rebalance_under_load,
        "two members join, one leaves gracefully; rebalance with connections live"},
       {"join_under_load", join_under_load, "the last of 3 members joins under load"},
+      {"drain_under_load", drain_under_load,
+       "one of 3..4 members (the master in half the runs) is drained under load"},
       {"follower_crash_under_load", follower_crash_under_load, "a follower crashes under load"},
       {"master_crash_under_load", master_crash_under_load, "the master crashes under load"},
       {"no_crash_under_load", no_crash_under_load, "load, no fault"},

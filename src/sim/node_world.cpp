@@ -182,6 +182,9 @@ void NodeWorld::crash(std::size_t slot) {
     return;
   }
   clear_pause(slots_[slot]);
+  if (const sync::Replicator* r = slots_[slot].node->replicator()) {
+    handed_over_stopped_ += r->counters().sessions_handed_over;
+  }
   faults_.push_back({slot, MemberFaultKind::crash, now_, now_});
   slots_[slot].node.reset();
   if (timers_[slot]) {
@@ -203,6 +206,14 @@ void NodeWorld::leave(std::size_t slot) {
   after_call(slot);
   crash(slot);
   faults_.back().kind = MemberFaultKind::leave;
+}
+
+void NodeWorld::drain(std::size_t slot, Duration limit) {
+  if (!up(slot) || paused(slot)) {
+    return;
+  }
+  slots_[slot].node->start_drain(now_, limit);
+  after_call(slot);
 }
 
 void NodeWorld::pause(std::size_t slot, Duration length) {
@@ -355,6 +366,16 @@ void NodeWorld::after_call(std::size_t host) {
       }
       send_frame(host, frame);
     });
+    if (n->drain_finished()) {
+      // Left, drained or not (the process exits): a drain that gave up is a leave.
+      const bool gave_up = !n->member().drained();
+      crash(host);
+      faults_.back().kind = MemberFaultKind::leave;
+      if (!gave_up) {
+        faults_.pop_back();  // drained: nothing of it may be lost
+      }
+      return;
+    }
   } else {
     peers_[host - slots_.size()]->drain([&](wire::Bytes frame) { send_frame(host, frame); });
   }

@@ -177,6 +177,9 @@ class NodeWorld {
   void crash(std::size_t slot);
   // Clean stop: ClusterNode::leave (ExitCluster goes out), then the node is destroyed.
   void leave(std::size_t slot);
+  // Graceful stop: ClusterNode::start_drain; the node is destroyed once it has left (as
+  // phalanxd exits), drained or after `limit`. Not a fault: its connections must survive.
+  void drain(std::size_t slot, Duration limit);
   // Freezes the member for `length` (see above); nothing if it is down or already paused.
   void pause(std::size_t slot, Duration length);
   bool paused(std::size_t slot) const { return slots_.at(slot).paused; }
@@ -187,6 +190,9 @@ class NodeWorld {
   void heal();
   bool partitioned() const { return partitioned_; }
   bool cut_off(std::size_t slot) const { return group_.at(slot) != 0; }
+  // Sessions handed over by live moves (sync::ReplicatorCounters::sessions_handed_over) of the
+  // members stopped so far (crashed, left, drained, restarted).
+  std::uint64_t sessions_handed_over_by_stopped() const { return handed_over_stopped_; }
   // Every crash (restarts included), leave, pause and cut-off so far, in the order they began.
   const std::vector<MemberFault>& faults() const { return faults_; }
   // The member in `slot` crashed, left, was cut off, or was paused long enough to be declared
@@ -295,6 +301,7 @@ class NodeWorld {
   std::vector<std::optional<Key>> timers_;  // per host: the armed timer event
   std::vector<std::uint8_t> group_;         // per host: 1 on the cut-off side, else 0
   bool partitioned_ = false;
+  std::uint64_t handed_over_stopped_ = 0;
   std::vector<MemberFault> faults_;
   std::unordered_map<std::uint64_t, std::size_t> host_by_mac_;
   std::vector<NodeObserver*> observers_;

@@ -55,14 +55,14 @@ INSTANTIATE_TEST_SUITE_P(All, WholeScenarioTest, ::testing::ValuesIn(names()),
 
 // The 11 protocol-simulator scenarios and the five under load are all there.
 TEST(WholeScenarios, EveryScenarioIsListed) {
-  for (const char* n :
-       {"cold_start", "master_crash", "follower_crash", "crash_during_election",
-        "simultaneous_joins", "partition_heal", "loss_1", "loss_5", "loss_20", "flapping_member",
-        "rebalance_after_join", "rebalance_under_load", "join_under_load",
-        "follower_crash_under_load", "master_crash_under_load", "no_crash_under_load"}) {
+  for (const char* n : {"cold_start", "master_crash", "follower_crash", "crash_during_election",
+                        "simultaneous_joins", "partition_heal", "loss_1", "loss_5", "loss_20",
+                        "flapping_member", "rebalance_after_join", "rebalance_under_load",
+                        "join_under_load", "follower_crash_under_load", "master_crash_under_load",
+                        "no_crash_under_load", "drain_under_load"}) {
     EXPECT_NE(find_whole_scenario(n), nullptr) << n;
   }
-  EXPECT_EQ(whole_scenarios().size(), 16u);
+  EXPECT_EQ(whole_scenarios().size(), 17u);
 }
 
 // Partition heal (issue 10): the side cut off from the peers took the other side's worksets and
@@ -116,6 +116,27 @@ TEST(WholeScenarios, RegressionSeeds) {
     const WholeReport r = s->run(o);
     EXPECT_TRUE(r.ok()) << format_report(r);
   }
+}
+
+// Issue 11, drain: a member (the master in some runs) drained under load hands its downloads
+// sessions over with their worksets (live moves) and leaves; nothing is lost, every byte checked.
+TEST(WholeScenarios, ADrainedMemberHandsItsDownloadsOver) {
+  const WholeScenario* s = find_whole_scenario("drain_under_load");
+  ASSERT_NE(s, nullptr);
+  std::uint64_t moved = 0;
+  const std::uint64_t seeds = seed_count() >= kDefaultSeeds ? 4 : 2;
+  for (std::uint64_t seed = 0; seed < seeds; ++seed) {
+    WholeOptions o;
+    o.seed = seed;
+    o.workload = *workload_from_string("downloads");
+    o.connections = 40;
+    o.tweak = [](NodeWorldConfig& c) { c.file_sizes = {1'000'000, 2'000'000}; };
+    const WholeReport r = s->run(o);
+    EXPECT_TRUE(r.ok()) << format_report(r);
+    EXPECT_EQ(r.lost, 0u) << format_report(r);
+    moved += r.sessions_moved;
+  }
+  EXPECT_GT(moved, 0u);
 }
 
 // Issue 11, session replication: a download survives the crash of the member serving it. With

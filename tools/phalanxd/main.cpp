@@ -4,8 +4,10 @@
 //
 // With a [cluster] section the member joins the cluster and serves the cluster IP
 // (serve_cluster): the member address must be configured on the interface (the kernel owns it;
-// the control channel runs on it), the cluster IP must not be. SIGTERM/SIGINT leave the cluster
-// cleanly (ExitCluster: the master reassigns our worksets at once), then exit.
+// the control channel runs on it), the cluster IP must not be. SIGTERM/SIGINT drain the member
+// (its worksets move to others with their sessions, for at most [cluster.timings]
+// drain_timeout_ms), then it leaves the cluster cleanly (ExitCluster) and exits; a second signal
+// leaves at once.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
@@ -243,10 +245,27 @@ int serve_cluster(const Config& config) {
       dump_cluster("SIGHUP", **link, driver, channel, member);
       return;
     }
-    spdlog::info("{}: leaving the cluster", signo == SIGTERM ? "SIGTERM" : "SIGINT");
-    member.leave(clock.now());
+    const char* name = signo == SIGTERM ? "SIGTERM" : "SIGINT";
+    if (member.member().draining()) {
+      spdlog::info("{} again: leaving the cluster now", name);
+      member.leave(clock.now());
+      driver.pump();
+      (*loop)->stop();
+      return;
+    }
+    spdlog::info(
+        "{}: draining (worksets move away with their sessions; up to {} ms; send it "
+        "again to leave at once)",
+        name, cluster.drain_timeout.count());
+    member.start_drain(clock.now(), cluster.drain_timeout);
     driver.pump();
-    (*loop)->stop();
+  });
+  driver.set_after_pump([&] {
+    if (member.drain_finished()) {
+      spdlog::info("{}", member.member().drained() ? "drained: left the cluster"
+                                                   : "drain timed out: left the cluster");
+      (*loop)->stop();
+    }
   });
   // A wakeup this late past its deadline is a stall (SIGSTOP, a starved VM): reported to the
   // member, the backlog read before any timer.
