@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
-"""E2E, issue 11: a download survives the crash of the member serving it.
+"""E2E, issue 11: a download survives the crash, and the drain, of the member serving it.
 
 Three members serve 24 slow HTTP downloads (2 MiB each, paced by the client to 300 KiB/s, ~7 s)
 from real Linux clients. 1.5 s in, one member is killed with SIGKILL: a follower in the first
 run, the master in the second. Its worksets go to their backups, which hold the state of its
-sessions (DESIGN §6) and adopt them.
+sessions (DESIGN §6) and adopt them. In the third and fourth runs a follower, then the master, is
+stopped with SIGTERM instead: it drains (its worksets move to their backups with their
+sessions, live) and exits by itself within 5 s.
 
 Checks: every download completes with the right sha256, the killed member's included, and the
 client's capture shows no RST from the cluster IP. Prints, per run, the downloads the killed
@@ -12,6 +14,7 @@ member was serving and how many survived, and the longest a recv() of theirs wai
 (the stall the client saw; median and max over those downloads). About 30 s."""
 import json
 import os
+import signal
 import sys
 import time
 
@@ -24,9 +27,10 @@ RATE = 300 * 1024
 PORTS = list(range(45000, 45000 + 24 * 13, 13))
 
 
-def run(kill_master: bool) -> dict:
+def run(kill_master: bool, drain: bool = False) -> dict:
     names = ["member1", "member2", "member3"]
-    with ClusterLab(f"cto{int(kill_master)}{os.getpid() % 1000}", members=3, clients=1) as cl:
+    tag = f"{int(kill_master)}{int(drain)}"
+    with ClusterLab(f"cto{tag}{os.getpid() % 1000}", members=3, clients=1) as cl:
         try:
             sha = cl.make_file("big.bin", SIZE)
             cl.start_all()
@@ -42,9 +46,13 @@ def run(kill_master: bool) -> dict:
             views = cl.views()
             client_ip = cl.ip("client1")
             victim_ports = {p for p in PORTS if cl.serving_member(views, client_ip, p) == victim}
-            log(f"master {master}; killing {victim} (it serves {len(victim_ports)} of "
+            how = "draining" if drain else "killing"
+            log(f"master {master}; {how} {victim} (it serves {len(victim_ports)} of "
                 f"{len(PORTS)} downloads)")
-            cl.kill(victim)
+            t0 = time.monotonic()
+            cl.kill(victim, signal.SIGTERM if drain else signal.SIGKILL)  # waits for its exit
+            if drain:
+                log(f"{victim} drained and exited in {(time.monotonic() - t0) * 1000:.0f} ms")
             deadline = time.monotonic() + 40
             while proc.alive() and time.monotonic() < deadline:
                 time.sleep(0.1)
@@ -58,7 +66,7 @@ def run(kill_master: bool) -> dict:
             rest = [m for m in names if m != victim]
             adopted = sum(cl.views(rest)[cl.ip(m)]["counters"].get("sync.sessions_adopted", 0)
                           for m in rest)
-            log(f"downloads of the killed member: {survived} of {len(victim_ports)} complete; "
+            log(f"downloads of the {'drained' if drain else 'killed'} member: {survived} of {len(victim_ports)} complete; "
                 f"all: {len(PORTS) - len(failed)} of {len(PORTS)}; sessions adopted {adopted}; "
                 f"{len(rst)} RST")
             assert victim_ports, "the killed member served no download: nothing was tested"
@@ -67,7 +75,7 @@ def run(kill_master: bool) -> dict:
             assert adopted >= len(victim_ports), f"only {adopted} sessions adopted"
             stalls = sorted(results[p]["max_wait"] * 1000 for p in victim_ports)
             others = sorted(results[p]["max_wait"] * 1000 for p in PORTS if p not in victim_ports)
-            log(f"largest wait for data in a download of the killed member: median "
+            log(f"largest wait for data in a download of that member: median "
                 f"{stalls[len(stalls) // 2]:.0f} ms, max {stalls[-1]:.0f} ms (other downloads: "
                 f"max {others[-1]:.0f} ms)")
             return {"victim": len(victim_ports), "survived": survived,
@@ -78,7 +86,8 @@ def run(kill_master: bool) -> dict:
 
 
 def main() -> int:
-    figures = {"follower": run(False), "master": run(True)}
+    figures = {"follower": run(False), "master": run(True),
+               "drain_follower": run(False, drain=True), "drain_master": run(True, drain=True)}
     for name, f in figures.items():
         print(f"figure: takeover_{name}_survived = {f['survived']} of {f['victim']} downloads")
         print(f"figure: takeover_{name}_stall_p50 = {f['stall_p50']:.0f} ms")
