@@ -66,7 +66,8 @@ def run(kill_master: bool, drain: bool = False) -> dict:
             rest = [m for m in names if m != victim]
             adopted = sum(cl.views(rest)[cl.ip(m)]["counters"].get("sync.sessions_adopted", 0)
                           for m in rest)
-            log(f"downloads of the {'drained' if drain else 'killed'} member: {survived} of {len(victim_ports)} complete; "
+            stopped = "drained" if drain else "killed"
+            log(f"downloads of the {stopped} member: {survived} of {len(victim_ports)} complete; "
                 f"all: {len(PORTS) - len(failed)} of {len(PORTS)}; sessions adopted {adopted}; "
                 f"{len(rst)} RST")
             assert victim_ports, "the killed member served no download: nothing was tested"
