@@ -5,7 +5,7 @@
 #   bench/replication_bench.sh [BUILD]      (or PHALANX_BUILD=BUILD; default: <repo>/build)
 #
 # Arguments starting with -- (e.g. --benchmark_color=false from scripts/run-benchmarks) are
-# ignored. PHALANX_REPLICATION_TRIALS (default 5) trials per case; about 2 minutes.
+# ignored. PHALANX_REPLICATION_TRIALS (default 5) trials per case; under a minute.
 # Needs root, a built phalanxd + phalanxctl, iproute2 and curl. Ends with figure:/baseline:/
 # ratio: lines; exit status non-zero if a download failed.
 set -euo pipefail
