@@ -1,7 +1,11 @@
 #include "runtime/status_report.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <map>
+
+#include "cluster/backup.hpp"
 
 namespace phalanx::runtime {
 
@@ -79,6 +83,36 @@ nlohmann::json cluster_status(const ClusterNode& node, Time now) {
   j["owned"] = std::move(owned);
   j["unassigned"] = unassigned;
   j["sessions"] = node.stack().tcp_connection_count();
+  j["pid"] = static_cast<std::int64_t>(::getpid());
+  j["draining"] = m.draining();
+  // Per workset this member owns and serves connections on: their count and the backup that
+  // holds their state (DESIGN §6); and the sessions this member holds copies of, per workset.
+  std::map<std::uint16_t, std::size_t> live;
+  node.stack().tcp_for_each([&](stack::Endpoint remote, tcp::State state) {
+    if (state != tcp::State::time_wait && state != tcp::State::closed) {
+      ++live[m.table().workset_for(filter::FlowKey{remote.addr.value(), remote.port, 0}).value()];
+    }
+  });
+  nlohmann::json serving = nlohmann::json::array();
+  for (const auto& [ws, n] : live) {
+    nlohmann::json e;
+    e["workset"] = ws;
+    e["sessions"] = n;
+    e["backup"] = address_or_null(
+        cluster::backup_of(filter::WorksetId{ws}, config.member.address, m.members()));
+    serving.push_back(std::move(e));
+  }
+  j["serving"] = std::move(serving);
+  nlohmann::json held = nlohmann::json::object();
+  if (const sync::Replicator* r = node.replicator()) {
+    const auto bits = r->store().held_worksets();
+    for (std::uint16_t i = 0; i < filter::kWorksetCount; ++i) {
+      if (bits.test(i)) {
+        held[std::to_string(i)] = r->store().sessions_in(i);
+      }
+    }
+  }
+  j["backing_up"] = std::move(held);
 
   nlohmann::json drops = nlohmann::json::object();
   nlohmann::json counters = nlohmann::json::object();

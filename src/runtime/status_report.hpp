@@ -7,6 +7,10 @@
 //             null)}]  -- worksets each member owns in this member's table
 //   owned: [workset ids this member serves (mine)], unassigned: count,
 //   sessions: TCP connections this member holds,
+//   pid: the daemon's process id (phalanxctl drain signals it), draining: true once drained,
+//   serving: [{workset, sessions, backup (null: none)}] -- its worksets with live connections
+//            and the member holding their state,
+//   backing_up: {workset: sessions} -- the replicated sessions this member holds as backup,
 //   drops: {reason: count} (cluster dispatch, held frames, stack, and with add_counters() the
 //          link's: "link.rx_truncated", ...), counters: {name: count},
 //   events: the last cluster events ("joining => offering: ...")

@@ -131,4 +131,14 @@ std::size_t ReplicaStore::sessions_in(std::uint16_t ws) const {
   return it == worksets_.end() ? 0 : it->second.records.size();
 }
 
+std::bitset<filter::kWorksetCount> ReplicaStore::held_worksets() const {
+  std::bitset<filter::kWorksetCount> held;
+  for (const auto& [ws, w] : worksets_) {
+    if (!w.records.empty() && ws < filter::kWorksetCount) {
+      held.set(ws);
+    }
+  }
+  return held;
+}
+
 }  // namespace phalanx::sync

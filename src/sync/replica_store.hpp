@@ -14,11 +14,14 @@
 // does over a store give the same order on every run of a seed.
 #pragma once
 
+#include <bitset>
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <vector>
 
+#include "filter/workset.hpp"
 #include "sync/record.hpp"
 
 namespace phalanx::sync {
@@ -64,6 +67,8 @@ class ReplicaStore {
   const SessionRecord* find(const SessionKey& key) const;
   std::size_t size() const { return workset_of_.size(); }
   std::size_t sessions_in(std::uint16_t ws) const;
+  // The worksets of which at least one session is held.
+  std::bitset<filter::kWorksetCount> held_worksets() const;
   const StoreCounters& counters() const { return counters_; }
 
  private:

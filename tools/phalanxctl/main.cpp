@@ -1,25 +1,35 @@
 // phalanxctl: operate a Phalanx cluster from one of its machines.
 //
 //   phalanxctl status [--socket PATH]... [--dir DIR] [--cluster NAME] [--json]
+//   phalanxctl drain  [--socket PATH] [--dir DIR] [--cluster NAME] [--timeout-s S]
 //
 // Asks members for their status over their Unix status sockets (see runtime/status_report.hpp
 // for the document) and prints one cluster view: the master's membership, epoch and keepalive
 // interval n, loss estimates, worksets per member, plus each member's own role, sessions and
 // drop counters. Without --socket it asks every socket in DIR (default /run/phalanx), of
 // cluster NAME if given. Exit 0 when at least one member answered, 1 otherwise, 2 on usage.
+//
+// drain: stops one member (its socket; or the only one found) without losing a connection: it
+// sends the daemon SIGTERM (its pid from the status document), which moves every workset it
+// owns to other members, those with live sessions to their backups together with the sessions,
+// then leaves the cluster and exits. Prints progress (worksets still owned, sessions) until the
+// member has exited. Exit 0 when it exited in time, 1 otherwise.
 #include <fmt/format.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "runtime/unique_fd.hpp"
@@ -282,6 +292,46 @@ void print_human(const json& s) {
   }
 }
 
+int drain(const std::string& socket, double timeout_s) {
+  const Answer first = ask(socket);
+  if (!first.status || !first.status->contains("pid")) {
+    fmt::print(stderr, "phalanxctl: {}: {}\n", socket,
+               first.status ? "no pid in the status document (an older phalanxd?)" : first.error);
+    return 1;
+  }
+  const json& s = *first.status;
+  const auto pid = s["pid"].get<std::int64_t>();
+  fmt::print("draining {} ({}, pid {}): {} worksets, {} sessions\n", s.value("member", "?"),
+             s.value("role", "?"), pid, s["owned"].size(), s.value("sessions", 0));
+  if (::kill(static_cast<pid_t>(pid), SIGTERM) != 0) {
+    fmt::print(stderr, "phalanxctl: kill({}, SIGTERM): {}\n", pid, std::strerror(errno));
+    return 1;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto elapsed = [&] {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  };
+  std::size_t shown = s["owned"].size() + 1;
+  while (elapsed() < timeout_s) {
+    const Answer a = ask(socket);
+    if (!a.status) {
+      fmt::print("{} drained and exited after {:.0f} ms\n", s.value("member", "?"),
+                 elapsed() * 1000);
+      return 0;
+    }
+    const std::size_t owned = (*a.status)["owned"].size();
+    if (owned != shown) {
+      fmt::print("  {:.0f} ms: {} worksets, {} sessions\n", elapsed() * 1000, owned,
+                 a.status->value("sessions", 0));
+      shown = owned;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  fmt::print(stderr, "phalanxctl: {} still answers after {:.0f} s\n", s.value("member", "?"),
+             timeout_s);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -296,7 +346,30 @@ int main(int argc, char** argv) {
   status->add_option("--dir", dir, "where to look for sockets when --socket is not given");
   status->add_option("--cluster", cluster, "only sockets of this cluster (NAME-*.sock)");
   status->add_flag("--json", as_json, "print the merged view as JSON");
+  CLI::App* drain_cmd = app.add_subcommand(
+      "drain",
+      "stop one member without losing a connection: its worksets and sessions move "
+      "to the others, then it exits");
+  std::string drain_socket;
+  double timeout_s = 15;
+  drain_cmd->add_option("-s,--socket", drain_socket, "the member's status socket");
+  drain_cmd->add_option("--dir", dir, "where to look for the socket when --socket is not given");
+  drain_cmd->add_option("--cluster", cluster, "only sockets of this cluster (NAME-*.sock)");
+  drain_cmd->add_option("--timeout-s", timeout_s, "give up waiting after this long (15)");
   CLI11_PARSE(app, argc, argv);
+
+  if (drain_cmd->parsed()) {
+    if (drain_socket.empty()) {
+      const auto found = find_sockets(dir, cluster);
+      if (found.size() != 1) {
+        fmt::print(stderr, "phalanxctl: {} status sockets in {}; name one with --socket\n",
+                   found.size(), dir);
+        return 2;
+      }
+      drain_socket = found.front();
+    }
+    return drain(drain_socket, timeout_s);
+  }
 
   if (sockets.empty()) {
     sockets = find_sockets(dir, cluster);

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <bitset>
+
 #include <vector>
 
 namespace phalanx::sync {
@@ -49,6 +51,11 @@ TEST(ReplicaStore, AppliesFullRecordsThenDeltas) {
   EXPECT_EQ(store.sessions_in(3), 1u);
   EXPECT_EQ(store.sessions_in(4), 0u);
   EXPECT_EQ(store.counters().applied, 2u);
+  std::bitset<filter::kWorksetCount> held;
+  held.set(3);
+  EXPECT_EQ(store.held_worksets(), held);
+  store.close(key(1));
+  EXPECT_TRUE(store.held_worksets().none());  // the epoch stays, the workset holds nothing
 }
 
 TEST(ReplicaStore, CountsStaleUpdatesAndKeepsTheNewer) {
