@@ -348,7 +348,15 @@ void Member::Impl::release_own(Time now, WorksetId ws) {
 // holds its sessions), an idle one to the least loaded; a busy one without live_moves or without
 // a backup able to take it stays, and is looked at again by the next rebalancing pass.
 void Member::Impl::drain_pass(Time now) {
-  if (role != Role::master || settling) {
+  if (role != Role::master) {
+    return;
+  }
+  // Looked at again soon while anyone drains: a move refused meanwhile (a session that could not
+  // move yet) or kept here is retried without waiting for the next rebalancing.
+  const bool anyone = draining || std::any_of(followers.begin(), followers.end(),
+                                              [](const auto& f) { return f.second.draining; });
+  next_drain_pass = anyone ? now + kDrainRetry : kNever;
+  if (settling || !anyone) {
     return;
   }
   auto loads = member_loads();
@@ -386,7 +394,7 @@ void Member::Impl::drain_pass(Time now) {
     loads[*to] += metric->workset_weight(table, ws);
     ++moves;
   }
-  if (moves > 0 || kept > 0) {
+  if (moves > 0) {
     log("drain: " + std::to_string(moves) + " worksets to move" +
         (kept > 0 ? ", " + std::to_string(kept) + " kept (live sessions, no backup to take them)"
                   : ""));

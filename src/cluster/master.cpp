@@ -144,6 +144,7 @@ void Member::Impl::step_down(Time now, std::string_view why, bool superseded) {
   settling = false;
   settle_until = kNever;
   next_rebalance = kNever;
+  next_drain_pass = kNever;
   next_keepalive = kNever;
   last_master.reset();
   enter_joining(now, why);
@@ -634,6 +635,10 @@ void Member::Impl::master_timers(Time now) {
     send_master_keepalive(now);
   }
   // FIG. 8D.
+  if (now >= next_drain_pass) {
+    next_drain_pass = kNever;
+    drain_pass(now);
+  }
   if (now >= next_rebalance) {
     rebalance(now);
     next_rebalance = now + config.timings.rebalance_period;
@@ -641,7 +646,8 @@ void Member::Impl::master_timers(Time now) {
 }
 
 Time Member::Impl::master_deadline() const {
-  Time t = std::min({next_keepalive, next_rebalance, settling ? settle_until : kNever});
+  Time t =
+      std::min({next_keepalive, next_rebalance, next_drain_pass, settling ? settle_until : kNever});
   for (const auto& [a, f] : followers) {
     if (!unheard.contains(a)) {  // in doubt: looked at again with each keepalive
       t = std::min(t, f.last_heard + watchdog(interval()) + Duration(1));

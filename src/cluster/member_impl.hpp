@@ -260,6 +260,9 @@ struct Member::Impl {
   // us deaf to the real master.
   std::uint32_t keepalive_floor = 0;
   Time next_rebalance = kNever;
+  // While a member drains: the next drain_pass(), for what was kept or refused meanwhile.
+  Time next_drain_pass = kNever;
+  static constexpr Duration kDrainRetry = std::chrono::milliseconds(250);
   std::map<Ipv4Addr, PendingWork> pending_assign;    // by target
   std::map<Ipv4Addr, PendingWork> pending_deassign;  // by current owner
   std::map<std::uint16_t, Ipv4Addr> move_target;     // moving worksets -> their next owner
