@@ -12,6 +12,22 @@ using tcp::SeqNum;
 // The record's snd_nxt moves in steps of this fraction of the send window (see the header).
 constexpr std::uint32_t kUnaSteps = 4;
 
+// The states whose sessions are replicated: established and closing. TIME-WAIT and the rest
+// carry nothing over (a handshake is not replicated before its first ACK).
+bool replicated_state(tcp::State s) {
+  switch (s) {
+    case tcp::State::established:
+    case tcp::State::fin_wait_1:
+    case tcp::State::fin_wait_2:
+    case tcp::State::close_wait:
+    case tcp::State::closing:
+    case tcp::State::last_ack:
+      return true;
+    default:
+      return false;
+  }
+}
+
 // An update's share of a batch datagram: cut batches well below the datagram limit.
 constexpr std::size_t kBatchBudget = kMaxSyncDatagram - 1024;
 
@@ -108,17 +124,9 @@ void Replicator::poll(Time now) {
         to_release.push_back(id);
       }
     };
-    switch (c.state()) {
-      case tcp::State::established:
-      case tcp::State::fin_wait_1:
-      case tcp::State::fin_wait_2:
-      case tcp::State::close_wait:
-      case tcp::State::closing:
-      case tcp::State::last_ack:
-        break;
-      default:
-        release();
-        return;  // TIME-WAIT and the rest: nothing to carry over
+    if (!replicated_state(c.state())) {
+      release();
+      return;
     }
     const tcp::FourTuple& tuple = c.tuple();
     const filter::WorksetId ws = view_.workset_of(tuple.remote_addr, tuple.remote_port);
@@ -210,22 +218,21 @@ void Replicator::poll(Time now) {
   settle_moves(now);
 }
 
+bool Replicator::any_connection(filter::WorksetId ws,
+                                const std::function<bool(tcp::State)>& in_state) const {
+  bool found = false;
+  stack_.tcp_for_each([&](stack::Endpoint remote, tcp::State s) {
+    found = found || (in_state(s) && view_.workset_of(remote.addr, remote.port) == ws);
+  });
+  return found;
+}
+
 bool Replicator::movable(filter::WorksetId ws, wire::Ipv4Addr target, bool newest) const {
   bool ok = true;
   stack_.tcp_for_each_open(
       [&](stack::ConnectionId id, const tcp::Connection& c, stack::TcpHandler& /*app*/) {
-        switch (c.state()) {
-          case tcp::State::established:
-          case tcp::State::fin_wait_1:
-          case tcp::State::fin_wait_2:
-          case tcp::State::close_wait:
-          case tcp::State::closing:
-          case tcp::State::last_ack:
-            break;
-          default:
-            return;  // TIME-WAIT: nothing to carry over (see poll())
-        }
-        if (!ok || view_.workset_of(c.tuple().remote_addr, c.tuple().remote_port) != ws) {
+        if (!ok || !replicated_state(c.state()) ||
+            view_.workset_of(c.tuple().remote_addr, c.tuple().remote_port) != ws) {
           return;
         }
         const auto it = tracked_.find(id);
@@ -239,11 +246,8 @@ bool Replicator::movable(filter::WorksetId ws, wire::Ipv4Addr target, bool newes
       });
   if (ok) {
     // A handshake in progress is replicated from its first ACK on: not yet.
-    stack_.tcp_for_each([&](stack::Endpoint remote, tcp::State s) {
-      if ((s == tcp::State::syn_received || s == tcp::State::syn_sent) &&
-          view_.workset_of(remote.addr, remote.port) == ws) {
-        ok = false;
-      }
+    ok = !any_connection(ws, [](tcp::State s) {
+      return s == tcp::State::syn_received || s == tcp::State::syn_sent;
     });
   }
   return ok;
@@ -256,14 +260,9 @@ bool Replicator::begin_move(Time now, filter::WorksetId ws, wire::Ipv4Addr targe
   }
   if (view_.backup(ws) != target) {
     // Only the backup holds the sessions' state: elsewhere, a workset goes only without any.
-    bool idle = true;
-    stack_.tcp_for_each([&](stack::Endpoint remote, tcp::State s) {
-      if (s != tcp::State::time_wait && s != tcp::State::closed &&
-          view_.workset_of(remote.addr, remote.port) == ws) {
-        idle = false;
-      }
-    });
-    if (!idle) {
+    if (any_connection(ws, [](tcp::State s) {
+          return s != tcp::State::time_wait && s != tcp::State::closed;
+        })) {
       ++counters_.moves_refused;
       return false;
     }

@@ -183,6 +183,8 @@ class Replicator {
   // connection of `ws` is outside what we replicate (a handshake, an application without
   // snapshots).
   bool movable(filter::WorksetId ws, wire::Ipv4Addr target, bool newest) const;
+  // Whether the stack holds a connection of `ws` in a state `in_state` accepts.
+  bool any_connection(filter::WorksetId ws, const std::function<bool(tcp::State)>& in_state) const;
   void settle_moves(Time now);
 
   stack::Stack& stack_;
