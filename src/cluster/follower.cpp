@@ -127,6 +127,7 @@ void Member::Impl::follower_on_master_keepalive(Time now, const Message& m,
   master_seen = now;
   // FIG. 8G 891: the adaptive interval, within bounds.
   apply_announced_timings(now, ka);
+  keep_handshake_key(now, ka.handshake);
   next_keepalive = std::min(next_keepalive, now + follower_period());
   // The master removed us (we were declared dead): what we own is no longer ours in its table
   // (released, perhaps reassigned already), so we serve none of it and rejoin.
@@ -197,6 +198,21 @@ void Member::Impl::apply_announced_timings(Time now, const MasterKeepalive& ka) 
         "ms refused timings from master " + (master ? master->to_string() : "?") + ": " + refusal);
     last_refused_timings = std::move(refusal);
   }
+}
+
+// The key our master answers handshakes with is ours too, and so are the ones before it (cookies
+// made with them are still valid). Should we become master, we draw the next one when this one
+// has lived kHandshakeKeyLife.
+void Member::Impl::keep_handshake_key(Time now, const HandshakeKey& key) {
+  if (!handshake_keys.empty() && handshake_keys.front() == key) {
+    return;
+  }
+  std::erase(handshake_keys, key);
+  handshake_keys.insert(handshake_keys.begin(), key);
+  if (handshake_keys.size() > kHandshakeKeysKept) {
+    handshake_keys.resize(kHandshakeKeysKept);
+  }
+  next_handshake_key = now + kHandshakeKeyLife;
 }
 
 // Followers mirror the master's table: only acknowledged assignments are listed. The master is

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "cluster/member_impl.hpp"
+#include "tcp/isn.hpp"
 
 namespace phalanx::cluster {
 
@@ -683,6 +684,9 @@ Duration Member::Impl::master_period() const {
 
 // FIG. 8C: members, the keepalive interval, and the acknowledged assignments.
 void Member::Impl::send_master_keepalive(Time now) {
+  if (handshake_keys.empty() || now >= next_handshake_key) {
+    draw_handshake_key(now);
+  }
   MasterKeepalive ka;
   ka.sequence = ++master_seq;
   ka.keepalive_n = static_cast<std::uint8_t>(master_keepalive_n());
@@ -705,8 +709,26 @@ void Member::Impl::send_master_keepalive(Time now) {
   }
   ka.active = static_cast<std::uint16_t>(active_in_view(now));
   ka.unheard = static_cast<std::uint16_t>(unheard.size());
+  ka.handshake = handshake_keys.front();
   send(std::nullopt, std::move(ka));
   next_keepalive = now + master_period();
+}
+
+// The next handshake key: a keyed hash of its generation under this member's own random seed, so
+// that nobody else can tell it in advance. A successor master goes on from the newest key it
+// heard.
+void Member::Impl::draw_handshake_key(Time now) {
+  HandshakeKey key;
+  key.generation = handshake_keys.empty() ? 1 : handshake_keys.front().generation + 1;
+  for (std::uint8_t half = 0; half < 2; ++half) {
+    std::array<std::uint8_t, 5> in{};
+    for (std::size_t i = 0; i < 4; ++i) {
+      in[i] = static_cast<std::uint8_t>(key.generation >> (24 - 8 * i));
+    }
+    in[4] = half;
+    key.secret[half] = tcp::siphash24(tcp::IsnSecret{config.handshake_seed}, in);
+  }
+  keep_handshake_key(now, key);
 }
 
 // --- membership changes ---------------------------------------------------------------------

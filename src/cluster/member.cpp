@@ -908,6 +908,9 @@ std::optional<double> Member::loss_estimate(Ipv4Addr follower) const {
 const MemberCounters& Member::counters() const {
   return impl_->counters;
 }
+const std::vector<HandshakeKey>& Member::handshake_keys() const {
+  return impl_->handshake_keys;
+}
 const MemberConfig& Member::config() const {
   return impl_->config;
 }

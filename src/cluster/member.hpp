@@ -42,6 +42,7 @@
 //   removed from the master's list, or told to exit -> releases its worksets, joining.
 #pragma once
 
+#include <array>
 #include <bitset>
 #include <chrono>
 #include <cstdint>
@@ -103,10 +104,17 @@ struct Timings {
 // by members long gone, cost nothing that lasts (issue 9 part 3).
 inline constexpr std::size_t kMaxRegistered = 2048;
 
+// The cluster's handshake keys (HandshakeKey): the master draws a new one this often, and
+// every member keeps this many, newest first, so that a cookie lives two to three key lives.
+inline constexpr Duration kHandshakeKeyLife = std::chrono::seconds(64);
+inline constexpr std::size_t kHandshakeKeysKept = 3;
+
 struct MemberConfig {
   std::string cluster_name;
   Ipv4Addr address;               // this member's own address; also its identity
   std::uint64_t incarnation = 0;  // a fresh random draw per process start (the driver's)
+  // 128 random bits (the driver's): as master, this member derives the handshake keys from them.
+  std::array<std::uint64_t, 2> handshake_seed{};
   Timings timings;
   // The workset table this member classifies with (self and is_master are the member's to set).
   Ipv4Addr cluster_ip;
@@ -332,6 +340,9 @@ class Member {
   bool table_confirmed() const;
   std::optional<double> loss_estimate(Ipv4Addr follower) const;  // master only
   const MemberCounters& counters() const;
+  // The cluster's handshake keys, newest first (at most kHandshakeKeysKept): the master's own,
+  // or those its keepalives announced. Empty until this member is master or hears one.
+  const std::vector<HandshakeKey>& handshake_keys() const;
   const MemberConfig& config() const;
   std::size_t held_frames_now() const;  // frames held right now, all worksets together
   // MemberIds are this member's own numbering (they never cross the wire); these translate.

@@ -101,6 +101,8 @@ struct Member::Impl {
   void follower_on_master_keepalive(Time now, const Message& m, const MasterKeepalive& ka);
   // Applies the timings a keepalive announces, or refuses them (counted, logged).
   void apply_announced_timings(Time now, const MasterKeepalive& ka);
+  // Puts `key` first among the handshake keys (keeping kHandshakeKeysKept).
+  void keep_handshake_key(Time now, const HandshakeKey& key);
   void mirror_owners(const MasterKeepalive& ka, bool answers_our_claims);
   void follower_on_work_assign(const WorkAssign& wa);
   void follower_on_work_deassign(const WorkDeassign& wd);
@@ -129,6 +131,7 @@ struct Member::Impl {
   void master_timers(Time now);
   Time master_deadline() const;
   void send_master_keepalive(Time now);
+  void draw_handshake_key(Time now);
   int master_keepalive_n() const;
   Duration master_period() const;
   void remove_member(Time now, Ipv4Addr addr, std::string_view why);
@@ -238,6 +241,8 @@ struct Member::Impl {
   std::string last_refused_timings;  // logged once per distinct refusal
   std::uint32_t follower_seq = 0;    // per incarnation, never reset: strictly increasing
   Time next_keepalive = kNever;
+  std::vector<HandshakeKey> handshake_keys;  // newest first
+  Time next_handshake_key = kNever;          // when the master draws the next one
 
   // master
   std::map<Ipv4Addr, FollowerState> followers;

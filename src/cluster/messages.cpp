@@ -184,6 +184,9 @@ void put(Writer& w, const MasterKeepalive& b) {
     die("more members unheard than followers", b.unheard);
   }
   w.u16(b.unheard);
+  w.u32(b.handshake.generation);
+  w.u64(b.handshake.secret[0]);
+  w.u64(b.handshake.secret[1]);
 }
 void put(Writer& w, const FollowerKeepalive& b) {
   w.u32(b.sequence);
@@ -364,6 +367,9 @@ void get(Reader& r, MasterKeepalive& b) {
   r.check(b.active <= filter::kWorksetCount);
   b.unheard = r.u16();
   r.check(b.unheard == 0 || b.unheard < b.members.size());
+  b.handshake.generation = r.u32();
+  b.handshake.secret[0] = r.u64();
+  b.handshake.secret[1] = r.u64();
 }
 void get(Reader& r, FollowerKeepalive& b) {
   b.sequence = r.u32();

@@ -17,7 +17,8 @@
 //   ExitCluster        member | text
 //   MasterKeepalive    sequence u32 | keepalive_n u8 | failure_interval_ms u16 |
 //                      members list (at most kMaxMembers) |
-//                      owners list of u8 (count 0 or 1024; each < members count or kUnassigned)
+//                      owners list of u8 (count 0 or 1024; each < members count or kUnassigned) |
+//                      active u16 | unheard u16 | handshake generation u32 | handshake key 2 x u64
 //   FollowerKeepalive  sequence u32 | load u32 | busy bitmap
 //   WorkAssign         member | worksets list
 //   WorkAssignAck      worksets list
@@ -33,6 +34,7 @@
 // kind 0. Decoding never trusts a length field: every count is checked against what remains.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -120,6 +122,17 @@ struct ExitCluster {
 // Per workset in a MasterKeepalive: index into `members`, or kUnassigned.
 inline constexpr std::uint8_t kUnassigned = 0xff;
 
+// The cluster's SYN-cookie key (stack::CookieKey): every member answers handshakes with the
+// newest one its master announced, so that whichever member serves a workset next can complete
+// a handshake its previous owner answered (DESIGN §6). The master draws a new one every
+// kHandshakeKeyLife; members keep the last kHandshakeKeysKept. In clear until the security issue
+// protects the envelope.
+struct HandshakeKey {
+  std::uint32_t generation = 0;
+  std::array<std::uint64_t, 2> secret{};
+  bool operator==(const HandshakeKey&) const = default;
+};
+
 struct MasterKeepalive {
   std::uint32_t sequence = 0;
   std::uint8_t keepalive_n = 2;  // keepalives per failure interval (DESIGN §4)
@@ -134,6 +147,7 @@ struct MasterKeepalive {
   // from half its view or more waits before giving their worksets away). A follower counts them
   // out of its view: its side is a minority, and answers nothing it does not know.
   std::uint16_t unheard = 0;
+  HandshakeKey handshake{};
   bool operator==(const MasterKeepalive&) const = default;
 };
 struct FollowerKeepalive {

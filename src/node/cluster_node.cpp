@@ -9,6 +9,7 @@
 #include "cluster/backup.hpp"
 #include "node/checksum_fixup.hpp"
 #include "node/standalone.hpp"
+#include "tcp/isn.hpp"
 #include "wire/arp.hpp"
 #include "wire/ethernet.hpp"
 #include "wire/ipv4.hpp"
@@ -51,6 +52,11 @@ cluster::MemberConfig member_config(const NodeConfig& config, const ClusterEnvir
   m.cluster_name = c.name;
   m.address = config.member.address;
   m.incarnation = env.incarnation;
+  // The handshake keys' seed, another function of the driver's random secret than the ISNs.
+  for (std::uint8_t half = 0; half < 2; ++half) {
+    const std::array<std::uint8_t, 10> in{'h', 'a', 'n', 'd', 's', 'h', 'a', 'k', 'e', half};
+    m.handshake_seed[half] = tcp::siphash24(env.secret, in);
+  }
   m.timings.failure_interval = c.failure_interval;
   m.timings.join_timeout = c.join_timeout;
   m.timings.master_offer_wait = c.master_offer_wait;
@@ -234,6 +240,17 @@ void ClusterNode::take_member_output(Time now) {
         refusals_.push_back(e.workset);
       }
     }
+  }
+  // Handshakes any member completes (DESIGN §6): the stack answers SYNs with the cluster's
+  // cookies once it has a key. Only with replication: without, the handshake would survive its
+  // member, but not the connection.
+  if (replicator_ && member_->handshake_keys() != cookie_keys_) {
+    cookie_keys_ = member_->handshake_keys();
+    std::vector<stack::CookieKey> keys;
+    for (const cluster::HandshakeKey& k : cookie_keys_) {
+      keys.push_back(stack::CookieKey{tcp::IsnSecret{k.secret}, k.generation});
+    }
+    stack_->set_cookie_keys(std::move(keys));
   }
   const cluster::Role role = member_->role();
   if (role != role_) {

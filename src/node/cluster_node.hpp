@@ -309,6 +309,7 @@ class ClusterNode final : public Node, private stack::FrameFilter, private clust
   // ARP defence: no gratuitous ARP before defend_after_; one owed when the interval ends.
   Time defend_after_{};
   bool defence_owed_ = false;
+  std::vector<cluster::HandshakeKey> cookie_keys_;  // what the stack answers SYNs with
   std::deque<PendingFrame> pending_;
   ClusterNodeCounters counters_;
 };

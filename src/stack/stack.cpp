@@ -81,6 +81,9 @@ void Stack::set_filter(FrameFilter* filter) {
 void Stack::set_arp_replies(bool on) {
   impl_->config_.answer_arp = on;
 }
+void Stack::set_cookie_keys(std::vector<CookieKey> newest_first) {
+  impl_->cookie_keys_ = std::move(newest_first);
+}
 void Stack::announce() {
   impl_->announce();
 }

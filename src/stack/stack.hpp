@@ -247,6 +247,15 @@ struct TcpInfo {
   Endpoint remote;
 };
 
+// A SYN-cookie key that the members of a cluster share (DESIGN §6), so that a handshake one
+// member answered can be completed by another: the cookie's slot is the key's generation
+// (syn_cookie.hpp), which counts the key's rotations.
+struct CookieKey {
+  tcp::IsnSecret secret;
+  std::uint32_t generation = 0;
+  bool operator==(const CookieKey&) const = default;
+};
+
 class StackImpl;
 
 class Stack {
@@ -299,6 +308,14 @@ class Stack {
   void set_filter(FrameFilter* filter);
   // Answer ARP for the served address or not (only the master does).
   void set_arp_replies(bool on);
+  // Handshakes any member can complete: the cluster's cookie keys, newest first. With keys, a
+  // SYN that offers timestamps gets a SYN cookie made with the newest key and no half-open
+  // state, and an ACK that brings back a cookie any of the keys made opens the connection here,
+  // whichever member answered the SYN (and the filter's may_open() agrees). Our TSvals then
+  // start after the cookie's, whatever clock made it. A SYN without timestamps is answered as
+  // before: a cookie can carry the peer's window scale and SACK only in our TSval. No keys (the
+  // default): cookies only when a backlog is full, with our own secret and clock.
+  void set_cookie_keys(std::vector<CookieKey> newest_first);
   // Queues a gratuitous ARP announcement (RFC 5227 §2.3) binding the served address to the
   // served MAC, e.g. on becoming master.
   void announce();

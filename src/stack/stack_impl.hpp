@@ -12,6 +12,7 @@
 #include "stack/counters.hpp"
 #include "stack/reassembly.hpp"
 #include "stack/stack.hpp"
+#include "stack/syn_cookie.hpp"
 #include "stack/timer_wheel.hpp"
 #include "stack/token_bucket.hpp"
 #include "stack/tx_ring.hpp"
@@ -99,6 +100,7 @@ class StackImpl {
   StackConfig config_;
   Counters counters_;
   FrameFilter* filter_ = nullptr;
+  std::vector<CookieKey> cookie_keys_;  // Stack::set_cookie_keys(), newest first
   // The time of the call in progress: the application calls (tcp_send, udp_send...) carry no
   // `now` of their own and use the latest one the driver gave.
   Time now_{0};
@@ -190,6 +192,8 @@ class StackImpl {
   bool tcp_reopen_time_wait(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from,
                             std::uint32_t index);
   void send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from);
+  // The cookie for `syn` from `src`: with the cluster's newest key, or our own secret and clock.
+  SynCookie cookie_for(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src) const;
   // True when `ack` carried a valid cookie (and was consumed).
   bool tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4Addr src, NextHop from);
   std::uint32_t alloc_slot();

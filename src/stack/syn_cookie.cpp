@@ -8,11 +8,11 @@
 
 namespace phalanx::stack {
 
-namespace {
-
-std::int64_t slot_of(Time now) {
+std::int64_t cookie_time_slot(Time now) {
   return now / kCookieSlot;
 }
+
+namespace {
 
 std::uint32_t hash24(const tcp::IsnSecret& secret, const tcp::FourTuple& t,
                      std::uint32_t client_isn, std::int64_t slot, std::uint32_t mss_index) {
@@ -33,30 +33,33 @@ std::uint32_t hash24(const tcp::IsnSecret& secret, const tcp::FourTuple& t,
 
 SynCookie make_syn_cookie(const tcp::IsnSecret& secret, const tcp::FourTuple& tuple,
                           std::uint32_t client_isn, std::uint16_t mss, Time now) {
+  return make_syn_cookie(secret, tuple, client_isn, mss, cookie_time_slot(now));
+}
+
+SynCookie make_syn_cookie(const tcp::IsnSecret& secret, const tcp::FourTuple& tuple,
+                          std::uint32_t client_isn, std::uint16_t mss, std::int64_t slot) {
   std::uint32_t index = 0;
   for (std::uint32_t i = 0; i < kCookieMss.size(); ++i) {
     if (kCookieMss[i] <= mss) {
       index = i;
     }
   }
-  const std::int64_t slot = slot_of(now);
   const std::uint32_t iss = (hash24(secret, tuple, client_isn, slot, index) << 8) |
                             (static_cast<std::uint32_t>(slot & 0x3f) << 2) | index;
   return SynCookie{iss, kCookieMss[index]};
 }
 
-std::uint32_t cookie_tsval(std::uint32_t ts_now, const CookieOptions& options) {
-  constexpr std::uint32_t mask = (1u << kCookieTsBits) - 1;
+std::uint32_t cookie_ts_bits(const CookieOptions& options) {
   std::uint32_t bits = options.window_scale ? std::min<std::uint8_t>(*options.window_scale, 14)
                                             : kCookieNoWindowScale;
   if (options.sack_permitted) {
     bits |= 1u << 4;
   }
-  std::uint32_t ts = (ts_now & ~mask) | bits;
-  if (static_cast<std::int32_t>(ts - ts_now) > 0) {
-    ts -= mask + 1;  // never ahead of the clock the connection sends with
-  }
-  return ts;
+  return bits;
+}
+
+std::uint32_t cookie_tsval(std::uint32_t ts_now, const CookieOptions& options) {
+  return tcp::tsval_with_low_bits(ts_now, cookie_ts_bits(options), kCookieTsBits);
 }
 
 CookieOptions cookie_options(std::uint32_t tsecr) {
@@ -72,14 +75,21 @@ CookieOptions cookie_options(std::uint32_t tsecr) {
 std::optional<std::uint16_t> check_syn_cookie(const tcp::IsnSecret& secret,
                                               const tcp::FourTuple& tuple, std::uint32_t client_isn,
                                               std::uint32_t iss, Time now) {
-  const std::uint32_t index = iss & 0x3;
-  const std::int64_t now_slot = slot_of(now);
+  const std::int64_t now_slot = cookie_time_slot(now);
   // The newest slot at or before now with these low bits.
   const std::int64_t age = (now_slot - static_cast<std::int64_t>((iss >> 2) & 0x3f)) & 0x3f;
   if (age > kCookieMaxAge) {
     return std::nullopt;
   }
-  if (hash24(secret, tuple, client_isn, now_slot - age, index) != iss >> 8) {
+  return check_syn_cookie(secret, tuple, client_isn, iss, now_slot - age);
+}
+
+std::optional<std::uint16_t> check_syn_cookie(const tcp::IsnSecret& secret,
+                                              const tcp::FourTuple& tuple, std::uint32_t client_isn,
+                                              std::uint32_t iss, std::int64_t slot) {
+  const std::uint32_t index = iss & 0x3;
+  if (static_cast<std::uint32_t>(slot & 0x3f) != ((iss >> 2) & 0x3f) ||
+      hash24(secret, tuple, client_isn, slot, index) != iss >> 8) {
     return std::nullopt;
   }
   return kCookieMss[index];

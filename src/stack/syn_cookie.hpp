@@ -6,7 +6,9 @@
 //   bits 31..8  24 bits of SipHash-2-4(secret; 4-tuple, client ISN, time slot, MSS index)
 //   bits  7..2  the time slot (64 s each) modulo 64
 //   bits  1..0  the MSS index into kCookieMss
-// A cookie is valid for kCookieMaxAge slots after the one it was made in.
+// A cookie is valid for kCookieMaxAge slots after the one it was made in. A lone stack's slots
+// are its clock's; a cluster's members share keys (CookieKey in stack.hpp) whose slot is the
+// key's generation, so that any member can check a cookie another one made.
 //
 // What the 32 bits cannot carry rides in our timestamp, as Linux does (RFC 4987 §3.6 notes the
 // loss otherwise): when the SYN offers timestamps, the SYN-ACK's TSval has its low
@@ -43,9 +45,15 @@ struct SynCookie {
   std::uint16_t mss = 0;  // the MSS the cookie encodes (the largest of kCookieMss <= wanted)
 };
 
-// The cookie for a SYN with sequence number `client_isn` on `tuple`, wanting at most `mss`.
+// The slot of the clock that `now` is in.
+std::int64_t cookie_time_slot(Time now);
+
+// The cookie for a SYN with sequence number `client_isn` on `tuple`, wanting at most `mss`, in
+// the time slot of `now` or in `slot`.
 SynCookie make_syn_cookie(const tcp::IsnSecret& secret, const tcp::FourTuple& tuple,
                           std::uint32_t client_isn, std::uint16_t mss, Time now);
+SynCookie make_syn_cookie(const tcp::IsnSecret& secret, const tcp::FourTuple& tuple,
+                          std::uint32_t client_isn, std::uint16_t mss, std::int64_t slot);
 
 // The peer's options that a cookie SYN-ACK's TSval carries.
 struct CookieOptions {
@@ -53,6 +61,9 @@ struct CookieOptions {
   bool sack_permitted = false;               // both sides do SACK
   bool operator==(const CookieOptions&) const = default;
 };
+
+// The low kCookieTsBits of a cookie SYN-ACK's TSval that carry `options`.
+std::uint32_t cookie_ts_bits(const CookieOptions& options);
 
 // Our TSval for a cookie SYN-ACK: `ts_now` (the TSval clock the connection will use) with its low
 // kCookieTsBits replaced by `options`, moved back one step when that would put it ahead of
@@ -63,9 +74,13 @@ std::uint32_t cookie_tsval(std::uint32_t ts_now, const CookieOptions& options);
 CookieOptions cookie_options(std::uint32_t tsecr);
 
 // The MSS of a valid cookie: `iss` is the ACK's ack - 1, `client_isn` its seq - 1. nullopt for a
-// forged or expired cookie.
+// forged or expired cookie: one made more than kCookieMaxAge slots before `now`'s, or (the
+// second form) in another slot than `slot`.
 std::optional<std::uint16_t> check_syn_cookie(const tcp::IsnSecret& secret,
                                               const tcp::FourTuple& tuple, std::uint32_t client_isn,
                                               std::uint32_t iss, Time now);
+std::optional<std::uint16_t> check_syn_cookie(const tcp::IsnSecret& secret,
+                                              const tcp::FourTuple& tuple, std::uint32_t client_isn,
+                                              std::uint32_t iss, std::int64_t slot);
 
 }  // namespace phalanx::stack

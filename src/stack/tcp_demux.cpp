@@ -34,6 +34,16 @@ CloseReason to_close_reason(tcp::CloseReason r) {
   return CloseReason::closed;
 }
 
+// The options a SYN-ACK offers for `syn` (with timestamps), as a cookie keeps them.
+CookieOptions offered_options(const tcp::Config& tc, const wire::TcpRepr& syn) {
+  CookieOptions kept;
+  if (syn.options.window_scale && tc.window_scaling) {
+    kept.window_scale = syn.options.window_scale;
+  }
+  kept.sack_permitted = syn.options.sack_permitted && tc.sack;
+  return kept;
+}
+
 }  // namespace
 
 std::size_t StackImpl::TupleHash::operator()(std::uint64_t key) const {
@@ -145,6 +155,16 @@ bool StackImpl::tcp_reopen_time_wait(Time now, const wire::TcpRepr& syn, wire::I
 void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from,
                            std::optional<tcp::SeqNum> iss) {
   Listener& l = listeners_.at(syn.dst_port);
+  // A cluster's handshakes: our ISS is a cookie of the cluster's and our SYN-ACK's TSval carries
+  // the options, so that whichever member serves the workset when the peer's ACK comes can
+  // complete it (Stack::set_cookie_keys()). We keep the half-open connection all the same: it
+  // retransmits the SYN-ACK and takes the peer's first segments in any order.
+  const tcp::Config& tc = config_.tcp;
+  std::optional<std::uint32_t> ts_bits;
+  if (!cookie_keys_.empty() && syn.options.timestamps && tc.timestamps && !tc.no_options) {
+    iss = tcp::SeqNum{cookie_for(now, syn, src).iss};
+    ts_bits = cookie_ts_bits(offered_options(tc, syn));
+  }
   // Room in the backlog: with cookies, the SYN-ACK carries the state; without, the oldest
   // half-open connection makes way.
   if (l.half_open >= l.backlog) {
@@ -168,6 +188,9 @@ void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr sr
   Slot& s = slots_[index];
   const tcp::FourTuple tuple{config_.address, syn.dst_port, src, syn.src_port};
   s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn, iss));
+  if (ts_bits) {
+    s.conn->set_syn_tsval_bits(*ts_bits, kCookieTsBits);
+  }
   s.handler = l.handler;
   s.listen_port = syn.dst_port;
   s.peer_mac = from.mac;
@@ -195,12 +218,21 @@ std::uint32_t StackImpl::alloc_slot() {
   return static_cast<std::uint32_t>(slots_.size() - 1);
 }
 
-void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src,
-                                NextHop from) {
+SynCookie StackImpl::cookie_for(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src) const {
   const tcp::FourTuple tuple{config_.address, syn.dst_port, src, syn.src_port};
   const std::uint16_t wanted =
       std::min<std::uint16_t>(syn.options.mss.value_or(536), config_.tcp.mss);
-  const SynCookie cookie = make_syn_cookie(config_.secret, tuple, syn.seq, wanted, now);
+  if (cookie_keys_.empty()) {
+    return make_syn_cookie(config_.secret, tuple, syn.seq, wanted, now);
+  }
+  return make_syn_cookie(cookie_keys_.front().secret, tuple, syn.seq, wanted,
+                         std::int64_t{cookie_keys_.front().generation});
+}
+
+void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src,
+                                NextHop from) {
+  const tcp::FourTuple tuple{config_.address, syn.dst_port, src, syn.src_port};
+  const SynCookie cookie = cookie_for(now, syn, src);
   wire::TcpRepr synack;
   synack.src_port = syn.dst_port;
   synack.dst_port = syn.src_port;
@@ -214,12 +246,10 @@ void StackImpl::send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Ad
   // are offered as a listener's SYN-ACK would offer them; without, only MSS is offered.
   const tcp::Config& tc = config_.tcp;
   if (syn.options.timestamps && tc.timestamps && !tc.no_options) {
-    CookieOptions kept;
-    if (syn.options.window_scale && tc.window_scaling) {
-      kept.window_scale = syn.options.window_scale;
+    const CookieOptions kept = offered_options(tc, syn);
+    if (kept.window_scale) {
       synack.options.window_scale = tcp::Connection::window_scale_for(tc);
     }
-    kept.sack_permitted = syn.options.sack_permitted && tc.sack;
     synack.options.sack_permitted = kept.sack_permitted;
     synack.options.timestamps =
         wire::TcpTimestamps{cookie_tsval(tcp::Connection::tsval_at(tc, tuple, now), kept),
@@ -237,10 +267,23 @@ bool StackImpl::tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4
     return false;
   }
   const tcp::FourTuple tuple{config_.address, ack.dst_port, src, ack.src_port};
-  const std::optional<std::uint16_t> mss =
-      check_syn_cookie(config_.secret, tuple, ack.seq - 1, ack.ack - 1, now);
+  std::optional<std::uint16_t> mss;
+  for (const CookieKey& k : cookie_keys_) {
+    if (!mss) {
+      mss = check_syn_cookie(k.secret, tuple, ack.seq - 1, ack.ack - 1, std::int64_t{k.generation});
+    }
+  }
+  if (!mss) {
+    mss = check_syn_cookie(config_.secret, tuple, ack.seq - 1, ack.ack - 1, now);
+  }
   if (!mss) {
     return false;  // forged, stale, or for a connection we evicted: RST as for any stray ACK
+  }
+  // Another member may have answered the SYN: the filter's reasons to open nothing (a pause, a
+  // minority) hold for its cookie too.
+  if (filter_ != nullptr && !filter_->may_open(now, src, ack.src_port)) {
+    counters_.add(Drop::tcp_open_refused);
+    return true;
   }
   if (tuples_.size() >= config_.limits.max_connections) {
     counters_.add(Drop::tcp_connection_limit);
@@ -267,6 +310,10 @@ bool StackImpl::tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4
   const std::uint32_t index = alloc_slot();
   Slot& s = slots_[index];
   s.conn.emplace(tcp::Connection::accept(config_.tcp, tuple, now, syn, tcp::SeqNum{ack.ack - 1}));
+  if (syn.options.timestamps) {
+    // The peer holds the cookie's TSval, from whichever member's clock: ours go on after it.
+    s.conn->keep_tsval_after(now, ack.options.timestamps->tsecr);
+  }
   while (s.conn->poll_transmit(now)) {
   }
   s.handler = listeners_.at(ack.dst_port).handler;

@@ -435,6 +435,30 @@ std::uint32_t Connection::ts_now(Time now) const {
   return static_cast<std::uint32_t>(ms) + tcb_.ts_offset;
 }
 
+std::uint32_t tsval_with_low_bits(std::uint32_t ts_now, std::uint32_t bits, std::uint32_t width) {
+  const std::uint32_t mask = (1u << width) - 1;
+  std::uint32_t ts = (ts_now & ~mask) | (bits & mask);
+  if (static_cast<std::int32_t>(ts - ts_now) > 0) {
+    ts -= mask + 1;
+  }
+  return ts;
+}
+
+void Connection::set_syn_tsval_bits(std::uint32_t bits, std::uint32_t width) {
+  syn_ts_bits_ = bits;
+  syn_ts_width_ = std::min<std::uint32_t>(width, 16);
+}
+
+void Connection::keep_tsval_after(Time now, std::uint32_t tsval) {
+  const std::uint32_t ours = ts_now(now);
+  if (static_cast<std::int32_t>(ours - tsval) <= 0) {
+    tcb_.ts_offset += tsval + 1 - ours;
+  }
+  if (static_cast<std::int32_t>(tcb_.ts_val_last - tsval) < 0) {
+    tcb_.ts_val_last = tsval;
+  }
+}
+
 SeqNum Connection::buf_seq() const {
   return tcb_.snd_una == tcb_.iss ? tcb_.iss + 1 : tcb_.snd_una;
 }

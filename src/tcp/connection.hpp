@@ -162,6 +162,11 @@ struct AckLimit {
   bool operator==(const AckLimit&) const = default;
 };
 
+// `ts_now` with its low `width` bits replaced by `bits`, moved back one step of 2^width when
+// that would put it ahead of ts_now: TSvals sent later with the clock never go backwards
+// (RFC 7323 §5.4).
+std::uint32_t tsval_with_low_bits(std::uint32_t ts_now, std::uint32_t bits, std::uint32_t width);
+
 class Connection {
  public:
   // Active open (RFC 9293 §3.10.1): SYN-SENT; the SYN leaves on the first poll_transmit(). The
@@ -178,6 +183,15 @@ class Connection {
   // only the SYN). A `syn` that is not acceptable is a caller bug and aborts.
   static Connection accept(const Config& config, const FourTuple& tuple, Time now,
                            const wire::TcpRepr& syn, std::optional<SeqNum> iss = std::nullopt);
+
+  // The SYN-ACK (each retransmission too) carries `bits` in the low `width` bits of its TSval
+  // (tsval_with_low_bits()): a SYN cookie's options (stack/syn_cookie.hpp), so that another
+  // member can complete the handshake. Before the first poll_transmit().
+  void set_syn_tsval_bits(std::uint32_t bits, std::uint32_t width);
+  // Moves our TSval clock forward, if needed, so that every TSval sent from now on is newer than
+  // `tsval`: one the peer got from a clock other than ours (a SYN cookie another member made).
+  // RFC 7323 §5.3: the peer drops segments whose TSval is older than its TS.Recent.
+  void keep_tsval_after(Time now, std::uint32_t tsval);
 
   // The window scale a passive open offers when the SYN offers one (RFC 7323 §2.3): the smallest
   // shift that lets the receive buffer be advertised. SYN cookies answer with the same.
@@ -422,6 +436,9 @@ class Connection {
   // unacceptable segment in SYN-SENT/SYN-RECEIVED (RFC 9293 §3.10.7.3/4).
   bool rst_pending_ = false;
   std::optional<wire::TcpRepr> reply_rst_;
+  // set_syn_tsval_bits(): the low bits every SYN-ACK's TSval carries, and how many.
+  std::uint32_t syn_ts_bits_ = 0;
+  std::uint32_t syn_ts_width_ = 0;
   // Our FIN's sequence number, fixed by shutdown(); the peer's FIN seen beyond a gap.
   SeqNum fin_seq_;
   std::optional<SeqNum> ooo_fin_;

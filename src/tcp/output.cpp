@@ -57,7 +57,8 @@ std::optional<wire::TcpRepr> Connection::make_segment(Time now, SeqNum seq, std:
       r.options.sack_permitted = tcb_.sack_requested;
       if (tcb_.ts_requested) {
         const std::uint32_t ecr = (flags & kAck) != 0 && tcb_.ts_received ? tcb_.ts_recent : 0;
-        r.options.timestamps = wire::TcpTimestamps{ts_now(now), ecr};
+        r.options.timestamps =
+            wire::TcpTimestamps{tsval_with_low_bits(ts_now(now), syn_ts_bits_, syn_ts_width_), ecr};
       }
     }
   } else if ((flags & kRst) == 0) {

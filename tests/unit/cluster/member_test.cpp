@@ -88,6 +88,7 @@ class Harness {
     c.cluster_name = std::string(kCluster);
     c.address = addr(n);
     c.incarnation = node.incarnation;
+    c.handshake_seed = {static_cast<std::uint64_t>(n), 77};
     c.timings = timings;
     c.cluster_ip = Ipv4Addr(198, 18, 0, 100);
     c.held_frames_max = held_frames_max;
@@ -384,6 +385,43 @@ TEST(Member, ColdStartAloneBecomesMasterAfterJoinTimeoutAndOfferWait) {
 
   h.advance(100ms);  // T/n later: the next keepalive
   EXPECT_EQ(h.count(1, MessageType::master_keepalive), 1u);
+}
+
+// The handshake keys (DESIGN §6): one cluster-wide key at a time, announced in every
+// MasterKeepalive, drawn anew every kHandshakeKeyLife from the master's own seed; every member
+// keeps the last kHandshakeKeysKept, and a successor master goes on from the newest.
+TEST(Member, HandshakeKeysAreTheMastersRotatedAndSurviveIt) {
+  Harness h;
+  h.form({1, 2, 3});
+  h.run_for(50ms);
+  ASSERT_EQ(h.m(1).handshake_keys().size(), 1u);
+  const HandshakeKey first = h.m(1).handshake_keys().front();
+  EXPECT_EQ(first.generation, 1u);
+  EXPECT_EQ(h.m(2).handshake_keys(), h.m(1).handshake_keys());
+  EXPECT_EQ(h.m(3).handshake_keys(), h.m(1).handshake_keys());
+
+  h.run_for(kHandshakeKeyLife);
+  ASSERT_EQ(h.m(1).handshake_keys().size(), 2u);
+  EXPECT_EQ(h.m(1).handshake_keys().front().generation, 2u);
+  EXPECT_NE(h.m(1).handshake_keys().front().secret, first.secret);
+  EXPECT_EQ(h.m(1).handshake_keys().back(), first);
+  EXPECT_EQ(h.m(3).handshake_keys(), h.m(1).handshake_keys());
+  h.run_for(2 * kHandshakeKeyLife);
+  EXPECT_EQ(h.m(1).handshake_keys().size(), kHandshakeKeysKept);
+  EXPECT_EQ(h.m(1).handshake_keys().front().generation, 4u);
+  EXPECT_EQ(h.m(3).handshake_keys(), h.m(1).handshake_keys());
+
+  // The master dies: its successor answers with the keys it heard, then draws the next one from
+  // its own seed (which differs: the dead master's next key was never anyone's).
+  const std::vector<HandshakeKey> heard = h.m(1).handshake_keys();
+  h.crash(1);
+  h.run_for(h.timings.failure_interval + 150ms);
+  ASSERT_EQ(h.masters(), std::vector<int>{2});
+  EXPECT_EQ(h.m(2).handshake_keys(), heard);
+  EXPECT_EQ(h.m(3).handshake_keys(), heard);
+  h.run_for(kHandshakeKeyLife);
+  EXPECT_EQ(h.m(2).handshake_keys().front().generation, 5u);
+  EXPECT_EQ(h.m(3).handshake_keys(), h.m(2).handshake_keys());
 }
 
 TEST(Member, SecondMemberJoinsWithNakInProgressThenAck) {

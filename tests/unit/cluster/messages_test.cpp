@@ -138,14 +138,17 @@ TEST(Messages, EmptyListsAndTextRoundTrip) {
 // --- literal wire layout ----------------------------------------------------------------------
 
 TEST(Messages, MasterKeepaliveLayout) {
-  const Message m{0x01020304, kA, 7, MasterKeepalive{9, 3, 200, {kA, kB}, {}, 5, 1}};
+  const Message m{0x01020304, kA, 7,
+                  MasterKeepalive{9, 3, 200, {kA, kB}, {}, 5, 1, {0x0a0b0c0d, {1, 0xff00}}}};
   const auto expected =
-      hex("50484c58 01 07 0017 01020304 0a000001 0000000000000007"  // header
+      hex("50484c58 01 07 002b 01020304 0a000001 0000000000000007"  // header
           "00000009 03 00c8"                                        // sequence, n, interval
           "0002 0a000001 0a000002"                                  // members
           "0000"                                                    // owners: none this time
           "0005"                                                    // active worksets
           "0001"                                                    // members in doubt
+          "0a0b0c0d"                                                // handshake key generation
+          "0000000000000001 000000000000ff00"                       // handshake key
           "00 0000");                                               // null envelope
   EXPECT_EQ(encode(m, kNull), expected);
   auto r = decode(test::span(expected), kNull);
@@ -355,20 +358,23 @@ TEST(Messages, RejectsWorksetIdsOutOfRange) {
   EXPECT_EQ(result_of(datagram(T::join_request, "0000000000000001 0001 8000")), "bad field");
 }
 
+// A MasterKeepalive's last fields: the handshake key (generation, two halves).
+const std::string kKey = " 00000001 0000000000000002 0000000000000003";
+
 TEST(Messages, RejectsTooManyMembers) {
   const std::string head = "00000001 02 00c8 ";
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "00ff" + repeat("0a000001", 255) + "0000 0000 0000")),
+                               head + "00ff" + repeat("0a000001", 255) + "0000 0000 0000" + kKey)),
             "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "0100" + repeat("0a000001", 256) + "0000 0000 0000")),
+                               head + "0100" + repeat("0a000001", 256) + "0000 0000 0000" + kKey)),
             "bad field");
 }
 
 TEST(Messages, RejectsOwnerTablesOfTheWrongSize) {
   const std::string head = "00000001 02 00c8 0001 0a000001 ";
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive,
-                               head + "0400" + repeat("00", 1024) + "0000 0000")),
+                               head + "0400" + repeat("00", 1024) + "0000 0000" + kKey)),
             "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "03ff" + repeat("00", 1023))),
             "bad field");
@@ -379,7 +385,7 @@ TEST(Messages, RejectsOwnerTablesOfTheWrongSize) {
 
 TEST(Messages, RejectsOwnersNamingNoMember) {
   const std::string head = "00000001 02 00c8 0002 0a000001 0a000002 0400";
-  const std::string rest = repeat("ff", 1023) + "0000 0000";
+  const std::string rest = repeat("ff", 1023) + "0000 0000" + kKey;
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "01" + rest)), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "ff" + rest)), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, head + "02" + rest)), "bad field");
@@ -389,20 +395,22 @@ TEST(Messages, RejectsOwnersNamingNoMember) {
 // Members in doubt are followers the list names: fewer than the members (the master is heard).
 TEST(Messages, RejectsMoreUnheardMembersThanFollowers) {
   const std::string three = "00000001 02 00c8 0003 0a000001 0a000002 0a000003 0000 0005 ";
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "0002")), "ok");
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "0003")), "bad field");
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "ffff")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "0002" + kKey)), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "0003" + kKey)), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, three + "ffff" + kKey)), "bad field");
   const std::string none = "00000001 02 00c8 0000 0000 0000 ";
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, none + "0000")), "ok");
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, none + "0001")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, none + "0000" + kKey)), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, none + "0001" + kKey)), "bad field");
 }
 
 // Active worksets (the tie-break's traffic) count worksets: at most 1024.
 TEST(Messages, RejectsActiveCountsAboveTheWorksetCount) {
   const std::string master = "00000001 02 00c8 0001 0a000001 0000 ";
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0400 0000")), "ok");
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0401 0000")), "bad field");
-  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "ffff 0000")), "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0400 0000" + kKey)), "ok");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "0401 0000" + kKey)),
+            "bad field");
+  EXPECT_EQ(result_of(datagram(MessageType::master_keepalive, master + "ffff 0000" + kKey)),
+            "bad field");
   const std::string follower = "00000005 00000064 0000 ";
   EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0400 00")), "ok");
   EXPECT_EQ(result_of(datagram(MessageType::follower_keepalive, follower + "0401 00")),

@@ -756,6 +756,81 @@ TEST(Tcp, CookieWithoutTimestampsCarriesTheMssOnly) {
   EXPECT_EQ(app.opened, 1);
 }
 
+// A cluster's members share cookie keys (Stack::set_cookie_keys()): a handshake one member
+// answered completes on another, whose clock and ISN secret differ, from the peer's ACK alone.
+TEST(Tcp, WithSharedCookieKeysAnotherStackCompletesTheHandshake) {
+  const std::vector<CookieKey> keys = {CookieKey{tcp::IsnSecret{{7, 8}}, 41},
+                                       CookieKey{tcp::IsnSecret{{5, 6}}, 40}};
+  StackConfig config_a = default_config();
+  config_a.secret = tcp::IsnSecret{{1, 2}};
+  StackConfig config_b = default_config();
+  config_b.secret = tcp::IsnSecret{{3, 4}};
+  Harness a(config_a);
+  Harness b(config_b);
+  a.advance(seconds(900));  // the members' clocks disagree
+  a.stack().set_cookie_keys(keys);
+  b.stack().set_cookie_keys(keys);
+  EchoHandler app_a(a.stack());
+  EchoHandler app_b(b.stack());
+  ASSERT_TRUE(a.stack().tcp_listen(80, &app_a));
+  ASSERT_TRUE(b.stack().tcp_listen(80, &app_b));
+
+  // A SYN with timestamps: answered with every option, a cookie for our ISS, and the options in
+  // our TSval's low bits.
+  Client c(a, kClientIp, 40001);
+  wire::TcpRepr syn = c.segment(kSyn);
+  syn.options.mss = 1460;
+  syn.options.window_scale = 7;
+  syn.options.sack_permitted = true;
+  syn.options.timestamps = wire::TcpTimestamps{500, 0};
+  c.send(syn);
+  const wire::TcpRepr synack = c.recv();
+  EXPECT_EQ(a.stack().tcp_connection_count(), 1u);  // half-open, as without keys
+  EXPECT_EQ(a.counters().count(Counter::syn_cookies_sent), 0u);
+  ASSERT_TRUE(synack.options.window_scale.has_value());
+  EXPECT_TRUE(synack.options.sack_permitted);
+  ASSERT_TRUE(synack.options.timestamps.has_value());
+  const std::uint32_t cookie_ts = synack.options.timestamps->tsval;
+
+  // The member that answered dies; the ACK with the first data reaches another one.
+  wire::TcpRepr data = c.segment(kAck | kPsh, EchoHandler::as_bytes("hello"));
+  data.window = 1000;  // scaled by 2^7
+  data.options.timestamps = wire::TcpTimestamps{501, cookie_ts};
+  b.send(ip_frame(Ip{.src = kClientIp, .protocol = wire::ipproto::kTcp},
+                  bytes(tcp(kClientIp, kOurIp, data))));
+  EXPECT_EQ(app_b.opened, 1);
+  EXPECT_EQ(b.counters().count(Counter::syn_cookies_accepted), 1u);
+  const Frame f = b.recv();
+  const wire::TcpRepr echo = parse_tcp(f);
+  EXPECT_EQ(echo.ack, data.seq + 5);
+  EXPECT_EQ(echo.payload.size(), 5u);
+  ASSERT_TRUE(echo.options.timestamps.has_value());
+  EXPECT_EQ(echo.options.timestamps->tsecr, 501u);
+  // Newer than the cookie's TSval, which b's clock knew nothing of (RFC 7323 PAWS).
+  EXPECT_GT(static_cast<std::int32_t>(echo.options.timestamps->tsval - cookie_ts), 0);
+  EXPECT_GT(std::uint32_t{echo.window} << *synack.options.window_scale, 65535u);
+
+  // A forged cookie is reset as any stray ACK.
+  Client forger(b, kClientIp, 40002);
+  wire::TcpRepr forged = forger.segment(kAck);
+  forged.ack = synack.seq + 1;
+  forger.send(forged);
+  EXPECT_TRUE(forger.recv().has(kRst));
+  EXPECT_EQ(app_b.opened, 1);
+
+  // Without timestamps the cookie could not carry the options: the SYN is answered as before.
+  Client old(a, kClientIp, 40003);
+  wire::TcpRepr plain = old.segment(kSyn);
+  plain.options.mss = 1460;
+  plain.options.window_scale = 7;
+  old.send(plain);
+  const wire::TcpRepr plain_synack = old.recv();
+  EXPECT_TRUE(plain_synack.options.window_scale.has_value());
+  EXPECT_EQ(a.stack().tcp_connection_count(), 2u);
+  a.stack().check_invariants();
+  b.stack().check_invariants();
+}
+
 // Opens a connection from `c` to an EchoHandler with shutdown_on_open and closes it: the stack
 // closed first, so the 4-tuple stays in TIME-WAIT.
 void reach_time_wait(Harness& h, Client& c, bool options) {
