@@ -308,13 +308,15 @@ class Stack {
   void set_filter(FrameFilter* filter);
   // Answer ARP for the served address or not (only the master does).
   void set_arp_replies(bool on);
-  // Handshakes any member can complete: the cluster's cookie keys, newest first. With keys, a
-  // SYN that offers timestamps gets a SYN cookie made with the newest key and no half-open
-  // state, and an ACK that brings back a cookie any of the keys made opens the connection here,
-  // whichever member answered the SYN (and the filter's may_open() agrees). Our TSvals then
-  // start after the cookie's, whatever clock made it. A SYN without timestamps is answered as
-  // before: a cookie can carry the peer's window scale and SACK only in our TSval. No keys (the
-  // default): cookies only when a backlog is full, with our own secret and clock.
+  // Handshakes any member can complete: the cluster's cookie keys, newest first. With keys, the
+  // ISS we answer a SYN that offers timestamps with is a SYN cookie of the newest key, and our
+  // SYN-ACK's TSval carries the peer's options (syn_cookie.hpp); the half-open connection is
+  // kept as without keys. An ACK that finds no connection but brings back a cookie any of the
+  // keys made opens the connection here, whichever member answered the SYN (if the filter's
+  // may_open() agrees), and our TSvals then start after the cookie's, whatever clock made it. A
+  // SYN without timestamps is answered as before: only our TSval can carry its window scale and
+  // SACK. No keys (the default): cookies only when a backlog is full, with our own secret and
+  // clock.
   void set_cookie_keys(std::vector<CookieKey> newest_first);
   // Queues a gratuitous ARP announcement (RFC 5227 §2.3) binding the served address to the
   // served MAC, e.g. on becoming master.
