@@ -41,6 +41,8 @@ stack::StackConfig cluster_stack_config(const NodeConfig& config, const ClusterE
     s.served_mac = config.cluster->mac;
   }
   s.answer_arp = false;  // until this member is master
+  // Replication: a new session acknowledges and sends nothing before its backup holds it.
+  s.limits.hold_until_replicated = config.cluster->replicas > 0;
   // Replies go to the MAC a frame came from: the client's (relayed frames get it back first).
   s.reply_to_frame_source = true;
   return s;

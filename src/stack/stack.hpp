@@ -91,6 +91,13 @@ struct StackLimits {
   // A SYN that finds its listener's backlog full gets a SYN cookie (no state); off: it evicts
   // the oldest half-open connection instead.
   bool syn_cookies = true;
+  // Output commit from the first ACK (session replication, DESIGN §6): a passively opened
+  // connection starts with an ack limit at the handshake (the peer's ISN + 1, the window edge
+  // of our SYN-ACK) and a send limit at our ISS + 1 (tcp::Connection::set_ack_limit(),
+  // set_send_limit()): it acknowledges none of the peer's data and sends none of its own until
+  // the layer above moves or lifts the limits (its backup holds the session). Whoever completes
+  // the handshake from a cookie then finds the peer where the handshake left it.
+  bool hold_until_replicated = false;
   std::size_t syn_backlog = 128;  // half-open per listener, unless tcp_listen()
                                   // says otherwise
 

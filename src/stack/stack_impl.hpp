@@ -192,6 +192,8 @@ class StackImpl {
   bool tcp_reopen_time_wait(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from,
                             std::uint32_t index);
   void send_syn_cookie(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src, NextHop from);
+  // StackLimits::hold_until_replicated, on a connection just accepted.
+  void hold_new(tcp::Connection& conn) const;
   // The cookie for `syn` from `src`: with the cluster's newest key, or our own secret and clock.
   SynCookie cookie_for(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src) const;
   // True when `ack` carried a valid cookie (and was consumed).

@@ -191,6 +191,7 @@ void StackImpl::tcp_accept(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr sr
   if (ts_bits) {
     s.conn->set_syn_tsval_bits(*ts_bits, kCookieTsBits);
   }
+  hold_new(*s.conn);
   s.handler = l.handler;
   s.listen_port = syn.dst_port;
   s.peer_mac = from.mac;
@@ -216,6 +217,13 @@ std::uint32_t StackImpl::alloc_slot() {
   }
   slots_.emplace_back();  // within the reserved capacity: never moves the others
   return static_cast<std::uint32_t>(slots_.size() - 1);
+}
+
+void StackImpl::hold_new(tcp::Connection& conn) const {
+  if (config_.limits.hold_until_replicated) {
+    conn.set_ack_limit(conn.ack_wanted());
+    conn.set_send_limit(conn.tcb().iss + 1);
+  }
 }
 
 SynCookie StackImpl::cookie_for(Time now, const wire::TcpRepr& syn, wire::Ipv4Addr src) const {
@@ -314,6 +322,7 @@ bool StackImpl::tcp_accept_cookie(Time now, const wire::TcpRepr& ack, wire::Ipv4
     // The peer holds the cookie's TSval, from whichever member's clock: ours go on after it.
     s.conn->keep_tsval_after(now, ack.options.timestamps->tsecr);
   }
+  hold_new(*s.conn);
   while (s.conn->poll_transmit(now)) {
   }
   s.handler = listeners_.at(ack.dst_port).handler;

@@ -124,6 +124,11 @@ void Replicator::poll(Time now) {
         to_release.push_back(id);
       }
     };
+    // A handshake keeps the stack's hold (StackLimits::hold_until_replicated) for its first
+    // ACK: replication starts there.
+    if (c.state() == tcp::State::syn_received) {
+      return;
+    }
     if (!replicated_state(c.state())) {
       release();
       return;
@@ -161,6 +166,11 @@ void Replicator::poll(Time now) {
     if (t == nullptr) {
       Tracked fresh;
       fresh.backup = *backup;
+      // Until the backup holds the first version, what the stack's hold allows is in force: the
+      // handshake, which the peer's next segment lets any member rebuild from its cookie.
+      if (c.send_limit() && c.ack_limit() && *c.send_limit() == c.export_initial().iss + 1) {
+        fresh.versions.push_back(Limits{0, *c.ack_limit(), *c.send_limit()});
+      }
       it = tracked_.emplace(id, std::move(fresh)).first;
       t = &it->second;
     }

@@ -15,7 +15,9 @@
 //     lenient); our TSval is sent ahead by ts_ahead (a new owner's TSval must never be older than
 //     one the peer has seen: it continues from there, and a jump forward is harmless);
 //   - what the connection may do is bounded by the oldest version the backup may hold (the
-//     newest acknowledged one; before any acknowledgement, the first one sent): its ACKs carry
+//     newest acknowledged one; before any, the handshake: the stack holds a new connection
+//     there, StackLimits::hold_until_replicated, and the peer's next segment lets any member
+//     rebuild it from its SYN cookie): its ACKs carry
 //     no more than that version's rcv_nxt (the input the application had taken: bytes still in
 //     the receive buffer are neither acknowledged nor replicated), its window edge no more than
 //     that version's, and it sends nothing at or beyond that version's send limit:
