@@ -94,8 +94,9 @@ void Member::Impl::assign_to(Time now, WorksetId ws, Ipv4Addr target) {
   heirs.erase(ws.value());
   table.assign(ws, id_of(target));
   if (target == config.address) {
-    // Assigning to itself needs no message: acknowledged at once.
+    // Assigning to itself needs no message: acknowledged at once, and announced at once.
     table.ack(ws);
+    table_news = true;
     release_held(ws, target);
     return;
   }

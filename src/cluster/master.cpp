@@ -632,7 +632,7 @@ void Member::Impl::master_timers(Time now) {
     settle(now);
   }
   // FIG. 8C.
-  if (now >= next_keepalive) {
+  if (now >= next_keepalive || (table_news && now >= last_master_keepalive + kAnnounceGap)) {
     send_master_keepalive(now);
   }
   // FIG. 8D.
@@ -648,7 +648,8 @@ void Member::Impl::master_timers(Time now) {
 
 Time Member::Impl::master_deadline() const {
   Time t =
-      std::min({next_keepalive, next_rebalance, next_drain_pass, settling ? settle_until : kNever});
+      std::min({next_keepalive, next_rebalance, next_drain_pass, settling ? settle_until : kNever,
+                table_news ? last_master_keepalive + kAnnounceGap : kNever});
   for (const auto& [a, f] : followers) {
     if (!unheard.contains(a)) {  // in doubt: looked at again with each keepalive
       t = std::min(t, f.last_heard + watchdog(interval()) + Duration(1));
@@ -712,6 +713,8 @@ void Member::Impl::send_master_keepalive(Time now) {
   ka.handshake = handshake_keys.front();
   send(std::nullopt, std::move(ka));
   next_keepalive = now + master_period();
+  last_master_keepalive = now;
+  table_news = false;
 }
 
 // The next handshake key: a keyed hash of its generation under this member's own random seed, so

@@ -108,6 +108,9 @@ inline constexpr std::size_t kMaxRegistered = 2048;
 // every member keeps this many, newest first, so that a cookie lives two to three key lives.
 inline constexpr Duration kHandshakeKeyLife = std::chrono::seconds(64);
 inline constexpr std::size_t kHandshakeKeysKept = 3;
+// A master announces a workset it gave itself in a keepalive at once, but sends no two
+// keepalives closer than this (a burst of new worksets at start).
+inline constexpr Duration kAnnounceGap = std::chrono::milliseconds(5);
 
 struct MemberConfig {
   std::string cluster_name;

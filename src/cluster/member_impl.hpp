@@ -259,6 +259,11 @@ struct Member::Impl {
   bool table_known = false;
   bool admitted_once = false;
   std::uint32_t master_seq = 0;
+  // Master: it gave itself a workset since the last keepalive. The followers learn it at
+  // once (within kAnnounceGap): should this master die now, its successor must know who owns
+  // the workset, or it gives it to a member that holds none of its sessions.
+  bool table_news = false;
+  Time last_master_keepalive = Time::min() / 2;
   // Follower: the JoinAck's keepalive_sequence. Keepalives of our master's term numbered
   // before it were sent before we were admitted (reordered on the way): stale. Only the JoinAck
   // sets it, not every keepalive, so that one forged keepalive numbered far ahead cannot make
