@@ -831,6 +831,41 @@ TEST(Tcp, WithSharedCookieKeysAnotherStackCompletesTheHandshake) {
   b.stack().check_invariants();
 }
 
+// StackLimits::hold_until_replicated: a new connection acknowledges none of the peer's data and
+// sends none of its own until the layer above (its backup holds the session) moves the limits.
+TEST(Tcp, HoldUntilReplicatedKeepsANewConnectionAtTheHandshake) {
+  StackConfig config = default_config();
+  config.limits.hold_until_replicated = true;
+  Harness h(config);
+  EchoHandler app(h.stack());
+  ASSERT_TRUE(h.stack().tcp_listen(80, &app));
+  Client c(h, kClientIp, 40000);
+  c.connect();
+  const std::uint32_t handshake = c.snd_nxt();
+  c.send(kAck | kPsh, std::string("request"));
+  EXPECT_EQ(app.received, "request");  // the application has it
+  // Nothing acknowledges it, and the echo waits.
+  h.advance(milliseconds(500));
+  while (h.pending() > 0) {
+    const wire::TcpRepr seg = c.recv();
+    EXPECT_EQ(seg.ack, handshake);
+    EXPECT_TRUE(c.last_payload().empty());
+  }
+  EXPECT_EQ(h.stack().tcp_connection(app.last)->tcb().snd_nxt,
+            h.stack().tcp_connection(app.last)->tcb().iss + 1);
+  // The backup holds the session: the limits go, the ACK and the echo leave.
+  h.stack().tcp_set_ack_limit(app.last, std::nullopt);
+  h.stack().tcp_set_send_limit(app.last, std::nullopt);
+  h.collect();
+  wire::TcpRepr echo = c.recv();
+  EXPECT_EQ(echo.ack, handshake + 7);
+  if (c.last_payload().empty() && h.pending() > 0) {
+    echo = c.recv();  // the held ACK first
+    EXPECT_EQ(echo.ack, handshake + 7);
+  }
+  EXPECT_EQ(c.last_payload(), "request");
+}
+
 // Opens a connection from `c` to an EchoHandler with shutdown_on_open and closes it: the stack
 // closed first, so the 4-tuple stays in TIME-WAIT.
 void reach_time_wait(Harness& h, Client& c, bool options) {
