@@ -260,7 +260,6 @@ struct TcpInfo {
 struct CookieKey {
   tcp::IsnSecret secret;
   std::uint32_t generation = 0;
-  bool operator==(const CookieKey&) const = default;
 };
 
 class StackImpl;
