@@ -34,6 +34,16 @@ class Client {
     return r;
   }
 
+  // A Linux-like SYN: MSS, window scale, SACK-permitted and timestamps.
+  wire::TcpRepr linux_syn() const {
+    wire::TcpRepr syn = segment(kSyn);
+    syn.options.mss = 1460;
+    syn.options.window_scale = 7;
+    syn.options.sack_permitted = true;
+    syn.options.timestamps = wire::TcpTimestamps{500, 0};
+    return syn;
+  }
+
   void send(const wire::TcpRepr& r) {
     h_.send(ip_frame(Ip{.src = ip_, .protocol = wire::ipproto::kTcp}, bytes(tcp(ip_, kOurIp, r))));
     snd_nxt_ = r.seq + static_cast<std::uint32_t>(r.payload.size()) + (r.has(kSyn) ? 1 : 0) +
@@ -204,11 +214,7 @@ TEST(Tcp, ConversationFromSynToFin) {
   Client c(h, kClientIp, 40000);
 
   // SYN with MSS, window scale, SACK-permitted and timestamps.
-  wire::TcpRepr syn = c.segment(kSyn);
-  syn.options.mss = 1460;
-  syn.options.window_scale = 7;
-  syn.options.sack_permitted = true;
-  syn.options.timestamps = wire::TcpTimestamps{500, 0};
+  const wire::TcpRepr syn = c.linux_syn();
   c.send(syn);
   // SYN-ACK with the options answered.
   const wire::TcpRepr synack = c.recv();
@@ -680,11 +686,7 @@ TEST(Tcp, CookieSynAckKeepsWindowScaleSackAndTimestampsInTheTimestamp) {
   first.recv();
   // A Linux-like SYN: MSS, window scale, SACK-permitted and timestamps.
   Client c(h, kClientIp, 40001);
-  wire::TcpRepr syn = c.segment(kSyn);
-  syn.options.mss = 1460;
-  syn.options.window_scale = 7;
-  syn.options.sack_permitted = true;
-  syn.options.timestamps = wire::TcpTimestamps{500, 0};
+  const wire::TcpRepr syn = c.linux_syn();
   c.send(syn);
   const wire::TcpRepr synack = c.recv();
   EXPECT_EQ(h.counters().count(Counter::syn_cookies_sent), 1u);
@@ -778,11 +780,7 @@ TEST(Tcp, WithSharedCookieKeysAnotherStackCompletesTheHandshake) {
   // A SYN with timestamps: answered with every option, a cookie for our ISS, and the options in
   // our TSval's low bits.
   Client c(a, kClientIp, 40001);
-  wire::TcpRepr syn = c.segment(kSyn);
-  syn.options.mss = 1460;
-  syn.options.window_scale = 7;
-  syn.options.sack_permitted = true;
-  syn.options.timestamps = wire::TcpTimestamps{500, 0};
+  const wire::TcpRepr syn = c.linux_syn();
   c.send(syn);
   const wire::TcpRepr synack = c.recv();
   EXPECT_EQ(a.stack().tcp_connection_count(), 1u);  // half-open, as without keys
