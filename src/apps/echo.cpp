@@ -7,7 +7,7 @@
 
 namespace phalanx::apps {
 
-EchoStream::EchoStream(std::size_t capacity) : capacity_(capacity) {
+EchoStream::EchoStream(std::size_t capacity, bool retain) : capacity_(capacity), retain_(retain) {
   if (capacity == 0) {
     std::fprintf(stderr, "EchoStream: capacity 0\n");
     std::abort();
@@ -35,31 +35,147 @@ std::size_t EchoStream::on_input(wire::Bytes in) {
 }
 
 wire::Bytes EchoStream::peek(std::size_t max) const {
-  const std::size_t n = std::min({max, size_, capacity_ - head_});
+  const std::size_t at = (head_ + sent_) % capacity_;
+  const std::size_t n = std::min({max, buffered(), capacity_ - at});
   if (n == 0) {
     return {};
   }
-  return wire::Bytes(ring_.data() + head_, n);
+  return wire::Bytes(ring_.data() + at, n);
 }
 
 void EchoStream::consume(std::size_t n) {
-  if (n > size_ || head_ + n > capacity_) {
+  const std::size_t at = (head_ + sent_) % capacity_;
+  if (n > buffered() || at + n > capacity_) {
     std::fprintf(stderr, "EchoStream: consume(%zu) beyond the last peek\n", n);
     std::abort();
   }
+  sent_ += n;
+  if (!retain_) {
+    acknowledge(start_ + n);
+  }
+}
+
+void EchoStream::acknowledge(std::uint64_t offset) {
+  if (offset <= start_) {
+    return;
+  }
+  const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(offset - start_, sent_));
   head_ = (head_ + n) % capacity_;
   size_ -= n;
+  sent_ -= n;
+  start_ += n;
   if (size_ == 0) {
     head_ = 0;
   }
 }
 
-EchoTcp::EchoTcp(Transport& transport, std::size_t buffer_per_connection)
-    : transport_(transport), buffer_size_(buffer_per_connection) {}
+bool EchoStream::restore(std::uint64_t start, wire::Bytes held, bool peer_closed) {
+  if (held.size() > capacity_) {
+    return false;
+  }
+  head_ = 0;
+  size_ = 0;
+  sent_ = 0;
+  start_ = start;
+  peer_closed_ = false;
+  on_input(held);
+  peer_closed_ = peer_closed;
+  return true;
+}
+
+void EchoStream::copy_held(std::byte* out) const {
+  const std::size_t first = std::min(size_, capacity_ - head_);
+  if (first > 0) {
+    std::memcpy(out, ring_.data() + head_, first);
+  }
+  if (size_ > first) {
+    std::memcpy(out + first, ring_.data(), size_ - first);
+  }
+}
+
+namespace {
+
+// The peer's acknowledged point arrives as a stream offset modulo 2^32 (the replicator takes it
+// from sequence numbers): unwrapped near `near`, as HttpServer does.
+std::uint64_t unwrap(std::uint64_t offset, std::uint64_t near) {
+  const auto delta = static_cast<std::int32_t>(static_cast<std::uint32_t>(offset) -
+                                               static_cast<std::uint32_t>(near));
+  return near + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+}
+
+}  // namespace
+
+EchoTcp::EchoTcp(Transport& transport, std::size_t buffer_per_connection, bool resumable)
+    : transport_(transport), buffer_size_(buffer_per_connection), resumable_(resumable) {}
 
 void EchoTcp::on_open(ConnectionId id) {
   ++counters_.connections;
-  streams_.try_emplace(id, buffer_size_);
+  streams_.try_emplace(id, buffer_size_, resumable_);
+}
+
+std::optional<stack::AppSnapshot> EchoTcp::snapshot(ConnectionId id, std::uint64_t acked) {
+  const auto it = streams_.find(id);
+  if (!resumable_ || it == streams_.end()) {
+    return std::nullopt;
+  }
+  EchoStream& stream = it->second;
+  acknowledge(id, stream, acked);
+  stack::AppSnapshot out;
+  out.determined = stream.end();
+  out.state.resize(kEchoSnapshotHead + stream.held());
+  for (int i = 0; i < 8; ++i) {
+    out.state[static_cast<std::size_t>(i)] = static_cast<std::byte>(stream.start() >> (56 - 8 * i));
+  }
+  out.state[8] = static_cast<std::byte>(stream.peer_closed() ? 1 : 0);
+  stream.copy_held(out.state.data() + kEchoSnapshotHead);
+  return out;
+}
+
+void EchoTcp::on_acknowledged(ConnectionId id, std::uint64_t acked) {
+  const auto it = streams_.find(id);
+  if (resumable_ && it != streams_.end()) {
+    acknowledge(id, it->second, acked);
+  }
+}
+
+void EchoTcp::acknowledge(ConnectionId id, EchoStream& stream, std::uint64_t acked) {
+  stream.acknowledge(unwrap(acked, stream.start()));
+  // Room again: the stack delivers what it kept at its next timer (tcp_resume_receive never
+  // calls back, so it may be called from the replicator's calls).
+  if (stream.input_paused && stream.space() >= std::max<std::size_t>(1, stream.capacity() / 4)) {
+    stream.input_paused = false;
+    transport_.tcp_resume_receive(id);
+  }
+}
+
+bool EchoTcp::on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t resume_at) {
+  if (!resumable_ || state.size() < kEchoSnapshotHead ||
+      std::to_integer<std::uint8_t>(state[8]) > 1) {
+    ++counters_.adopt_refused;
+    return false;
+  }
+  std::uint64_t start = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    start = (start << 8) | std::to_integer<std::uint8_t>(state[i]);
+  }
+  const wire::Bytes held = state.subspan(kEchoSnapshotHead);
+  // The new owner's output goes on at resume_at: the peer acknowledged everything before it,
+  // and the snapshot holds every byte from there to the end of the input taken.
+  const std::uint64_t at = unwrap(resume_at, start);
+  auto [it, fresh] = streams_.try_emplace(id, buffer_size_, true);
+  if (!fresh || at < start || at - start > held.size() ||
+      !it->second.restore(at, held.subspan(static_cast<std::size_t>(at - start)),
+                          std::to_integer<std::uint8_t>(state[8]) == 1)) {
+    ++counters_.adopt_refused;
+    if (fresh) {
+      streams_.erase(it);
+    }
+    return false;
+  }
+  ++counters_.connections;
+  ++counters_.adopted;
+  flush(id, it->second);
+  return true;
 }
 
 std::size_t EchoTcp::on_data(ConnectionId id, wire::Bytes data) {
@@ -69,8 +185,9 @@ std::size_t EchoTcp::on_data(ConnectionId id, wire::Bytes data) {
   }
   EchoStream& stream = it->second;
   std::size_t taken = 0;
-  // Nothing queued: send straight from the stack's buffer and queue only what it refuses.
-  if (stream.buffered() == 0) {
+  // Nothing queued: send straight from the stack's buffer and queue only what it refuses (not
+  // when resumable: every byte is held until the peer acknowledges it).
+  if (stream.buffered() == 0 && !resumable_) {
     taken = transport_.tcp_send(id, data);
     counters_.bytes_echoed += taken;
   }

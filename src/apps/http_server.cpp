@@ -98,6 +98,19 @@ std::optional<stack::AppSnapshot> HttpServer::snapshot(ConnectionId id, std::uin
   return out;
 }
 
+void HttpServer::on_acknowledged(ConnectionId id, std::uint64_t acked) {
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end() || !limits_.retain_until_acked) {
+    return;
+  }
+  HttpSession& session = it->second.session;
+  const std::uint64_t produced = session.stream_offset();
+  const std::uint64_t peer_acked = unwrap(static_cast<std::uint32_t>(acked), produced);
+  if (peer_acked <= produced) {
+    session.acknowledge(peer_acked);
+  }
+}
+
 bool HttpServer::on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t resume_at) {
   if (state.size() < kSnapshotHead || std::to_integer<std::uint8_t>(state[8]) > 1) {
     ++counters_.adopt_refused;

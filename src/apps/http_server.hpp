@@ -45,6 +45,7 @@ class HttpServer final : public stack::TcpHandler {
   // stream offset u64 | peer closed u8 (0/1) | the retained input (HttpSession::snapshot()).
   std::optional<stack::AppSnapshot> snapshot(ConnectionId id, std::uint64_t acked) override;
   bool on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t resume_at) override;
+  void on_acknowledged(ConnectionId id, std::uint64_t acked) override;
 
   // Counters of closed sessions plus the open ones.
   ServerCounters counters() const;

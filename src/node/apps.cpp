@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "sync/record.hpp"
+
 namespace phalanx::node {
 
 Apps::~Apps() = default;
@@ -10,7 +12,13 @@ Result<std::unique_ptr<Apps>> Apps::create(stack::Stack& stack, const NodeConfig
                                            std::unique_ptr<apps::FileSource> files) {
   std::unique_ptr<Apps> a(new Apps(stack));
   if (config.echo.enabled) {
-    a->echo_tcp_ = std::make_unique<apps::EchoTcp>(a->transport_);
+    // Session replication (DESIGN §6): every byte taken is held until the peer acknowledges its
+    // echo, at most what one sync record carries.
+    const bool resumable = config.cluster && config.cluster->replicas > 0;
+    a->echo_tcp_ = resumable
+                       ? std::make_unique<apps::EchoTcp>(
+                             a->transport_, sync::kMaxAppState - apps::kEchoSnapshotHead, true)
+                       : std::make_unique<apps::EchoTcp>(a->transport_);
     a->echo_udp_ = std::make_unique<apps::EchoUdp>(a->transport_);
     for (std::uint16_t port : config.echo.ports) {
       if (!a->stack_.tcp_listen(port, a->echo_tcp_.get()) ||
@@ -44,6 +52,8 @@ CounterList Apps::counters() const {
     out.push_back({"echo.connections", t.connections});
     out.push_back({"echo.bytes_echoed", t.bytes_echoed});
     out.push_back({"echo.drop.overflow_aborts", t.overflow_aborts});
+    out.push_back({"echo.adopted", t.adopted});
+    out.push_back({"echo.drop.adopt_refused", t.adopt_refused});
     out.push_back({"echo.datagrams_echoed", u.datagrams_echoed});
     out.push_back({"echo.drop.datagrams_dropped", u.datagrams_dropped});
     out.push_back({"echo.drop.datagrams_refused", u.datagrams_refused});

@@ -222,10 +222,16 @@ class TcpHandler {
   // them) and what it made of the input it took. It is called whenever the connection's state
   // changed, so keep it small (http: the requests not yet answered in full, and where their
   // answer begins; no file data). nullopt (the default): the application cannot resume, and
-  // its connections are served unprotected.
+  // its connections are served unprotected. The only Stack call allowed from it is
+  // tcp_resume_receive() (what `acked` freed may let the application take input again).
   virtual std::optional<AppSnapshot> snapshot(ConnectionId /*id*/, std::uint64_t /*acked*/) {
     return std::nullopt;
   }
+  // The connection is not replicated now (no backup, not ours, closing): no snapshot will ask
+  // for the output before `acked`, which the peer acknowledged, so the application may forget
+  // it. Called instead of snapshot(), as often; keep it cheap. As from snapshot(), the only Stack
+  // call allowed is tcp_resume_receive().
+  virtual void on_acknowledged(ConnectionId /*id*/, std::uint64_t /*acked*/) {}
   // A connection restored on a new owner (Stack::tcp_adopt() with a snapshot), in place of
   // on_open(): the application rebuilds its state from `state` and resumes its output stream
   // at offset `resume_at` (the next byte it gives tcp_send() is the byte at that offset). False

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "filter/workset.hpp"
@@ -466,7 +467,10 @@ std::uint16_t diff(const SessionRecord& a, const SessionRecord& b) {
   if (a.send_limit != b.send_limit) {
     mask |= kFieldSendLimit;
   }
-  if (a.app != b.app) {
+  // As memcmp: std::byte's operator== leaves vector comparison a byte-by-byte loop, and the app
+  // blob (echo's held bytes) is compared on every poll of every session.
+  if (a.app.size() != b.app.size() ||
+      (!a.app.empty() && std::memcmp(a.app.data(), b.app.data(), a.app.size()) != 0)) {
     mask |= kFieldApp;
   }
   return mask;

@@ -118,11 +118,13 @@ void Replicator::poll(Time now) {
   stack_.tcp_for_each_open([&](stack::ConnectionId id, const tcp::Connection& c,
                                stack::TcpHandler& app) {
     // A connection we stop replicating must not stay held by a version's limits (TIME-WAIT's
-    // last ACK of the peer's FIN, a workset given away, a backup gone).
+    // last ACK of the peer's FIN, a workset given away, a backup gone); its application may
+    // forget what the peer acknowledged (no snapshot will need it).
     const auto release = [&] {
       if (c.ack_limit() || c.send_limit()) {
         to_release.push_back(id);
       }
+      app.on_acknowledged(id, tcp::seq_len(c.export_initial().iss + 1, c.tcb().snd_una));
     };
     // A handshake keeps the stack's hold (StackLimits::hold_until_replicated) for its first
     // ACK: replication starts there.
@@ -188,8 +190,9 @@ void Replicator::poll(Time now) {
         t->versions.push_back(limits_of(t->current));
       }
     }
-    if (t->current.version == 0 || diff(r, t->current) != 0) {
-      t->dirty |= t->current.version == 0 ? kAllFields : diff(r, t->current);
+    const std::uint16_t changed = t->current.version == 0 ? kAllFields : diff(r, t->current);
+    if (changed != 0) {
+      t->dirty |= changed;
       // One clock for every version this member makes: a session's versions only grow, also
       // across a re-tracking (a workset that went and came back) and a takeover (the clock
       // starts above every adopted record's), and an acknowledgement of a version made for an

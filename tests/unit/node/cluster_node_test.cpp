@@ -361,7 +361,9 @@ TEST_F(ClusterNodeTest, NoSegmentLeavesForAWorksetNoLongerOwned) {
   push.flags = wire::tcpflag::kAck | wire::tcpflag::kPsh;
   push.payload = bytes(data);
   frame(tcp_frame(kClient, kPort, push, kClientMac));
-  advance(milliseconds(50));
+  // The session's backup (the master here) never answers: its output is held until the
+  // replicator's ack_timeout (50 ms) leaves it unprotected.
+  advance(milliseconds(100));
   ASSERT_GE(count_out(is_tcp), 2u) << "echo sent nothing";
   // The master gives the workset to itself (index 0): the echoed bytes are never acknowledged,
   // and the stack would retransmit them, then give up with a RST.
