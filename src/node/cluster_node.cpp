@@ -966,6 +966,11 @@ CounterList ClusterNode::counter_list() const {
       out.push_back({name, value});
     }
   }
+  if (apps_) {
+    for (NamedCount& c : apps_->counters()) {
+      out.push_back(std::move(c));
+    }
+  }
   return out;
 }
 
