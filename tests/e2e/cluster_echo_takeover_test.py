@@ -63,6 +63,10 @@ def run(kill_master: bool) -> dict:
             log(f"echo streams of the killed member: {survived} of {len(victim_ports)} "
                 f"byte-exact; all: {len(PORTS) - len(failed)} of {len(PORTS)}; echo sessions "
                 f"adopted {adopted}; {len(rst)} RST")
+            if rst:
+                log(f"streams of the killed member: {sorted(victim_ports)}; RST counters: " +
+                    ", ".join(f"{m} {c.get('stack.tcp_rst_sent', 0)}"
+                              for m, c in zip(rest, counters)))
             assert victim_ports, "the killed member served no stream: nothing was tested"
             assert not failed, f"echo streams broken by the crash: {list(failed.items())[:5]}"
             assert not rst, f"RST from the cluster IP: {rst[:5]}"
