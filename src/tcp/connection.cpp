@@ -391,6 +391,10 @@ void Connection::set_state(State next) {
       legal = legal || next == State::time_wait;
       break;
     case State::last_ack:
+      // Not in FIG. 5: our FIN acknowledged while output commit held the ACK of the peer's
+      // (input.cpp).
+      legal = legal || next == State::time_wait;
+      break;
     case State::time_wait:
     case State::listen:
       break;

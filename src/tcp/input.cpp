@@ -365,7 +365,16 @@ void Connection::process_ack(Time now, const wire::TcpRepr& seg) {
       break;
     case State::last_ack:
       if (fin_acked()) {
-        close(CloseReason::normal);
+        if (tcb_.last_ack_sent < tcb_.rcv_nxt) {
+          // Output commit held the ACK of the peer's FIN, which now waits in CLOSING for it.
+          // Both streams are over: TIME-WAIT lifts the limits, sends that ACK and answers the
+          // FIN if it comes again (closing here reset it).
+          ack_now_ = true;
+          set_state(State::time_wait);
+          timers_.time_wait = now + config_.time_wait;
+        } else {
+          close(CloseReason::normal);
+        }
       }
       break;
     default:

@@ -9,10 +9,12 @@ bytes taken and not yet acknowledged (echo's snapshot, DESIGN §6), and adopt th
 
 Checks: every stream comes back byte-exact and ends with the server's FIN, the killed member's
 included; the client's capture shows no RST from the cluster IP; the survivors adopted at least
-the killed member's sessions. Prints the longest a recv() of those streams waited (median, max).
+the killed member's sessions. (The capture holds every FIN and RST; on a RST, those of its
+connection are printed.) Prints the longest a recv() of those streams waited (median, max).
 About 30 s."""
 import json
 import os
+import re
 import sys
 import time
 
@@ -33,8 +35,8 @@ def run(kill_master: bool) -> dict:
             cl.start_all()
             master = cl.wait_master(10)
             assert master, "no master elected"
-            cap = cl.capture("client1", f"src host {cl.cluster_ip} and "
-                             "tcp[tcpflags] & tcp-rst != 0")
+            cap = cl.capture("client1", f"host {cl.cluster_ip} and "
+                             "tcp[tcpflags] & (tcp-rst|tcp-fin) != 0")
             out = cl.path("streams.json")
             proc = cl.spawn("client1", ["python3", CLIENT, cl.cluster_ip,
                                         ",".join(map(str, PORTS)), str(RATE), str(SECONDS),
@@ -51,7 +53,13 @@ def run(kill_master: bool) -> dict:
             while proc.alive() and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert not proc.alive(), "the echo streams did not finish"
-            rst = [ln for ln in cap.stop() if "Flags [R" in ln]
+            capl = cap.stop()
+            rst = [ln for ln in capl if "Flags [R" in ln and f"{cl.cluster_ip}.7 >" in ln]
+            if rst:  # what led to it: the FINs and RSTs of that connection
+                port = re.search(r"\.7 > [\d.]+\.(\d+):", rst[0]).group(1)
+                for ln in capl:
+                    if f".{port}" in ln:
+                        log(f"capture: {ln}")
             with open(out) as f:
                 results = {r["port"]: r for r in json.load(f)}
             assert len(results) == len(PORTS), f"{len(results)} results of {len(PORTS)}"

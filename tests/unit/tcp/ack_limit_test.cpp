@@ -94,5 +94,40 @@ TEST(AckLimit, TimeWaitLiftsTheLimits) {
   EXPECT_FALSE(h.conn.send_limit());
 }
 
+// The same from LAST-ACK. The peer's FIN came, its ACK held by the limit; our FIN leaves (the
+// application closed) acknowledging only the data, and the peer, now in CLOSING, acknowledges
+// our FIN. Closing there left the peer's FIN unacknowledged: its retransmission found no
+// connection and was reset (e2e cluster_echo_takeover_test under load). Both streams are over:
+// the limits go, the ACK leaves, and the connection waits in TIME-WAIT to answer the peer's
+// FIN again.
+TEST(AckLimit, LastAckWithTheFinAckHeldSendsItAndWaits) {
+  Harness h = Harness::established(plain_config());
+  h.conn.set_ack_limit(h.conn.ack_wanted());
+  h.send(seg().fin().seq(5001).ack(1001).win(10000));
+  h.recv_nothing();  // held
+  h.conn.shutdown();
+  EXPECT_EQ(h.conn.state(), State::last_ack);
+  h.recv(seg().fin().seq(1001).ack(5001).win(10000));  // not the peer's FIN: still held
+  h.send(seg().seq(5002).ack(1002).win(10000));        // CLOSING: our FIN acknowledged
+  EXPECT_EQ(h.conn.state(), State::time_wait);
+  h.recv(seg().seq(1002).ack(5002).win(9999));
+  EXPECT_FALSE(h.conn.ack_limit());
+  h.send(seg().fin().seq(5001).ack(1002).win(10000));  // the peer's FIN again: answered
+  h.recv(seg().seq(1002).ack(5002).win(9999));
+}
+
+// Without a held ACK, LAST-ACK ends as RFC 9293 says: closed once our FIN is acknowledged.
+TEST(AckLimit, LastAckWithNothingHeldCloses) {
+  Harness h = Harness::established(plain_config());
+  h.conn.set_ack_limit(h.conn.ack_wanted());
+  h.send(seg().fin().seq(5001).ack(1001).win(10000));
+  h.conn.set_ack_limit(h.conn.ack_wanted());
+  h.recv(seg().seq(1001).ack(5002).win(9999));
+  h.conn.shutdown();
+  h.recv(seg().fin().seq(1001).ack(5002).win(9999));
+  h.send(seg().seq(5002).ack(1002).win(10000));
+  EXPECT_EQ(h.conn.state(), State::closed);
+}
+
 }  // namespace
 }  // namespace phalanx::tcp::test
