@@ -138,16 +138,13 @@ TcpHandler* Stack::tcp_listener(std::uint16_t port) const {
   return impl_->tcp_listener(port);
 }
 
-bool Stack::tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit) {
-  return impl_->tcp_set_send_limit(id, limit);
-}
-
 const tcp::Connection* Stack::tcp_connection(ConnectionId id) const {
   return impl_->tcp_connection(id);
 }
 
-bool Stack::tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit) {
-  return impl_->tcp_set_ack_limit(id, limit);
+bool Stack::tcp_set_limits(ConnectionId id, std::optional<tcp::AckLimit> ack,
+                           std::optional<tcp::SeqNum> send) {
+  return impl_->tcp_set_limits(id, ack, send);
 }
 
 std::optional<TcpInfo> Stack::tcp_info(ConnectionId id) const {

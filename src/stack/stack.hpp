@@ -391,15 +391,14 @@ class Stack {
   bool tcp_solicit_ack(ConnectionId id);
   // The application listening on `port`, or nullptr: who a restored connection is given to.
   TcpHandler* tcp_listener(std::uint16_t port) const;
-  // tcp::Connection::set_send_limit() on an open connection, and sends what the new limit
-  // releases. False for a stale id.
-  bool tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit);
   // The connection behind an open id, for export_initial()/export_essential(); nullptr for a
   // stale id. Valid until the next call into the stack.
   const tcp::Connection* tcp_connection(ConnectionId id) const;
-  // Output commit: tcp::Connection::set_ack_limit() on an open connection, and sends what the
-  // new limit releases. False for a stale id.
-  bool tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit);
+  // Output commit: tcp::Connection::set_ack_limit() and set_send_limit() on an open connection,
+  // then what the new limits release leaves, in as few segments as they allow (data carries the
+  // ACK that one limit released and the other would have sent alone). False for a stale id.
+  bool tcp_set_limits(ConnectionId id, std::optional<tcp::AckLimit> ack,
+                      std::optional<tcp::SeqNum> send);
 
   // Connections held, in every state (half-open and TIME-WAIT included).
   std::size_t tcp_connection_count() const;

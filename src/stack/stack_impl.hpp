@@ -75,7 +75,6 @@ class StackImpl {
                                         const wire::Bytes* app_state = nullptr);
   void tcp_for_each_open(
       const std::function<void(ConnectionId, const tcp::Connection&, TcpHandler&)>& fn) const;
-  bool tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit);
   bool tcp_solicit_ack(ConnectionId id);
   bool tcp_hand_over(ConnectionId id);
   TcpHandler* tcp_listener(std::uint16_t port) const {
@@ -83,7 +82,8 @@ class StackImpl {
     return it == listeners_.end() ? nullptr : it->second.handler;
   }
   const tcp::Connection* tcp_connection(ConnectionId id) const;
-  bool tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit);
+  bool tcp_set_limits(ConnectionId id, std::optional<tcp::AckLimit> ack,
+                      std::optional<tcp::SeqNum> send);
   std::size_t tcp_connection_count() const { return tuples_.size(); }
   void tcp_for_each(const std::function<void(Endpoint, tcp::State)>& fn) const {
     for (const auto& [key, index] : tuples_) {

@@ -743,22 +743,14 @@ bool StackImpl::tcp_solicit_ack(ConnectionId id) {
   return true;
 }
 
-bool StackImpl::tcp_set_send_limit(ConnectionId id, std::optional<tcp::SeqNum> limit) {
+bool StackImpl::tcp_set_limits(ConnectionId id, std::optional<tcp::AckLimit> ack,
+                               std::optional<tcp::SeqNum> send) {
   Slot* s = lookup(id);
   if (s == nullptr) {
     return false;
   }
-  s->conn->set_send_limit(limit);
-  service(now_, id.index);
-  return true;
-}
-
-bool StackImpl::tcp_set_ack_limit(ConnectionId id, std::optional<tcp::AckLimit> limit) {
-  Slot* s = lookup(id);
-  if (s == nullptr) {
-    return false;
-  }
-  s->conn->set_ack_limit(limit);
+  s->conn->set_ack_limit(ack);
+  s->conn->set_send_limit(send);
   service(now_, id.index);
   return true;
 }

@@ -207,8 +207,7 @@ void Replicator::poll(Time now) {
     to_limit.push_back(id);
   });
   for (stack::ConnectionId id : to_release) {
-    stack_.tcp_set_ack_limit(id, std::nullopt);
-    stack_.tcp_set_send_limit(id, std::nullopt);
+    stack_.tcp_set_limits(id, std::nullopt, std::nullopt);
   }
   for (stack::ConnectionId id : to_limit) {
     if (auto it = tracked_.find(id); it != tracked_.end()) {
@@ -347,18 +346,14 @@ void Replicator::apply_limits(Time now, stack::ConnectionId id, Tracked& t) {
     if (!t.lifted) {
       t.lifted = true;
       ++counters_.backup_silent;
-      stack_.tcp_set_ack_limit(id, std::nullopt);
-      stack_.tcp_set_send_limit(id, std::nullopt);
+      stack_.tcp_set_limits(id, std::nullopt, std::nullopt);
     }
     return;
   }
   t.lifted = false;
   const Limits& in_force = t.versions.front();
-  if (c->ack_limit() != in_force.ack) {
-    stack_.tcp_set_ack_limit(id, in_force.ack);
-  }
-  if (c->send_limit() != in_force.send_limit) {
-    stack_.tcp_set_send_limit(id, in_force.send_limit);
+  if (c->ack_limit() != in_force.ack || c->send_limit() != in_force.send_limit) {
+    stack_.tcp_set_limits(id, in_force.ack, in_force.send_limit);
   }
 }
 

@@ -158,7 +158,7 @@ TEST_F(AdoptTest, AdoptingIntoAFullTableOrForAnotherAddressFails) {
 TEST_F(AdoptTest, AckLimitHoldsTheAckOfDataUntilRaised) {
   // Output commit through the stack: A acknowledges the peer's bytes only once allowed.
   const tcp::Connection* c = a_.stack().tcp_connection(id_a_);
-  ASSERT_TRUE(a_.stack().tcp_set_ack_limit(id_a_, c->ack_wanted()));
+  ASSERT_TRUE(a_.stack().tcp_set_limits(id_a_, c->ack_wanted(), std::nullopt));
   const tcp::SeqNum held = c->tcb().rcv_nxt;
   peer_.write(std::string(3000, 'x'));
   for (int i = 0; i < 200; ++i) {  // 100 ms: past the delayed ACK
@@ -167,7 +167,7 @@ TEST_F(AdoptTest, AckLimitHoldsTheAckOfDataUntilRaised) {
   EXPECT_EQ(app_a_.received.size(), 3006u);  // delivered to the application...
   EXPECT_FALSE(peer_.all_acked());           // ...but not acknowledged
   EXPECT_EQ(c->tcb().last_ack_sent, held);
-  ASSERT_TRUE(a_.stack().tcp_set_ack_limit(id_a_, std::nullopt));
+  ASSERT_TRUE(a_.stack().tcp_set_limits(id_a_, std::nullopt, std::nullopt));
   a_.collect();
   ASSERT_GT(a_.pending(), 0u);  // released at once
   peer_.step();

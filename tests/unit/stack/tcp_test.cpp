@@ -852,8 +852,7 @@ TEST(Tcp, HoldUntilReplicatedKeepsANewConnectionAtTheHandshake) {
   EXPECT_EQ(h.stack().tcp_connection(app.last)->tcb().snd_nxt,
             h.stack().tcp_connection(app.last)->tcb().iss + 1);
   // The backup holds the session: the limits go, the ACK and the echo leave.
-  h.stack().tcp_set_ack_limit(app.last, std::nullopt);
-  h.stack().tcp_set_send_limit(app.last, std::nullopt);
+  h.stack().tcp_set_limits(app.last, std::nullopt, std::nullopt);
   h.collect();
   wire::TcpRepr echo = c.recv();
   EXPECT_EQ(echo.ack, handshake + 7);
