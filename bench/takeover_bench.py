@@ -45,7 +45,12 @@ TRIALS = int(os.environ.get("PHALANX_TAKEOVER_TRIALS", "20"))
 KA_TRIALS = int(os.environ.get("PHALANX_TAKEOVER_KA_TRIALS", "3"))
 SIZE = 1024 * 1024
 RATE = 400 * 1024
-PORTS = list(range(47000, 47000 + 12 * 29, 29))
+# Each trial from its own 12 source ports: a port's previous connection to the cluster IP may
+# still be in the client's TIME-WAIT (connect() would fail with EADDRNOTAVAIL).
+
+
+def ports_of(trial: int) -> list:
+    return list(range(30000 + 400 * trial, 30000 + 400 * trial + 12 * 29, 29))
 NAMES = ["member1", "member2", "member3"]
 
 
@@ -54,10 +59,10 @@ def pct(xs: list, q: float) -> float:
     return v[min(len(v) - 1, int(q * len(v)))]
 
 
-def fetch(lab: Lab, ip: str, sha: str, tag: str):
+def fetch(lab: Lab, ip: str, sha: str, tag: str, ports: list):
     out = lab.path(f"downloads-{tag}.json")
     proc = lab.spawn("client1", ["python3", "-c", SLOW_FETCH, ip, "big.bin", sha,
-                                 ",".join(map(str, PORTS)), str(RATE), out])
+                                 ",".join(map(str, ports)), str(RATE), out])
     return proc, out
 
 
@@ -71,22 +76,25 @@ def results(proc, out: str, timeout: float) -> dict:
         return {r["port"]: r for r in json.load(f)}
 
 
-def gaps(lines: list, ports: list) -> dict:
-    """Per client port, the largest gap in ms between two data segments from the cluster."""
+def gaps(lines: list, ports: list) -> tuple[dict, dict]:
+    """Per client port: the largest gap in ms between two data segments from the cluster, and
+    the source MAC of its first data segment (the member that served it first)."""
     last: dict = {}
+    first_mac: dict = {}
     worst = {p: 0.0 for p in ports}
     for ln in lines:
-        m = re.match(r"(\d+):(\d+):([\d.]+) .* > [\d.]+\.(\d+): ", ln)
+        m = re.match(r"(\d+):(\d+):([\d.]+) ([0-9a-f:]{17}) > .* > [\d.]+\.(\d+): ", ln)
         if not m:
             continue
-        port = int(m.group(4))
+        port = int(m.group(5))
         if port not in worst:
             continue
         t = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+        first_mac.setdefault(port, m.group(4))
         if port in last:
             worst[port] = max(worst[port], (t - last[port]) * 1000)
         last[port] = t
-    return worst
+    return worst, first_mac
 
 
 def phalanx(t_ms: int, trials: int) -> dict:
@@ -98,13 +106,14 @@ def phalanx(t_ms: int, trials: int) -> dict:
             sha = cl.make_file("big.bin", SIZE)
             cl.start_all()
             for i in range(trials):
+                PORTS = ports_of(i if t_ms == 200 else trials + i)
                 master = cl.wait_master(15)
                 if not master:
                     raise RuntimeError(f"T = {t_ms} ms, trial {i}: no agreed master")
                 time.sleep(0.3)  # the restarted member's JoinAck and first keepalives
                 cap = cl.capture("client1", f"src host {cl.cluster_ip} and tcp and greater 200",
                                  direction="in", snaplen=96)
-                proc, out = fetch(cl, cl.cluster_ip, sha, f"{t_ms}-{i}")
+                proc, out = fetch(cl, cl.cluster_ip, sha, f"{t_ms}-{i}", PORTS)
                 time.sleep(1.0)
                 views = cl.views()
                 client_ip = cl.ip("client1")
@@ -112,12 +121,15 @@ def phalanx(t_ms: int, trials: int) -> dict:
                 followers = [m for m in NAMES if m != master]
                 victim = master if i % 2 else max(
                     followers, key=lambda m: sum(1 for s in serving.values() if s == m))
-                ports = [p for p, s in serving.items() if s == victim]
                 cl.kill(victim)
                 res = results(proc, out, 60)
-                gap = gaps(cap.stop(), ports)
+                # Whose downloads they were: the MAC their first data came from (the status
+                # view may lag behind a workset the master gave just now).
+                gap, first_mac = gaps(cap.stop(), PORTS)
+                ports = [p for p in PORTS if first_mac.get(p) == cl.mac(victim)]
                 ok = [p for p in ports if res[p]["ok"]]
                 others_failed = [p for p in PORTS if p not in ports and not res[p]["ok"]]
+                errors = sorted({str(res[p]["err"])[:70] for p in PORTS if not res[p]["ok"]})
                 survived += len(ok)
                 total += len(ports)
                 waits = [gap[p] for p in ports]
@@ -125,7 +137,8 @@ def phalanx(t_ms: int, trials: int) -> dict:
                 log(f"T = {t_ms} ms #{i + 1}: killed {victim} ({'master' if victim == master else 'follower'}), "
                     f"{len(ok)} of {len(ports)} of its downloads complete"
                     f"{'' if not others_failed else f', OTHERS FAILED: {others_failed}'}; "
-                    f"largest gap in their data {max(waits, default=0):.0f} ms")
+                    f"largest gap in their data {max(waits, default=0):.0f} ms"
+                    f"{'' if not errors else f' (errors: {errors})'}")
                 cl.start(victim)
         except BaseException:
             cl.dump_logs()
@@ -158,11 +171,12 @@ def keepalived(trials: int) -> dict:
             for n in kb.nodes:
                 kb.start_ka(n, "fast")
             for i in range(trials):
+                PORTS = ports_of(2 * TRIALS + i)
                 if not lab.wait_for(lambda: len(kb.masters()) == 1, 10, 0.05):
                     raise RuntimeError(f"keepalived: VIP on {kb.masters()}")
                 time.sleep(0.5)
                 victim = kb.masters()[0]
-                proc, out = fetch(lab, kb.vip, sha, f"ka-{i}")
+                proc, out = fetch(lab, kb.vip, sha, f"ka-{i}", PORTS)
                 time.sleep(1.0)
                 kb.links[victim].set_up(False)
                 os.killpg(kb.ka.pop(victim).pid, signal.SIGKILL)
