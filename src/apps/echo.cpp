@@ -93,18 +93,6 @@ void EchoStream::copy_held(std::byte* out) const {
   }
 }
 
-namespace {
-
-// The peer's acknowledged point arrives as a stream offset modulo 2^32 (the replicator takes it
-// from sequence numbers): unwrapped near `near`, as HttpServer does.
-std::uint64_t unwrap(std::uint64_t offset, std::uint64_t near) {
-  const auto delta = static_cast<std::int32_t>(static_cast<std::uint32_t>(offset) -
-                                               static_cast<std::uint32_t>(near));
-  return near + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
-}
-
-}  // namespace
-
 EchoTcp::EchoTcp(Transport& transport, std::size_t buffer_per_connection, bool resumable)
     : transport_(transport), buffer_size_(buffer_per_connection), resumable_(resumable) {}
 
@@ -123,9 +111,7 @@ std::optional<stack::AppSnapshot> EchoTcp::snapshot(ConnectionId id, std::uint64
   stack::AppSnapshot out;
   out.determined = stream.end();
   out.state.resize(kEchoSnapshotHead + stream.held());
-  for (int i = 0; i < 8; ++i) {
-    out.state[static_cast<std::size_t>(i)] = static_cast<std::byte>(stream.start() >> (56 - 8 * i));
-  }
+  wire::write_u64(out.state, 0, stream.start());
   out.state[8] = static_cast<std::byte>(stream.peer_closed() ? 1 : 0);
   stream.copy_held(out.state.data() + kEchoSnapshotHead);
   return out;
@@ -139,7 +125,7 @@ void EchoTcp::on_acknowledged(ConnectionId id, std::uint64_t acked) {
 }
 
 void EchoTcp::acknowledge(ConnectionId id, EchoStream& stream, std::uint64_t acked) {
-  stream.acknowledge(unwrap(acked, stream.start()));
+  stream.acknowledge(unwrap_offset(acked, stream.start()));
   // Room again: the stack delivers what it kept at its next timer (tcp_resume_receive never
   // calls back, so it may be called from the replicator's calls).
   if (stream.input_paused && stream.space() >= std::max<std::size_t>(1, stream.capacity() / 4)) {
@@ -154,14 +140,11 @@ bool EchoTcp::on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t resum
     ++counters_.adopt_refused;
     return false;
   }
-  std::uint64_t start = 0;
-  for (std::size_t i = 0; i < 8; ++i) {
-    start = (start << 8) | std::to_integer<std::uint8_t>(state[i]);
-  }
+  const std::uint64_t start = wire::read_u64(state, 0);
   const wire::Bytes held = state.subspan(kEchoSnapshotHead);
   // The new owner's output goes on at resume_at: the peer acknowledged everything before it,
   // and the snapshot holds every byte from there to the end of the input taken.
-  const std::uint64_t at = unwrap(resume_at, start);
+  const std::uint64_t at = unwrap_offset(resume_at, start);
   auto [it, fresh] = streams_.try_emplace(id, buffer_size_, true);
   if (!fresh || at < start || at - start > held.size() ||
       !it->second.restore(at, held.subspan(static_cast<std::size_t>(at - start)),

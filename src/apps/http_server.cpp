@@ -63,13 +63,6 @@ void HttpServer::on_closed(ConnectionId id, stack::CloseReason /*reason*/) {
 
 namespace {
 
-// The 64-bit stream offset whose low 32 bits are `low`, nearest to `near` (TCP sequence space
-// gives offsets modulo 2^32; a session's offsets never differ by 2 GB within one snapshot).
-std::uint64_t unwrap(std::uint32_t low, std::uint64_t near) {
-  const auto delta = static_cast<std::int32_t>(low - static_cast<std::uint32_t>(near));
-  return near + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
-}
-
 constexpr std::size_t kSnapshotHead = 9;  // stream offset u64 | peer closed u8
 
 }  // namespace
@@ -81,7 +74,7 @@ std::optional<stack::AppSnapshot> HttpServer::snapshot(ConnectionId id, std::uin
   }
   HttpSession& session = it->second.session;
   const std::uint64_t produced = session.stream_offset();
-  const std::uint64_t peer_acked = unwrap(static_cast<std::uint32_t>(acked), produced);
+  const std::uint64_t peer_acked = unwrap_offset(acked, produced);
   if (peer_acked <= produced) {
     session.acknowledge(peer_acked);
   }
@@ -89,10 +82,7 @@ std::optional<stack::AppSnapshot> HttpServer::snapshot(ConnectionId id, std::uin
   stack::AppSnapshot out;
   out.determined = session.output_determined();
   out.state.resize(kSnapshotHead + snap.input.size());
-  for (int i = 0; i < 8; ++i) {
-    out.state[static_cast<std::size_t>(i)] =
-        static_cast<std::byte>(snap.stream_offset >> (56 - 8 * i));
-  }
+  wire::write_u64(out.state, 0, snap.stream_offset);
   out.state[8] = static_cast<std::byte>(snap.peer_closed ? 1 : 0);
   std::memcpy(out.state.data() + kSnapshotHead, snap.input.data(), snap.input.size());
   return out;
@@ -105,7 +95,7 @@ void HttpServer::on_acknowledged(ConnectionId id, std::uint64_t acked) {
   }
   HttpSession& session = it->second.session;
   const std::uint64_t produced = session.stream_offset();
-  const std::uint64_t peer_acked = unwrap(static_cast<std::uint32_t>(acked), produced);
+  const std::uint64_t peer_acked = unwrap_offset(acked, produced);
   if (peer_acked <= produced) {
     session.acknowledge(peer_acked);
   }
@@ -117,15 +107,12 @@ bool HttpServer::on_adopted(ConnectionId id, wire::Bytes state, std::uint64_t re
     return false;
   }
   SessionSnapshot snap;
-  for (std::size_t i = 0; i < 8; ++i) {
-    snap.stream_offset = (snap.stream_offset << 8) | std::to_integer<std::uint8_t>(state[i]);
-  }
+  snap.stream_offset = wire::read_u64(state, 0);
   snap.peer_closed = std::to_integer<std::uint8_t>(state[8]) == 1;
   snap.input.assign(reinterpret_cast<const char*>(state.data()) + kSnapshotHead,
                     state.size() - kSnapshotHead);
   auto [it, fresh] = sessions_.try_emplace(id, Connection{HttpSession(files_, limits_)});
-  if (!fresh || !it->second.session.restore(
-                    snap, unwrap(static_cast<std::uint32_t>(resume_at), snap.stream_offset))) {
+  if (!fresh || !it->second.session.restore(snap, unwrap_offset(resume_at, snap.stream_offset))) {
     ++counters_.adopt_refused;
     sessions_.erase(id);
     return false;

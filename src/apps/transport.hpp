@@ -16,6 +16,15 @@ namespace phalanx::apps {
 
 using stack::ConnectionId;
 
+// The 64-bit stream offset whose low 32 bits are those of `offset`, nearest to `near`: the
+// stack gives the offsets of TcpHandler::snapshot() and on_adopted() from sequence numbers,
+// modulo 2^32 (a session's offsets never differ by 2 GB within one snapshot).
+inline std::uint64_t unwrap_offset(std::uint64_t offset, std::uint64_t near) {
+  const auto delta = static_cast<std::int32_t>(static_cast<std::uint32_t>(offset) -
+                                               static_cast<std::uint32_t>(near));
+  return near + static_cast<std::uint64_t>(static_cast<std::int64_t>(delta));
+}
+
 class Transport {
  public:
   virtual ~Transport() = default;

@@ -24,6 +24,10 @@ inline std::uint32_t read_u32(Bytes b, std::size_t off) {
   return (std::uint32_t{read_u16(b, off)} << 16) | read_u16(b, off + 2);
 }
 
+inline std::uint64_t read_u64(Bytes b, std::size_t off) {
+  return (std::uint64_t{read_u32(b, off)} << 32) | read_u32(b, off + 4);
+}
+
 inline void write_u8(MutBytes b, std::size_t off, std::uint8_t v) {
   b[off] = std::byte{v};
 }
@@ -36,6 +40,11 @@ inline void write_u16(MutBytes b, std::size_t off, std::uint16_t v) {
 inline void write_u32(MutBytes b, std::size_t off, std::uint32_t v) {
   write_u16(b, off, static_cast<std::uint16_t>(v >> 16));
   write_u16(b, off + 2, static_cast<std::uint16_t>(v & 0xffff));
+}
+
+inline void write_u64(MutBytes b, std::size_t off, std::uint64_t v) {
+  write_u32(b, off, static_cast<std::uint32_t>(v >> 32));
+  write_u32(b, off + 4, static_cast<std::uint32_t>(v & 0xffffffffu));
 }
 
 }  // namespace phalanx::wire
