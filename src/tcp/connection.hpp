@@ -410,7 +410,6 @@ class Connection {
   SeqNum recover_;           // RFC 6582 "recover": snd_max when recovery began
   SeqNum high_rxt_;          // RFC 6675 HighRxt: retransmissions sent up to here
   bool rexmit_una_ = false;  // retransmit the segment at snd_una next (fast retransmit)
-  bool rto_head_ = false;    // a timeout: resend the segment at snd_una even if SACKed
   // RTT timing without timestamps (Karn: only segments never retransmitted).
   bool rtt_timing_ = false;
   SeqNum rtt_seq_;

@@ -298,9 +298,7 @@ std::optional<wire::TcpRepr> Connection::next_data_segment(Time now) {
       return std::nullopt;
   }
   SeqNum seq = tcb_.snd_nxt;
-  if (rto_head_ && seq == tcb_.snd_una) {
-    rto_head_ = false;  // sent below, whatever the scoreboard says (timers.cpp)
-  } else if (tcb_.sack_permitted && seq < tcb_.snd_max) {
+  if (tcb_.sack_permitted && seq < tcb_.snd_max) {
     seq = scoreboard_.next_unsacked(seq);  // go-back-N skips what the peer holds
     tcb_.snd_nxt = seq;
   }

@@ -57,12 +57,6 @@ void Connection::on_retransmit_timeout(Time now) {
   }
   tcb_.snd_nxt = tcb_.snd_una;  // go back N; SACKed ranges are skipped when resending
   high_rxt_ = tcb_.snd_una;
-  // RFC 6298 §5.4: the earliest unacknowledged segment goes again, SACKed or not. A receiver
-  // may renege on its SACKs (RFC 2018 §8; a member that took a connection over from one that
-  // crashed never had what its predecessor SACKed), and skipping it sent nothing. The timer
-  // runs on in any case while data is outstanding.
-  rto_head_ = true;
-  timers_.retransmit = now + rtt_.rto();
 }
 
 void Connection::on_persist_timeout(Time now) {

@@ -93,25 +93,6 @@ TEST(Recovery, SackRetransmitsEveryHoleAtOnce) {
   EXPECT_EQ(h.conn.counters().retransmits, 2u);
 }
 
-// A receiver may renege on what it SACKed (RFC 2018 §8): here the member that SACKed b crashed,
-// and the member that took its connection over never had b. The timeout resends the segment at
-// snd_una whatever the scoreboard says (RFC 6298 §5.4). Before, go-back-N skipped the SACKed
-// head, sent nothing, and left no timer running: the connection sat still until the
-// application's idle timeout (simulator, master_crash_under_load --workload echo seed 115).
-TEST(Recovery, ATimeoutResendsTheHeadEvenIfItWasSacked) {
-  Harness h = established_with_sack();
-  send_five(h);
-  h.send(seg().seq(5001).ack(1001).win(10000).sack(2001, 3001));  // b came before a
-  // The member that held b crashed. Its successor has a, not b; c, d and e came since.
-  h.send(seg().seq(5001).ack(2001).win(10000).sack(3001, 6001));
-  h.recv_nothing();  // everything beyond snd_una looks SACKed
-  h.to_deadline();   // the first timeout: b, which the scoreboard says the peer holds
-  h.recv(seg().seq(2001).ack(5001).win(10000).data(chars(1000, 'b')));
-  h.send(seg().seq(5001).ack(6001).win(10000));
-  h.recv_nothing();
-  EXPECT_EQ(h.conn.tcb().snd_una, SeqNum{6001});
-}
-
 TEST(Recovery, RetransmissionTimeoutBacksOffAndKarnKeepsIt) {
   Harness h = Harness::established(plain_config());
   EXPECT_EQ(h.conn.rto(), 200ms);  // from the handshake's sample, raised to rto_min
